@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace MmapQueues;
+
+/// <summary>Source-generated log messages. Event ids are stable: see docs/LOGGING.md.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Opened queue {Path}: {Segments} segments, sequences [{First}, {Next}), scanned {Scanned} segments in {Milliseconds} ms")]
+    public static partial void Opened(ILogger logger, string path, int segments, long first, long next, int scanned, double milliseconds);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Torn tail in {File}: truncated {Bytes} bytes from offset {Offset} (beyond the durable watermark {DurableEnd}); zeroed so a later crash cannot bring them back")]
+    public static partial void TornTailTruncated(ILogger logger, string file, long offset, long bytes, long durableEnd);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Dropped segment {File} after a torn tail in an earlier segment: its records were never durable")]
+    public static partial void DroppedSegmentAfterTear(ILogger logger, string file);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Corruption in {File} at offset {Offset}: {Detail}")]
+    public static partial void CorruptionFound(ILogger logger, string file, long offset, string detail);
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Debug, Message = "Rolled to segment {File} at sequence {BaseSequence}")]
+    public static partial void SegmentRolled(ILogger logger, string file, long baseSequence);
+
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Warning, Message = "Preparing the next segment failed; retrying when the writer needs it: {Reason}")]
+    public static partial void SpareFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Slow flush of {Path}: {Milliseconds} ms")]
+    public static partial void SlowFlush(ILogger logger, string path, double milliseconds);
+
+    [LoggerMessage(EventId = 1021, Level = LogLevel.Error, Message = "Background flush of {Path} failed")]
+    public static partial void BackgroundFlushFailed(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 1022, Level = LogLevel.Information, Message = "Queue {Path} uses segment size {Existing} from queue.meta; the option asked for {Requested}")]
+    public static partial void SegmentSizeFromMeta(ILogger logger, string path, long existing, long requested);
+}

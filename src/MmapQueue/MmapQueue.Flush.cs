@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+
+namespace MmapQueues;
+
+public sealed partial class MmapQueue
+{
+    // One lock, named: everything ending in "Unsynchronized" below requires _flushLock held.
+    private readonly object _flushLock = new();
+
+    // The flush frontier: every record before (_frontier, _frontierOffset), i.e. every sequence below
+    // _durableSequence, is durable. _frontier holds a reference on its segment so it stays mapped.
+    private Segment? _frontier;
+    private int _frontierOffset;
+    private long _durableSequence; // written under _flushLock; read lock-free by WaitDurable (Volatile pair)
+    private int _directoryDirty;   // 1 after a segment rename that no directory fsync has covered yet
+    private readonly List<Segment> _watermarkPending = new(); // sealed segments whose header watermark is not yet on disk
+    private long _flushCount;
+
+    private CancellationTokenSource? _intervalStop;
+    private Task? _intervalTask;
+
+    /// <summary>The sequence below which every record is durable (survives power loss).</summary>
+    public long DurableSequence => Volatile.Read(ref _durableSequence);
+
+    /// <summary>
+    /// Makes every record appended before this call durable: msync(MS_SYNC) of the dirty ranges of every
+    /// segment written since the last flush, and an fsync of the directory if segments were created.
+    /// Concurrent callers share the work (group commit): one msync covers everything published so far.
+    /// </summary>
+    /// <exception cref="IOException">msync or fsync failed; nothing is reported durable that was not synced.</exception>
+    public void Flush()
+    {
+        ThrowIfDisposed();
+        Segment active = Volatile.Read(ref _active);
+        long target = active.BaseSequence + active.ReservedTail.Records;
+        if (Volatile.Read(ref _durableSequence) >= target) return;
+        lock (_flushLock)
+        {
+            if (_durableSequence >= target) return;
+            FlushCoreUnsynchronized(target);
+        }
+    }
+
+    /// <summary>Sync mode: returns once <paramref name="sequence"/> is durable, sharing msyncs with other producers.</summary>
+    private void WaitDurable(long sequence)
+    {
+        // Volatile.Read pairs with the Volatile.Write of _durableSequence at the end of FlushCoreUnsynchronized.
+        while (Volatile.Read(ref _durableSequence) <= sequence)
+        {
+            lock (_flushLock)
+            {
+                if (_durableSequence > sequence) return;
+                FlushCoreUnsynchronized(sequence + 1);
+            }
+        }
+    }
+
+    private void InitializeFlushState(Segment tail, long nextSequence)
+    {
+        tail.Acquire();
+        _frontier = tail;
+        _frontierOffset = (int)tail.FlushedOffset;
+        _durableSequence = nextSequence;
+    }
+
+    /// <summary>
+    /// Walks the frontier forward over published records until <paramref name="target"/> (waiting for
+    /// producers that reserved below it to publish; they always do) or, with <c>long.MaxValue</c>, to the
+    /// first unpublished record; msyncs what it passed; then reports it durable.
+    /// </summary>
+    private void FlushCoreUnsynchronized(long target)
+    {
+        var started = Stopwatch.GetTimestamp();
+        bool skipMsync = _options.TestOnlySkipMsyncEveryNthFlush > 0 && ++_flushCount % _options.TestOnlySkipMsyncEveryNthFlush == 0;
+        Segment seg = _frontier!;
+        int off = _frontierOffset;
+        long seq = _durableSequence;
+        var spin = new SpinWait();
+        while (seq < target)
+        {
+            uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0;
+            bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
+            if (segmentDone)
+            {
+                Segment? next = SegmentStartingAt(seq);
+                if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
+                int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
+                long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+                if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
+                seg.FlushedOffset = end;
+                seg.FullyFlushed = true;
+                Recovery.SetDurableEnd(seg, end);
+                _watermarkPending.Add(seg);
+                next.Acquire();
+                seg.Release();
+                seg = next;
+                off = SegmentLayout.FirstRecordOffset;
+                continue;
+            }
+            if (word == 0)
+            {
+                if (target == long.MaxValue) break;
+                spin.SpinOnce(); // a producer reserved below target and is still copying
+                continue;
+            }
+            off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+            seq++;
+        }
+
+        if (off > seg.FlushedOffset)
+        {
+            // One msync covers the new records and, when it moved, the watermark in the header page.
+            long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+            if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
+            seg.WatermarkUnsynced = false;
+            seg.FlushedOffset = off;
+            if (off - seg.Watermark >= WatermarkStepBytes)
+            {
+                // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
+                // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
+                Recovery.SetDurableEnd(seg, off);
+                seg.Watermark = off;
+                seg.WatermarkUnsynced = true;
+            }
+        }
+        PersistWatermarksUnsynchronized(skipMsync);
+        if (Interlocked.Exchange(ref _directoryDirty, 0) == 1 && !skipMsync) Native.Libc.FsyncDirectory(_directory);
+
+        _frontier = seg;
+        _frontierOffset = off;
+        Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
+        double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
+    }
+
+    /// <summary>How far the frontier moves before the header watermark follows (see docs/DECISIONS.md).</summary>
+    private const long WatermarkStepBytes = 1 << 20;
+
+    /// <summary>
+    /// msyncs the header page of sealed segments whose watermark moved since; with <paramref name="includeFrontier"/>
+    /// (on Dispose) also brings the frontier's watermark up to date and syncs it.
+    /// </summary>
+    private void PersistWatermarksUnsynchronized(bool skipMsync = false, bool includeFrontier = false)
+    {
+        foreach (Segment s in _watermarkPending)
+        {
+            s.Acquire();
+            try
+            {
+                if (!skipMsync) s.Region.Flush(0, SegmentLayout.HeaderSize, s.Path);
+            }
+            finally
+            {
+                s.Release();
+            }
+        }
+        _watermarkPending.Clear();
+        if (includeFrontier && _frontier is { } f)
+        {
+            Recovery.SetDurableEnd(f, f.FlushedOffset);
+            f.Watermark = f.FlushedOffset;
+            f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
+            f.WatermarkUnsynced = false;
+        }
+    }
+
+    private void StartBackgroundFlush()
+    {
+        if (_options.FlushMode != FlushMode.Interval) return;
+        _intervalStop = new CancellationTokenSource();
+        CancellationToken stop = _intervalStop.Token;
+        _intervalTask = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(_options.FlushInterval);
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                try
+                {
+                    Flush();
+                }
+                catch (IOException e)
+                {
+                    Log.BackgroundFlushFailed(_logger, _directory, e); // the next Flush or tick tries again
+                }
+            }
+        }, stop);
+    }
+
+    private void StopBackgroundFlush()
+    {
+        if (_intervalStop is null) return;
+        _intervalStop.Cancel();
+        try
+        {
+            _intervalTask!.Wait();
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(x => x is OperationCanceledException))
+        {
+            // the loop ended by cancellation, as asked
+        }
+        _intervalStop.Dispose();
+    }
+}

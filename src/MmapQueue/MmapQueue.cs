@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MmapQueues;
+
+/// <summary>
+/// An embedded, durable, multi-producer queue stored in fixed-size, memory-mapped segment files.
+/// </summary>
+/// <remarks>
+/// <para>Words used throughout: a record is <b>appended</b> when <see cref="Enqueue(ReadOnlySpan{byte})"/>
+/// returned its sequence; <b>visible</b> when readers can see it (its commit word is published, which
+/// happens before <c>Enqueue</c> returns); <b>durable</b> when it survives power loss (an msync covered it).
+/// What each <see cref="FlushMode"/> loses on a process kill and on power loss is in the README.</para>
+/// <para>Thread safety: <c>Enqueue</c>, <c>Flush</c> and <c>OpenReader</c> may be called from any number
+/// of threads at once. <see cref="Dispose"/> must not race with them. Only one <c>MmapQueue</c>, in any
+/// process, may have a directory open; a second one gets an <see cref="IOException"/> naming the holder.</para>
+/// </remarks>
+public sealed partial class MmapQueue : IDisposable
+{
+    private readonly string _directory;
+    private readonly MmapQueueOptions _options;
+    private readonly ILogger _logger;
+    private readonly FileStream _lock;
+    private readonly Guid _queueId;
+    private readonly long _segmentSize;
+    private readonly int _maxPayload;
+    private readonly SegmentAllocator _allocator;
+
+    private readonly object _segmentsLock = new();
+    private Segment[] _segments; // copy-on-write under _segmentsLock; readers take a Volatile snapshot
+    private Segment _active;     // the segment producers reserve in; replaced under _rollLock
+    private volatile bool _disposed;
+
+    /// <summary>Opens the queue at <paramref name="path"/> (creating it if needed) with default options.</summary>
+    public MmapQueue(string path) : this(path, new MmapQueueOptions()) { }
+
+    /// <summary>Opens the queue at <paramref name="path"/> (creating it if needed).</summary>
+    /// <exception cref="ArgumentException">An option is out of range (the message names it).</exception>
+    /// <exception cref="QueueCorruptedException">A file holds bytes MmapQueue cannot have written before the torn tail.</exception>
+    /// <exception cref="IOException">Another writer holds the queue, or the disk is full.</exception>
+    public MmapQueue(string path, MmapQueueOptions options) : this(path, options, null) { }
+
+    /// <summary>Opens the queue at <paramref name="path"/>, logging through <paramref name="loggerFactory"/>.</summary>
+    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options.Clone();
+        _logger = (ILogger?)loggerFactory?.CreateLogger<MmapQueue>() ?? NullLogger.Instance;
+        _directory = System.IO.Path.GetFullPath(path);
+        var started = Stopwatch.StartNew();
+        Directory.CreateDirectory(_directory);
+        _lock = QueueDirectory.AcquireLock(_directory);
+        try
+        {
+            var meta = QueueDirectory.OpenOrCreateMeta(_directory, _options.SegmentSizeBytes);
+            if (meta.SegmentSize != _options.SegmentSizeBytes)
+                Log.SegmentSizeFromMeta(_logger, _directory, meta.SegmentSize, _options.SegmentSizeBytes);
+            _queueId = meta.QueueId;
+            _segmentSize = meta.SegmentSize;
+            _maxPayload = SegmentLayout.MaxPayloadFor(_segmentSize);
+            _allocator = new SegmentAllocator(_directory, _segmentSize, _options.Preheat, _options.LockInMemory, _logger);
+
+            RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);
+            if (recovered.Segments.Count == 0)
+            {
+                Segment first = _allocator.TakeAndActivate(0, _queueId);
+                Native.Libc.FsyncDirectory(_directory);
+                recovered.Segments.Add(first);
+            }
+            else
+            {
+                _allocator.Start();
+            }
+            _segments = recovered.Segments.ToArray();
+            _active = _segments[^1];
+            InitializeFlushState(_active, recovered.NextSequence);
+            Log.Opened(_logger, _directory, _segments.Length, _segments[0].BaseSequence, recovered.NextSequence,
+                recovered.Scanned, started.Elapsed.TotalMilliseconds);
+        }
+        catch
+        {
+            _allocator?.Dispose();
+            _lock.Dispose();
+            throw;
+        }
+        StartBackgroundFlush();
+    }
+
+    /// <summary>The queue directory (full path).</summary>
+    public string Path => _directory;
+
+    /// <summary>The sequence the next <see cref="Enqueue(ReadOnlySpan{byte})"/> gets.</summary>
+    public long NextSequence
+    {
+        get
+        {
+            Segment active = Volatile.Read(ref _active);
+            return active.BaseSequence + active.ReservedTail.Records;
+        }
+    }
+
+    /// <summary>The oldest sequence still stored.</summary>
+    public long FirstSequence => Volatile.Read(ref _segments)[0].BaseSequence;
+
+    /// <summary>The largest payload one record can carry with this queue's segment size.</summary>
+    public int MaxPayloadBytes => _maxPayload;
+
+    /// <summary>The options in force (a copy; the segment size comes from the queue if it already existed).</summary>
+    public MmapQueueOptions Options
+    {
+        get
+        {
+            var copy = _options.Clone();
+            copy.SegmentSizeBytes = _segmentSize;
+            return copy;
+        }
+    }
+
+    /// <summary>Opens a reader whose first <see cref="QueueReader.TryRead"/> returns <paramref name="fromSequence"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The sequence is not stored (before <see cref="FirstSequence"/>) or not yet written (after <see cref="NextSequence"/>).</exception>
+    public QueueReader OpenReader(long fromSequence = 0)
+    {
+        ThrowIfDisposed();
+        long first = FirstSequence, next = NextSequence;
+        if (fromSequence < first || fromSequence > next)
+            throw new ArgumentOutOfRangeException(nameof(fromSequence), fromSequence,
+                $"Queue {_directory} holds sequences [{first}, {next}); cannot start a reader at {fromSequence}.");
+        return new QueueReader(this, fromSequence);
+    }
+
+    /// <summary>Flushes everything (records become durable), stops background work, unmaps and releases the lock.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        StopBackgroundFlush();
+        try
+        {
+            lock (_flushLock)
+            {
+                FlushCoreUnsynchronized(long.MaxValue);
+                PersistWatermarksUnsynchronized(includeFrontier: true); // so the next open trusts every sealed segment without a scan
+            }
+        }
+        finally
+        {
+            _allocator.Dispose();
+            _frontier?.Release();
+            _frontier = null;
+            Volatile.Read(ref _active).Release();
+            _lock.Dispose();
+            WakeReaders();
+        }
+    }
+
+    internal Segment[] Segments => Volatile.Read(ref _segments);
+
+    /// <summary>The segment holding <paramref name="sequence"/> (the last whose base is at or below it), or null.</summary>
+    internal Segment? FindSegment(long sequence)
+    {
+        Segment[] s = Volatile.Read(ref _segments);
+        int lo = 0, hi = s.Length - 1, found = -1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (s[mid].BaseSequence <= sequence) { found = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        return found < 0 ? null : s[found];
+    }
+
+    /// <summary>The segment whose base is exactly <paramref name="sequence"/>, or null if not (yet) there.</summary>
+    internal Segment? SegmentStartingAt(long sequence)
+    {
+        Segment? s = FindSegment(sequence);
+        return s is not null && s.BaseSequence == sequence ? s : null;
+    }
+
+    private void AddSegment(Segment segment)
+    {
+        lock (_segmentsLock)
+        {
+            var grown = new Segment[_segments.Length + 1];
+            _segments.CopyTo(grown, 0);
+            grown[^1] = segment;
+            Volatile.Write(ref _segments, grown);
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    internal bool IsDisposed => _disposed;
+    internal ILogger Logger => _logger;
+}

@@ -1,0 +1,99 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace MmapQueues.Native;
+
+/// <summary>
+/// A shared, read-write mapping of a whole file. This is the one type in MmapQueue that holds a raw
+/// pointer; everyone else sees <see cref="Span{T}"/> views from <see cref="Span"/>.
+/// </summary>
+/// <remarks>
+/// Not thread-safe for <see cref="Dispose"/>: the owner (<see cref="Storage.Segment"/>) guarantees by
+/// reference counting that no view is live when it unmaps. Using a view after that is a use-after-unmap
+/// (SIGSEGV), which is why views never leave the reader that owns the reference.
+/// </remarks>
+internal sealed unsafe class MappedRegion : IDisposable
+{
+    private byte* _base;
+    private readonly nuint _length;
+    private bool _locked;
+
+    private MappedRegion(byte* address, long length)
+    {
+        _base = address;
+        _length = (nuint)length;
+    }
+
+    /// <summary>Maps <paramref name="length"/> bytes of the open file, shared and writable.</summary>
+    public static MappedRegion Map(SafeFileHandle file, long length, string pathForErrors)
+    {
+        nint p = Libc.mmap(0, (nuint)length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED,
+            (int)file.DangerousGetHandle(), 0);
+        if (p == -1)
+            throw new IOException($"mmap of {pathForErrors} ({length} bytes) failed: {Libc.LastError()}");
+        return new MappedRegion((byte*)p, length);
+    }
+
+    public long Length => (long)_length;
+
+    /// <summary>The whole mapping. Valid until <see cref="Dispose"/>.</summary>
+    public Span<byte> Span
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => new(_base, (int)_length);
+    }
+
+    /// <summary>True when <paramref name="view"/> lies inside this mapping (tests prove reads are zero-copy).</summary>
+    public bool Contains(ReadOnlySpan<byte> view)
+    {
+        fixed (byte* p = view)
+            return p >= _base && p + view.Length <= _base + _length;
+    }
+
+    /// <summary>Writes back [offset, offset+length) and waits for the device (<c>msync(MS_SYNC)</c>).</summary>
+    public void Flush(long offset, long length, string pathForErrors)
+    {
+        long start = offset & ~(long)(Environment.SystemPageSize - 1);
+        long end = Math.Min((long)_length, offset + length);
+        if (end <= start) return;
+        if (Libc.msync((nint)(_base + start), (nuint)(end - start), Libc.MS_SYNC) != 0)
+            throw new IOException($"msync of {pathForErrors} [{start}, {end}) failed: {Libc.LastError()}");
+    }
+
+    /// <summary>
+    /// Faults every page in for writing so the appending thread takes no page fault (FACTS.md:
+    /// MAP_POPULATE, mlock and MADV_WILLNEED only read-fault a shared mapping). Uses
+    /// MADV_POPULATE_WRITE, or a store per page on kernels without it, then MADV_WILLNEED.
+    /// Only call on a range nobody has written yet: the fallback stores zeros.
+    /// </summary>
+    public void Preheat(long offset, long length)
+    {
+        long start = offset & ~(long)(Environment.SystemPageSize - 1);
+        long end = Math.Min((long)_length, offset + length);
+        if (end <= start) return;
+        if (Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_POPULATE_WRITE) != 0)
+        {
+            int page = Environment.SystemPageSize;
+            for (long o = Math.Max(start, offset); o < end; o += page)
+                Volatile.Write(ref _base[o], _base[o]); // a write fault per page; the value is unchanged
+        }
+        Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_WILLNEED);
+    }
+
+    /// <summary>Pins the mapping in RAM (<c>mlock</c>); undone by <see cref="Dispose"/>.</summary>
+    public void Lock(string pathForErrors)
+    {
+        if (Libc.mlock((nint)_base, _length) != 0)
+            throw new IOException($"mlock of {pathForErrors} ({_length} bytes) failed: {Libc.LastError()}; " +
+                                  "raise RLIMIT_MEMLOCK or turn LockInMemory off");
+        _locked = true;
+    }
+
+    public void Dispose()
+    {
+        if (_base == null) return;
+        if (_locked) Libc.munlock((nint)_base, _length);
+        Libc.munmap((nint)_base, _length);
+        _base = null;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Runtime.CompilerServices;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+
+namespace MmapQueues;
+
+/// <summary>
+/// Reads records in sequence order, as views straight into the mapped segment (no copy). Not thread-safe:
+/// one reader per thread; open as many as you like.
+/// </summary>
+public sealed class QueueReader : IDisposable
+{
+    private readonly MmapQueue _queue;
+    private Segment? _segment; // holds a reference (mapping pinned) while non-null
+    private int _offset;       // offset of the frame for sequence _sequence within _segment
+    private long _sequence;    // sequence of the frame at _offset
+    private long _target;      // the first sequence TryRead may return (records before it are skipped)
+    private bool _disposed;
+
+    internal QueueReader(MmapQueue queue, long fromSequence)
+    {
+        _queue = queue;
+        _target = fromSequence;
+        _sequence = -1;
+    }
+
+    /// <summary>The sequence of the record the next successful <see cref="TryRead"/> returns.</summary>
+    public long NextSequence => Math.Max(_sequence, _target);
+
+    /// <summary>
+    /// Returns the next record if one is visible. <paramref name="payload"/> points into the memory-mapped
+    /// segment (no copy) and stays valid until the next <see cref="TryRead"/> call on this reader or its
+    /// <see cref="Dispose"/>; copy it if you need it longer. Its CRC32C was checked.
+    /// </summary>
+    /// <returns>false when the reader has caught up with the writer.</returns>
+    /// <exception cref="QueueCorruptedException">The next record fails its checks; the exception names the file and offset.</exception>
+    public bool TryRead(out ReadOnlySpan<byte> payload)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        while (true)
+        {
+            Segment? seg = _segment;
+            if (seg is null && (seg = Enter()) is null) break;
+            Span<byte> bytes = seg.Bytes;
+            uint word = _offset + SegmentLayout.RecordHeaderSize <= bytes.Length ? seg.ReadWord(_offset) : 0; // acquire: pairs with PublishWord
+            FrameKind kind = Frames.Classify(bytes, _offset, word, _sequence, verifyCrc: _sequence >= _target, out int length, out FrameProblem? problem);
+            switch (kind)
+            {
+                case FrameKind.Payload when _sequence >= _target:
+                    payload = bytes.Slice(_offset + SegmentLayout.RecordHeaderSize, length);
+                    _offset += SegmentLayout.FrameLength(length);
+                    _sequence++;
+                    return true;
+                case FrameKind.Payload:
+                case FrameKind.Aborted:
+                    _offset += SegmentLayout.FrameLength(length);
+                    _sequence++;
+                    continue;
+                case FrameKind.Empty:
+                    payload = default;
+                    return false;
+                case FrameKind.EndOfSegment:
+                case FrameKind.SegmentFull:
+                    if (!MoveToNextSegment()) break;
+                    continue;
+                default:
+                    ThrowCorrupt(seg, problem!.Value);
+                    break;
+            }
+            break;
+        }
+        payload = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Waits until a record is visible (true), or the queue is disposed (false), without spinning a core.
+    /// </summary>
+    public async ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            if (HasVisibleRecord()) return true;
+            if (_queue.IsDisposed) return false;
+            await _queue.WaitForPublishAsync(HasVisibleRecord, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private bool HasVisibleRecord()
+    {
+        if (_disposed || _queue.IsDisposed) return false;
+        // Peek without consuming: TryRead advances, so look at the word the next TryRead would see.
+        Segment? seg = _segment ?? Enter();
+        if (seg is null) return false;
+        if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return _queue.SegmentStartingAt(_sequence) is not null;
+        uint word = seg.ReadWord(_offset);
+        if (word == SegmentLayout.EndOfSegmentWord) return _queue.SegmentStartingAt(_sequence) is not null;
+        return word != 0;
+    }
+
+    private Segment? Enter()
+    {
+        if (_sequence < 0)
+        {
+            // First read: start at the segment holding the target and skip forward (a short scan within one segment).
+            Segment? s = _queue.FindSegment(_target);
+            if (s is null)
+                throw new InvalidOperationException($"Sequence {_target} is no longer stored in {_queue.Path} (first stored: {_queue.FirstSequence}).");
+            s.Acquire();
+            _segment = s;
+            _offset = SegmentLayout.FirstRecordOffset;
+            _sequence = s.BaseSequence;
+            return s;
+        }
+        return null;
+    }
+
+    private bool MoveToNextSegment()
+    {
+        Segment? next = _queue.SegmentStartingAt(_sequence);
+        if (next is null) return false; // the writer sealed this one and has not listed the next yet
+        next.Acquire();
+        _segment!.Release();
+        _segment = next;
+        _offset = SegmentLayout.FirstRecordOffset;
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowCorrupt(Segment seg, FrameProblem problem) =>
+        throw QueueCorruptedException.At(seg.Path, _offset, problem.Expected, problem.Found);
+
+    /// <summary>Releases the segment the last view pointed into; views from this reader are invalid afterwards.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _segment?.Release();
+        _segment = null;
+    }
+}

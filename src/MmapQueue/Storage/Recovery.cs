@@ -1,0 +1,164 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using MmapQueues.Format;
+using Microsoft.Extensions.Logging;
+
+namespace MmapQueues.Storage;
+
+/// <summary>What opening found: the segments in order and where appending resumes.</summary>
+internal sealed record RecoveredQueue(List<Segment> Segments, long NextSequence, int TailEnd, int Scanned);
+
+/// <summary>
+/// Opening a queue: validate every header (O(segments)), scan only segments not proven durable (normally
+/// just the tail), truncate a torn tail, report corruption before it.
+/// </summary>
+/// <remarks>
+/// <para>The rule that separates a torn tail from corruption is the durable watermark (<c>durableEnd</c> in
+/// the header): Flush writes it after its msync returned, so every byte before it reached the disk. A bad
+/// or missing record before the watermark is corruption and is thrown; at or after it, it is a tail that
+/// power loss tore (pages reach the disk in any order), which is truncated and zeroed. Any segment before
+/// one that holds durable data was flushed whole (Flush walks segments in order), so it is held to the
+/// strict rule end to end even if its own watermark write was lost.</para>
+/// <para>A sealed segment whose watermark sits just past a valid end marker (or at its end) is trusted
+/// without a scan.</para>
+/// </remarks>
+internal static class Recovery
+{
+    public static RecoveredQueue Open(string directory, QueueDirectory.Meta meta, ILogger logger)
+    {
+        File.Delete(Path.Combine(directory, SegmentNames.SpareName));
+        var files = QueueDirectory.ListSegments(directory);
+        var segments = new List<Segment>(files.Count);
+        var durableEnds = new long[files.Count];
+        for (int i = 0; i < files.Count; i++)
+        {
+            var h = SegmentFiles.Validate(files[i].Path, files[i].Base, meta.SegmentSize, meta.QueueId);
+            durableEnds[i] = (long)h.DurableEnd;
+            segments.Add(new Segment(files[i].Path, files[i].Base, meta.SegmentSize));
+        }
+        if (segments.Count == 0) return new RecoveredQueue(segments, 0, SegmentLayout.FirstRecordOffset, 0);
+
+        int lastWithDurableData = Array.FindLastIndex(durableEnds, d => d > SegmentLayout.FirstRecordOffset);
+        int scanned = 0;
+        for (int i = 0; i < segments.Count; i++)
+        {
+            Segment seg = segments[i];
+            bool isLast = i == segments.Count - 1;
+            long nextBase = isLast ? long.MaxValue : segments[i + 1].BaseSequence;
+            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase)) continue;
+
+            scanned++;
+            seg.Acquire();
+            long strictUntil = i < lastWithDurableData ? seg.Size : durableEnds[i];
+            var (records, end, sealedHere) = ScanAndRepair(seg, strictUntil, durableEnds[i], logger);
+            long next = seg.BaseSequence + records;
+            if (!isLast)
+            {
+                if (next > nextBase)
+                    throw QueueCorruptedException.At(seg.Path, end, $"at most {nextBase - seg.BaseSequence} records (the next segment starts at {nextBase})", $"{records}");
+                if (next == nextBase && !sealedHere)
+                {
+                    // Complete, but the writer stopped between activating the next segment and writing this end marker.
+                    WriteEndMarker(seg, end, next);
+                }
+                else if (next < nextBase)
+                {
+                    // A torn tail inside an earlier segment: nothing after it was ever durable.
+                    for (int j = segments.Count - 1; j > i; j--)
+                    {
+                        Log.DroppedSegmentAfterTear(logger, segments[j].Path);
+                        File.Delete(segments[j].Path);
+                        segments.RemoveAt(j);
+                    }
+                    isLast = true;
+                }
+            }
+            seg.Region.Flush(0, seg.Size, seg.Path); // whatever opening kept is durable from here on
+            SetDurableEnd(seg, end + (sealedHere ? SegmentLayout.RecordHeaderSize : 0));
+            seg.Region.Flush(0, SegmentLayout.HeaderSize, seg.Path);
+            if (isLast)
+            {
+                seg.ResumeAt(records, end);
+                if (sealedHere || end + SegmentLayout.RecordHeaderSize > seg.Size) seg.Seal();
+                seg.FlushedOffset = end;
+                seg.Watermark = end;
+                return new RecoveredQueue(segments, next, end, scanned); // the writer keeps this reference
+            }
+            seg.FullyFlushed = true;
+            seg.Release();
+        }
+        throw new UnreachableException("the last segment always returns");
+    }
+
+    /// <summary>Scans every record with its CRC; truncates and zeroes a torn tail; throws on corruption.</summary>
+    private static (long Records, int End, bool Sealed) ScanAndRepair(Segment seg, long strictUntil, long durableEnd, ILogger logger)
+    {
+        Span<byte> bytes = seg.Bytes;
+        int off = SegmentLayout.FirstRecordOffset;
+        long seq = seg.BaseSequence;
+        while (true)
+        {
+            uint word = BinaryPrimitives.ReadUInt32LittleEndian(bytes[Math.Min(off, bytes.Length - 4)..]);
+            FrameKind kind = Frames.Classify(bytes, off, word, seq, verifyCrc: true, out int length, out FrameProblem? problem);
+            switch (kind)
+            {
+                case FrameKind.Payload:
+                case FrameKind.Aborted:
+                    off += SegmentLayout.FrameLength(length);
+                    seq++;
+                    continue;
+                case FrameKind.EndOfSegment:
+                    return (seq - seg.BaseSequence, off, true);
+                case FrameKind.SegmentFull:
+                    return (seq - seg.BaseSequence, off, true);
+            }
+            // Empty or Bad: the records end here. Anything non-zero from here on is a torn remnant.
+            int rest = bytes[off..].LastIndexOfAnyExcept((byte)0);
+            int tornEnd = rest < 0 ? off : off + rest + 1;
+            if (kind == FrameKind.Bad || tornEnd > off)
+            {
+                if (off < strictUntil)
+                {
+                    FrameProblem p = problem ?? new($"a record (durable up to offset {strictUntil})",
+                        $"a zero commit word followed by {tornEnd - off} non-zero bytes");
+                    Log.CorruptionFound(logger, seg.Path, off, $"expected {p.Expected}, found {p.Found}");
+                    throw QueueCorruptedException.At(seg.Path, off, p.Expected, p.Found);
+                }
+                bytes[off..tornEnd].Clear();
+                Log.TornTailTruncated(logger, seg.Path, off, tornEnd - off, durableEnd);
+            }
+            else if (off < strictUntil)
+            {
+                string expected = $"a record (the segment was durable up to offset {strictUntil})";
+                Log.CorruptionFound(logger, seg.Path, off, expected);
+                throw QueueCorruptedException.At(seg.Path, off, expected, "a zero commit word");
+            }
+            return (seq - seg.BaseSequence, off, false);
+        }
+    }
+
+    private static bool IsTrustedSealed(Segment seg, long durableEnd, long nextBase)
+    {
+        if (durableEnd == seg.Size) return true;
+        long markerAt = durableEnd - SegmentLayout.RecordHeaderSize;
+        if (markerAt < SegmentLayout.FirstRecordOffset || durableEnd > seg.Size) return false;
+        using var handle = File.OpenHandle(seg.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        Span<byte> frame = stackalloc byte[SegmentLayout.RecordHeaderSize];
+        if (RandomAccess.Read(handle, frame, markerAt) != frame.Length) return false;
+        uint word = BinaryPrimitives.ReadUInt32LittleEndian(frame);
+        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(frame[SegmentLayout.RecordCrcOffset..]);
+        return word == SegmentLayout.EndOfSegmentWord && crc == SegmentLayout.RecordCrc(nextBase, word, default);
+    }
+
+    /// <summary>Writes the end-of-segment marker at <paramref name="offset"/> (the next record's sequence is in its CRC).</summary>
+    public static void WriteEndMarker(Segment seg, int offset, long nextSequence)
+    {
+        if (offset + SegmentLayout.RecordHeaderSize > seg.Size) return; // exactly full: the end is implicit
+        Frames.WriteCrc(seg.Bytes, offset, nextSequence, SegmentLayout.EndOfSegmentWord, 0);
+        seg.PublishWord(offset, SegmentLayout.EndOfSegmentWord);
+    }
+
+    /// <summary>Stores the durable watermark; it reaches the disk with the next msync that covers the header.</summary>
+    public static void SetDurableEnd(Segment seg, long offset) =>
+        BinaryPrimitives.WriteUInt64LittleEndian(seg.Bytes[SegmentLayout.DurableEndOffset..], (ulong)offset);
+}

@@ -1,0 +1,78 @@
+using Microsoft.Extensions.Logging;
+
+namespace MmapQueues.Storage;
+
+/// <summary>
+/// Keeps the next segment ready in the background: created, preallocated, mapped and preheated before the
+/// writer fills the current one, so a roll costs the writer a header write, an msync of one page and a
+/// rename. One spare at a time (<c>next.seg.tmp</c>).
+/// </summary>
+internal sealed class SegmentAllocator : IDisposable
+{
+    private readonly string _directory;
+    private readonly long _segmentSize;
+    private readonly bool _preheat, _lockInMemory;
+    private readonly ILogger _logger;
+    private Task<Segment>? _pending;
+
+    public SegmentAllocator(string directory, long segmentSize, bool preheat, bool lockInMemory, ILogger logger)
+    {
+        _directory = directory;
+        _segmentSize = segmentSize;
+        _preheat = preheat;
+        _lockInMemory = lockInMemory;
+        _logger = logger;
+    }
+
+    /// <summary>Starts preparing the spare (no-op if one is under way).</summary>
+    public void Start() => _pending ??= Task.Run(Create);
+
+    /// <summary>
+    /// Takes the spare, waiting if it is not ready, names it for <paramref name="baseSequence"/>, and starts
+    /// preparing the next. If the background attempt failed (a full disk), tries once more now, so freeing
+    /// space lets appends resume; a second failure is thrown to the appender.
+    /// </summary>
+    public Segment TakeAndActivate(long baseSequence, Guid queueId)
+    {
+        Task<Segment>? pending = _pending;
+        _pending = null;
+        Segment spare;
+        if (pending is null)
+        {
+            spare = Create();
+        }
+        else
+        {
+            try
+            {
+                spare = pending.GetAwaiter().GetResult();
+            }
+            catch (IOException e)
+            {
+                Log.SpareFailed(_logger, e.Message);
+                spare = Create();
+            }
+        }
+        SegmentFiles.Activate(spare, _directory, baseSequence, queueId);
+        Start();
+        return spare;
+    }
+
+    private Segment Create() => SegmentFiles.CreateSpare(_directory, _segmentSize, _preheat, _lockInMemory);
+
+    public void Dispose()
+    {
+        Task<Segment>? pending = _pending;
+        _pending = null;
+        if (pending is null) return;
+        try
+        {
+            pending.GetAwaiter().GetResult().Release();
+        }
+        catch (IOException e)
+        {
+            Log.SpareFailed(_logger, e.Message); // nothing was appended to a spare: only worth a log line
+        }
+        File.Delete(Path.Combine(_directory, SegmentNames.SpareName));
+    }
+}

@@ -1,0 +1,108 @@
+using MmapQueues.Format;
+using MmapQueues.Native;
+using Microsoft.Win32.SafeHandles;
+
+namespace MmapQueues.Storage;
+
+/// <summary>Creating, activating and validating segment files.</summary>
+internal static class SegmentFiles
+{
+    /// <summary>
+    /// Creates the spare segment <c>next.seg.tmp</c>: real blocks reserved with <c>fallocate</c> (a full disk
+    /// fails here with an <see cref="IOException"/>, never later as a SIGBUS on a page fault), mapped,
+    /// preheated and optionally locked. It gets its header and final name only when it becomes active
+    /// (<see cref="Activate"/>), because only then is its base sequence known.
+    /// </summary>
+    public static Segment CreateSpare(string directory, long size, bool preheat, bool lockInMemory)
+    {
+        string path = Path.Combine(directory, SegmentNames.SpareName);
+        File.Delete(path);
+        MappedRegion map;
+        using (SafeFileHandle handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
+        {
+            if (Libc.fallocate((int)handle.DangerousGetHandle(), 0, 0, size) != 0)
+            {
+                int errno = Libc.LastErrno;
+                string why = Libc.LastError();
+                handle.Dispose();
+                File.Delete(path);
+                if (errno == Libc.ENOSPC)
+                    throw new IOException($"Cannot create segment {path}: the disk is full. Needed {size} bytes, " +
+                                          $"{FreeBytes(directory)} bytes free. Records appended so far are kept; free space and append again.");
+                throw new IOException($"fallocate of segment {path} ({size} bytes) failed: {why}");
+            }
+            map = MappedRegion.Map(handle, size, path);
+        }
+        try
+        {
+            if (preheat) map.Preheat(0, size);
+            if (lockInMemory) map.Lock(path);
+        }
+        catch
+        {
+            map.Dispose();
+            File.Delete(path);
+            throw;
+        }
+        var segment = new Segment(path, baseSequence: -1, size);
+        segment.AdoptMapping(map);
+        return segment;
+    }
+
+    /// <summary>
+    /// Turns the spare into the segment that starts at <paramref name="baseSequence"/>: header written and
+    /// made durable first, then the rename, so a file carrying a segment name always has a valid header.
+    /// The caller fsyncs the directory before it reports anything in this segment durable.
+    /// </summary>
+    public static void Activate(Segment spare, string directory, long baseSequence, Guid queueId)
+    {
+        var header = SegmentHeader.Create(spare.Size, baseSequence, queueId);
+        header.Write(spare.Bytes);
+        spare.Region.Flush(0, SegmentLayout.HeaderSize, spare.Path);
+        string final = SegmentNames.For(directory, baseSequence);
+        File.Move(spare.Path, final, overwrite: false);
+        spare.Rename(final, baseSequence);
+    }
+
+    /// <summary>Checks an existing segment's size and header; errors name the file, offset, expected and found.</summary>
+    public static SegmentHeader Validate(string path, long expectedBase, long expectedSize, Guid queueId)
+    {
+        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        long length = RandomAccess.GetLength(handle);
+        if (length != expectedSize)
+            throw QueueCorruptedException.At(path, 0, $"file length {expectedSize} (the queue's segment size)", $"{length}");
+        Span<byte> bytes = stackalloc byte[SegmentLayout.HeaderSize];
+        int read = RandomAccess.Read(handle, bytes, 0);
+        if (read != bytes.Length)
+            throw QueueCorruptedException.At(path, read, $"{bytes.Length} header bytes", $"{read}");
+        var h = SegmentHeader.Read(bytes);
+        if (h.Magic != SegmentLayout.Magic)
+            throw QueueCorruptedException.At(path, 0, $"segment magic 0x{SegmentLayout.Magic:X16}", $"0x{h.Magic:X16}");
+        if (h.Version != SegmentLayout.FormatVersion)
+            throw QueueCorruptedException.At(path, 8, $"format version {SegmentLayout.FormatVersion}", $"{h.Version}");
+        uint crc = h.ComputeCrc();
+        if (h.HeaderCrc != crc)
+            throw QueueCorruptedException.At(path, 48, $"header CRC32C 0x{crc:X8}", $"0x{h.HeaderCrc:X8}");
+        if (h.HeaderSize != SegmentLayout.HeaderSize)
+            throw QueueCorruptedException.At(path, 12, $"header size {SegmentLayout.HeaderSize}", $"{h.HeaderSize}");
+        if ((long)h.SegmentSize != expectedSize)
+            throw QueueCorruptedException.At(path, 16, $"segment size {expectedSize}", $"{h.SegmentSize}");
+        if (h.BaseSequence != expectedBase)
+            throw QueueCorruptedException.At(path, 24, $"base sequence {expectedBase} (from the file name)", $"{h.BaseSequence}");
+        if (h.QueueId != queueId)
+            throw QueueCorruptedException.At(path, 32, $"queue id {queueId} (from {SegmentNames.MetaName})", $"{h.QueueId}");
+        return h;
+    }
+
+    private static long FreeBytes(string directory)
+    {
+        try
+        {
+            return new DriveInfo(Path.GetFullPath(directory)).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return -1; // only used to enrich the disk-full message
+        }
+    }
+}

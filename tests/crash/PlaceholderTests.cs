@@ -1,0 +1,1 @@
+namespace MmapQueues.Tests.Crash;
