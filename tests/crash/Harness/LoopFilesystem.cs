@@ -112,8 +112,8 @@ internal sealed partial class LoopFilesystem : IDisposable
     /// <summary>Write I/Os and sectors completed, then I/Os in flight (read, write): equal twice means idle and unchanged.</summary>
     private static string IoState(string sysBlock)
     {
-        string[] stat = File.ReadAllText(Path.Combine(sysBlock, "stat")).Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        string[] inflight = File.ReadAllText(Path.Combine(sysBlock, "inflight")).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        string[] stat = File.ReadAllText(Path.Combine(sysBlock, "stat")).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        string[] inflight = File.ReadAllText(Path.Combine(sysBlock, "inflight")).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
         return $"{stat[4]} {stat[6]} {inflight[0]} {inflight[1]}";
     }
 

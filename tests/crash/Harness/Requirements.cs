@@ -8,3 +8,12 @@ public sealed class RequiresLoopFilesystemFactAttribute : FactAttribute
         if (LoopFilesystem.WhyUnavailable(fsType) is { } why) Skip = why;
     }
 }
+
+/// <summary>A theory that needs a loop filesystem with a power cut; skips with the reason otherwise.</summary>
+public sealed class RequiresLoopFilesystemTheoryAttribute : TheoryAttribute
+{
+    public RequiresLoopFilesystemTheoryAttribute(string fsType = "ext4")
+    {
+        if (LoopFilesystem.WhyUnavailable(fsType) is { } why) Skip = why;
+    }
+}
