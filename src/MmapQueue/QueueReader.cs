@@ -56,6 +56,9 @@ public sealed class QueueReader : IDisposable
                     _offset += SegmentLayout.FrameLength(length);
                     _sequence++;
                     continue;
+                case FrameKind.Empty when seg.RecoveredComplete:
+                    ThrowCorrupt(seg, new("a record or the end marker (the segment was complete when the queue was opened)", "a zero commit word"));
+                    break;
                 case FrameKind.Empty:
                     payload = default;
                     return false;
@@ -95,7 +98,7 @@ public sealed class QueueReader : IDisposable
         if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return _queue.SegmentStartingAt(_sequence) is not null;
         uint word = seg.ReadWord(_offset);
         if (word == SegmentLayout.EndOfSegmentWord) return _queue.SegmentStartingAt(_sequence) is not null;
-        return word != 0;
+        return word != 0 || seg.RecoveredComplete; // a zero word there is corruption: let TryRead report it
     }
 
     private Segment? Enter()

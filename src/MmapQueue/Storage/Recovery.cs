@@ -45,7 +45,11 @@ internal static class Recovery
             Segment seg = segments[i];
             bool isLast = i == segments.Count - 1;
             long nextBase = isLast ? long.MaxValue : segments[i + 1].BaseSequence;
-            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase)) continue;
+            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase))
+            {
+                seg.RecoveredComplete = true; // not scanned: the reader reports a zero word inside it as corruption
+                continue;
+            }
 
             scanned++;
             seg.Acquire();
@@ -85,6 +89,7 @@ internal static class Recovery
                 return new RecoveredQueue(segments, next, end, scanned); // the writer keeps this reference
             }
             seg.FullyFlushed = true;
+            seg.RecoveredComplete = true;
             seg.Release();
         }
         throw new UnreachableException("the last segment always returns");
