@@ -30,7 +30,7 @@ internal sealed partial class LoopFilesystem : IDisposable
         Directory.CreateDirectory(MountPoint);
         using (var f = new FileStream(_image, FileMode.CreateNew)) f.SetLength(sizeBytes); // sparse
         if (fsType == "xfs") Shell.Run("mkfs.xfs", "-q", "-f", _image);
-        else Shell.Run("mkfs.ext4", "-q", "-F", "-b", "4096", _image);
+        else Shell.Run("mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", _image); // -m 0: no root reserve, so free space is what it says
         AttachAndMount();
     }
 

@@ -11,7 +11,7 @@ internal static class DiskFiller
 {
     public static int Run(ChildOptions o)
     {
-        long free = new DriveInfo(o.Directory).AvailableFreeSpace;
+        long free = new DriveInfo(Path.GetDirectoryName(Path.GetFullPath(o.Filler!))!).AvailableFreeSpace;
         long fill = free - o.FillLeaveBytes;
         using (var f = new FileStream(o.Filler!, new FileStreamOptions
                { Mode = FileMode.CreateNew, Access = FileAccess.Write, PreallocationSize = Math.Max(fill, 4096) }))
@@ -44,7 +44,7 @@ internal static class DiskFiller
             try
             {
                 long seq = queue.Enqueue(payload);
-                if (k % 64 == 0 || k == limit - 1) Output.Line($"E {seq} {tag}");
+                Output.Line($"E {seq} {tag}");
             }
             catch (IOException e)
             {
