@@ -65,6 +65,12 @@ internal static class Recovery
                     // Complete, but the writer stopped between activating the next segment and writing this end marker.
                     WriteEndMarker(seg, end, next);
                 }
+                else if (next < nextBase && sealedHere)
+                {
+                    // Complete (its end marker names sequence `next`), yet the next file starts later: a segment file is missing.
+                    throw QueueCorruptedException.At(seg.Path, end, $"the next segment {Path.GetFileName(SegmentNames.For(directory, next))} " +
+                                                                    $"(this one ends before sequence {next})", $"the next segment file starts at {nextBase}");
+                }
                 else if (next < nextBase)
                 {
                     // A torn tail inside an earlier segment: nothing after it was ever durable.
