@@ -84,7 +84,7 @@ internal static class Recovery
                 }
             }
             seg.Region.Flush(0, seg.Size, seg.Path); // whatever opening kept is durable from here on
-            SetDurableEnd(seg, end + (sealedHere ? SegmentLayout.RecordHeaderSize : 0));
+            SetDurableEnd(seg, Math.Min(seg.Size, end + (sealedHere ? SegmentLayout.RecordHeaderSize : 0))); // an exactly full segment has no marker
             seg.Region.Flush(0, SegmentLayout.HeaderSize, seg.Path);
             if (isLast)
             {
