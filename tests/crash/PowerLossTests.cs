@@ -15,12 +15,13 @@ public sealed class PowerLossTests(ITestOutputHelper output)
     [InlineData(FlushMode.Async)]
     [InlineData(FlushMode.Interval)]
     [InlineData(FlushMode.Sync)]
-    public void PowerLossOnExt4KeepsEveryAcknowledgedRecord(FlushMode mode) => RunPowerLoss("ext4", mode, CrashSettings.Cycles(8));
+    public void PowerLossOnExt4KeepsEveryAcknowledgedRecord(FlushMode mode) => RunPowerLoss("ext4", mode, CrashSettings.Cycles(16));
 
     [RequiresLoopFilesystemTheory("xfs")]
     [InlineData(FlushMode.Async)]
+    [InlineData(FlushMode.Interval)]
     [InlineData(FlushMode.Sync)]
-    public void PowerLossOnXfsKeepsEveryAcknowledgedRecord(FlushMode mode) => RunPowerLoss("xfs", mode, CrashSettings.Cycles(4));
+    public void PowerLossOnXfsKeepsEveryAcknowledgedRecord(FlushMode mode) => RunPowerLoss("xfs", mode, CrashSettings.Cycles(6));
 
     private void RunPowerLoss(string fsType, FlushMode mode, int cycles)
     {

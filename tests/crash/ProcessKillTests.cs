@@ -21,7 +21,7 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
         {
             Root = root.Path, Mode = mode, EveryEnqueuedMustSurvive = true, Seed = CrashSettings.NewSeed(), Output = output,
         };
-        CrashStats stats = runner.Run(CrashSettings.Cycles(12));
+        CrashStats stats = runner.Run(CrashSettings.Cycles(20));
         Assert.True(runner.Violations.Count == 0, string.Join("\n", runner.Violations.Take(10)));
         Assert.True(stats.Enqueued > 0, "no cycle appended anything: the kills all came too early to test anything");
         Assert.Equal(0, stats.LostEnqueued);
