@@ -8,10 +8,10 @@ namespace MmapQueues;
 /// the queue validates them once and keeps its own copy, so changing an instance later has no effect.
 /// </summary>
 /// <remarks>
-/// The same rules run in three places: <see cref="Validate"/> (what the queue calls, throwing on the first
-/// problem), the data-annotation attributes below and <see cref="IValidatableObject"/> (what the
-/// source-generated options validator in <c>MmapQueue.Extensions</c> calls at host start-up, reporting every
-/// problem at once). All three read the rules from one method.
+/// The rules live in one method and are reached two ways: <see cref="Validate"/> (what the queue constructor
+/// calls; it throws on the first problem) and <see cref="IValidatableObject"/> (what the source-generated
+/// options validator in <c>MmapQueue.Extensions</c> calls at host start-up; it reports every problem at once).
+/// No data-annotation attributes: they would report the same range twice, and without the value found.
 /// </remarks>
 public sealed class MmapQueueOptions : IValidatableObject
 {
@@ -20,14 +20,12 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// at 2 GB/s), retention frees disk in steps small enough for a local buffer, and the tail scan on open
     /// stays near 10 ms. Must be a multiple of 4096, from 4 KiB to 1 GiB. Fixed when the queue is created.
     /// </summary>
-    [Range(SegmentLayout.MinSegmentSize, SegmentLayout.MaxSegmentSize)]
     public long SegmentSizeBytes { get; set; } = DefaultSegmentSizeBytes;
 
     /// <summary>The default <see cref="SegmentSizeBytes"/>: 64 MiB.</summary>
     public const long DefaultSegmentSizeBytes = 64L << 20;
 
     /// <summary>When records become durable. Default <see cref="MmapQueues.FlushMode.Interval"/>.</summary>
-    [EnumDataType(typeof(FlushMode))]
     public FlushMode FlushMode { get; set; } = FlushMode.Interval;
 
     /// <summary>
