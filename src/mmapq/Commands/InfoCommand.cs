@@ -69,22 +69,13 @@ internal static class InfoCommand
     {
         string lockFile = Path.Combine(directory, SegmentNames.LockName);
         if (!File.Exists(lockFile)) return "never opened for writing";
-        // Read with File.ReadAllText would take a shared flock that a live writer's exclusive one refuses
-        // (and would block a writer starting now); the holder recorded its pid in the file's text instead.
-        string text;
-        try
-        {
-            using var fs = new FileStream(lockFile, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete });
-            text = new StreamReader(fs).ReadToEnd().Trim();
-        }
-        catch (IOException)
-        {
-            return "a process holds the lock now (its pid is in the lock file)";
-        }
-        string[] parts = text.Split(' ', 3);
-        if (parts.Length >= 2 && parts[0] == "pid" && int.TryParse(parts[1], out int pid))
-            return $"pid {pid} ({(Directory.Exists($"/proc/{pid}") ? "running" : "not running")})";
-        return text.Length == 0 ? "unknown" : text;
+        // ReadHolder reads without flock: a FileStream would take a shared flock, which a live writer's
+        // exclusive one refuses and which would make a writer starting at that moment fail.
+        string holder = QueueDirectory.ReadHolder(lockFile); // "process pid N (path)" as the writer recorded it
+        string[] parts = holder.Split(' ', 4);
+        if (parts.Length >= 3 && parts[1] == "pid" && int.TryParse(parts[2], out int pid))
+            return $"pid {pid} ({(Directory.Exists($"/proc/{pid}") ? "running" : "not running")}), from the lock file";
+        return holder;
     }
 
     private static string Consumers(string directory) =>
