@@ -29,20 +29,23 @@ internal sealed class QueueMetrics : IDisposable
     {
         _queue = queue;
         string? version = typeof(QueueMetrics).Assembly.GetName().Version?.ToString();
-        if (meterFactory is null)
-        {
-            _meter = new Meter(MeterName, version);
-            _ownsMeter = true;
-        }
-        else
-        {
-            _meter = meterFactory.Create(new MeterOptions(MeterName) { Version = version }); // the factory owns and disposes it
-        }
         _tags =
         [
             new("messaging.system", "mmapqueue"),
             new("messaging.destination.name", queue.Path),
         ];
+        // One meter per queue, tagged with it: an IMeterFactory caches meters by name, version and tags, so
+        // two queues in one container never share (and double-register) instruments.
+        var meterOptions = new MeterOptions(MeterName) { Version = version, Tags = [_tags[1]] };
+        if (meterFactory is null)
+        {
+            _meter = new Meter(meterOptions);
+            _ownsMeter = true;
+        }
+        else
+        {
+            _meter = meterFactory.Create(meterOptions); // the factory owns and disposes it
+        }
 
         _meter.CreateObservableCounter("messaging.client.sent.messages", ObserveEnqueuedRecords, "{message}",
             "Records enqueued since the queue was opened (aborted claims included: they use a sequence).");
