@@ -92,7 +92,9 @@ public sealed partial class MmapQueue
         _frontier = seg;
         _frontierOffset = off;
         Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
-        double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
+        _metrics?.RecordFlush(elapsed);
+        double ms = elapsed.TotalMilliseconds;
         if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
     }
 

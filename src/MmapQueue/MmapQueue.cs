@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using MmapQueues.Format;
 using MmapQueues.Storage;
 using Microsoft.Extensions.Logging;
@@ -44,7 +45,13 @@ public sealed partial class MmapQueue : IDisposable
     public MmapQueue(string path, MmapQueueOptions options) : this(path, options, null) { }
 
     /// <summary>Opens the queue at <paramref name="path"/>, logging through <paramref name="loggerFactory"/>.</summary>
-    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory)
+    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory) : this(path, options, loggerFactory, null) { }
+
+    /// <summary>
+    /// Opens the queue at <paramref name="path"/>, logging through <paramref name="loggerFactory"/> and creating
+    /// the <c>MmapQueue</c> meter (docs/METRICS.md) through <paramref name="meterFactory"/>, or a meter of its own when null.
+    /// </summary>
+    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(options);
@@ -88,6 +95,7 @@ public sealed partial class MmapQueue : IDisposable
             _lock.Dispose();
             throw;
         }
+        StartMetrics(meterFactory);
         StartBackgroundFlush();
     }
 
@@ -153,6 +161,7 @@ public sealed partial class MmapQueue : IDisposable
             _frontier = null;
             Volatile.Read(ref _active).Release();
             _lock.Dispose();
+            _metrics?.Dispose();
             WakeReaders();
         }
     }

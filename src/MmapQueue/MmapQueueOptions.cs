@@ -1,10 +1,19 @@
+using System.ComponentModel.DataAnnotations;
+using MmapQueues.Format;
+
 namespace MmapQueues;
 
 /// <summary>
 /// How a queue stores and flushes records. Plain settable properties so that configuration binding works;
 /// the queue validates them once and keeps its own copy, so changing an instance later has no effect.
 /// </summary>
-public sealed class MmapQueueOptions
+/// <remarks>
+/// The rules live in one method and are reached two ways: <see cref="Validate"/> (what the queue constructor
+/// calls; it throws on the first problem) and <see cref="IValidatableObject"/> (what the source-generated
+/// options validator in <c>MmapQueue.Extensions</c> calls at host start-up; it reports every problem at once).
+/// No data-annotation attributes: they would report the same range twice, and without the value found.
+/// </remarks>
+public sealed class MmapQueueOptions : IValidatableObject
 {
     /// <summary>
     /// Size of every segment file. Default 64 MiB: preheating one takes ~17 ms (well ahead of a writer even
@@ -40,16 +49,26 @@ public sealed class MmapQueueOptions
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting, its value and the allowed range.</summary>
     public void Validate()
     {
-        if (SegmentSizeBytes < Format.SegmentLayout.MinSegmentSize || SegmentSizeBytes > Format.SegmentLayout.MaxSegmentSize)
-            throw new ArgumentException($"SegmentSizeBytes must be from {Format.SegmentLayout.MinSegmentSize} (4 KiB) to " +
-                                        $"{Format.SegmentLayout.MaxSegmentSize} (1 GiB); found {SegmentSizeBytes}.", nameof(SegmentSizeBytes));
-        if (SegmentSizeBytes % Format.SegmentLayout.PageSize != 0)
-            throw new ArgumentException($"SegmentSizeBytes must be a multiple of the page size {Format.SegmentLayout.PageSize}; " +
-                                        $"found {SegmentSizeBytes} ({SegmentSizeBytes % Format.SegmentLayout.PageSize} bytes over).", nameof(SegmentSizeBytes));
+        foreach (var (message, member) in Problems())
+            throw new ArgumentException(message, member);
+    }
+
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext) =>
+        Problems().Select(p => new ValidationResult(p.Message, [p.Member]));
+
+    /// <summary>Every rule, in one place; the first problem is what <see cref="Validate"/> throws.</summary>
+    private IEnumerable<(string Message, string Member)> Problems()
+    {
+        if (SegmentSizeBytes < SegmentLayout.MinSegmentSize || SegmentSizeBytes > SegmentLayout.MaxSegmentSize)
+            yield return ($"SegmentSizeBytes must be from {SegmentLayout.MinSegmentSize} (4 KiB) to " +
+                          $"{SegmentLayout.MaxSegmentSize} (1 GiB); found {SegmentSizeBytes}.", nameof(SegmentSizeBytes));
+        else if (SegmentSizeBytes % SegmentLayout.PageSize != 0)
+            yield return ($"SegmentSizeBytes must be a multiple of the page size {SegmentLayout.PageSize}; " +
+                          $"found {SegmentSizeBytes} ({SegmentSizeBytes % SegmentLayout.PageSize} bytes over).", nameof(SegmentSizeBytes));
         if (!Enum.IsDefined(FlushMode))
-            throw new ArgumentException($"FlushMode must be Async, Interval or Sync; found {(int)FlushMode}.", nameof(FlushMode));
+            yield return ($"FlushMode must be Async, Interval or Sync; found {(int)FlushMode}.", nameof(FlushMode));
         if (FlushMode == FlushMode.Interval && (FlushInterval <= TimeSpan.Zero || FlushInterval > TimeSpan.FromHours(1)))
-            throw new ArgumentException($"FlushInterval must be more than 0 and at most 1 hour in Interval mode; found {FlushInterval}.", nameof(FlushInterval));
+            yield return ($"FlushInterval must be more than 0 and at most 1 hour in Interval mode; found {FlushInterval}.", nameof(FlushInterval));
     }
 
     internal MmapQueueOptions Clone() => (MmapQueueOptions)MemberwiseClone();
