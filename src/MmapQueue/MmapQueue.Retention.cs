@@ -56,16 +56,29 @@ public sealed partial class MmapQueue
             bool anyConsumer = cursors.Committed.Count > 0;
             long slowest = anyConsumer ? cursors.Committed.Values.Min() : long.MinValue;
             DateTime? writtenBefore = _options.RetentionAge is { } age ? DateTime.UtcNow - age : null;
-            int count = 0;
-            for (; count + 1 < segs.Length; count++) // never the last segment: producers append there
+            int Deletable(bool checkHolders)
             {
-                Segment s = segs[count];
-                long end = segs[count + 1].BaseSequence;
-                // FullyFlushed only goes false -> true (under _flushLock); a stale false just waits for the next pass.
-                if (!s.FullyFlushed || s.ReferenceCount > 0) break;
-                bool consumed = anyConsumer && slowest >= end;
-                if (!consumed && !(writtenBefore is { } t && File.GetLastWriteTimeUtc(s.Path) < t)) break;
+                int count = 0;
+                for (; count + 1 < segs.Length; count++) // never the last segment: producers append there
+                {
+                    Segment s = segs[count];
+                    long end = segs[count + 1].BaseSequence;
+                    // FullyFlushed only goes false -> true (under _flushLock); a stale false just waits for the next pass.
+                    if (checkHolders && (!s.FullyFlushed || s.ReferenceCount > 0)) break;
+                    bool consumed = anyConsumer && slowest >= end;
+                    if (!consumed && !(writtenBefore is { } t && File.GetLastWriteTimeUtc(s.Path) < t)) break;
+                }
+                return count;
             }
+            int count = Deletable(checkHolders: false);
+            if (count == 0) return 0;
+            if (!segs[count - 1].FullyFlushed)
+            {
+                // The flusher walks segments in order and must be past a segment (and let go of it) before
+                // it goes; Async mode may not have flushed for a while: one flush of what is published.
+                lock (_flushLock) FlushCoreUnsynchronized(long.MaxValue);
+            }
+            count = Deletable(checkHolders: true);
             if (count == 0) return 0;
             _cursors.RaiseFloor(segs[count].BaseSequence);
             int deleted = 0;
