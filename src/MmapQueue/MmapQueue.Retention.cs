@@ -229,10 +229,16 @@ public sealed partial class MmapQueue
             // the timer loop ended by cancellation, as asked
         }
         _ageStop?.Dispose();
+        WaitForBackgroundWork();
+        lock (_segmentsLock) _spaceFreed.TrySetResult(); // blocked producers wake, see the queue disposed, and throw
+    }
+
+    /// <summary>Waits for index builds and retention passes started so far (Dispose, and tests that count mappings).</summary>
+    internal void WaitForBackgroundWork()
+    {
         Task[] pending;
         lock (_background) pending = [.. _background];
         Task.WaitAll(pending);
-        lock (_segmentsLock) _spaceFreed.TrySetResult(); // blocked producers wake, see the queue disposed, and throw
     }
 
     /// <summary>
