@@ -167,10 +167,12 @@ public sealed partial class MmapQueue : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        StopRetention();
         StopBackgroundFlush();
         _allocator.Dispose();
         _frontier = null;
         Volatile.Read(ref _active).Release();
+        _cursors.Dispose(); // every commit was already durable (fdatasync before Commit returned)
         _lock.Dispose();
         WakeReaders();
     }
