@@ -162,6 +162,7 @@ public sealed partial class MmapQueue
         Volatile.Write(ref _directoryDirty, 1); // the rename must be fsynced before this segment's records are durable
         AddSegment(next);
         Recovery.WriteEndMarker(full, end, nextBase);
+        CountRolled(end); // here, not after Seal: a failed TakeAndActivate retries the roll and would count twice
         Volatile.Write(ref _active, next);
         full.Release(); // the writer's reference; the flusher and readers take their own
         Log.SegmentRolled(_logger, next.Path, nextBase);

@@ -89,8 +89,8 @@ public sealed partial class MmapQueue
                 if (anyConsumer && slowest >= end)
                     Log.SegmentDeleted(_logger, segs[i].Path, first, end, "every named consumer committed past it");
                 else
-                    CountDrop(segs[i], first, end, anyConsumer ? Math.Max(first, slowest) : first,
-                        $"it was last written more than RetentionAge {_options.RetentionAge} ago");
+                    CountDrop(segs[i], first, end, anyConsumer ? Math.Max(first, slowest) : first, DropReasonAge,
+                        $"last written more than RetentionAge {_options.RetentionAge} ago");
             }
             RemovePrefix(deleted);
             return deleted;
@@ -119,22 +119,23 @@ public sealed partial class MmapQueue
             oldest.MarkDeleted();
             CursorState cursors = _cursors.Snapshot;
             long slowest = cursors.Committed.Count > 0 ? cursors.Committed.Values.Min() : oldest.BaseSequence;
-            CountDrop(oldest, oldest.BaseSequence, end, Math.Max(oldest.BaseSequence, slowest),
+            CountDrop(oldest, oldest.BaseSequence, end, Math.Max(oldest.BaseSequence, slowest), DropReasonFull,
                 $"the queue reached MaxQueueSizeBytes {_options.MaxQueueSizeBytes} and FullPolicy is DropOldest");
             RemovePrefix(1);
         }
     }
 
-    private void CountDrop(Segment s, long first, long end, long unreadFrom, string reason)
+    /// <summary>Drop reasons: low-cardinality values of the <c>mmapq.drop.reason</c> tag and of log event 1030.</summary>
+    private const string DropReasonFull = "MaxQueueSizeBytes (FullPolicy DropOldest)", DropReasonAge = "RetentionAge";
+
+    /// <summary>Logs a segment deletion (1012) and counts, logs (1030) and meters the records in it nobody had read.</summary>
+    private void CountDrop(Segment s, long first, long end, long unreadFrom, string reason, string detail)
     {
+        Log.SegmentDeleted(_logger, s.Path, first, end, detail);
         long records = Math.Max(0, end - unreadFrom);
-        if (records == 0)
-        {
-            Log.SegmentDeleted(_logger, s.Path, first, end, reason + " (every named consumer had read it)");
-            return;
-        }
-        long total = Interlocked.Add(ref _droppedRecords, records);
-        Log.SegmentDropped(_logger, s.Path, first, end, records, reason, total);
+        if (records == 0) return; // every named consumer had read it
+        Interlocked.Add(ref _droppedRecords, records);
+        ReportDropped(records, unreadFrom, reason);
     }
 
     /// <summary>Takes the first <paramref name="n"/> (deleted) segments off the list and wakes blocked producers.</summary>

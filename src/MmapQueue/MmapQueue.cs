@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using MmapQueues.Format;
 using MmapQueues.Storage;
 using Microsoft.Extensions.Logging;
@@ -44,7 +45,13 @@ public sealed partial class MmapQueue : IDisposable
     public MmapQueue(string path, MmapQueueOptions options) : this(path, options, null) { }
 
     /// <summary>Opens the queue at <paramref name="path"/>, logging through <paramref name="loggerFactory"/>.</summary>
-    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory)
+    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory) : this(path, options, loggerFactory, null) { }
+
+    /// <summary>
+    /// Opens the queue at <paramref name="path"/>, logging through <paramref name="loggerFactory"/> and creating
+    /// the <c>MmapQueue</c> meter (docs/METRICS.md) through <paramref name="meterFactory"/>, or a meter of its own when null.
+    /// </summary>
+    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(options);
@@ -94,6 +101,8 @@ public sealed partial class MmapQueue : IDisposable
             _lock.Dispose();
             throw;
         }
+        StartMetrics(meterFactory);
+        ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
         StartBackgroundFlush();
         StartAgeRetention();
         ApplyRetention();
@@ -155,6 +164,7 @@ public sealed partial class MmapQueue : IDisposable
             Volatile.Read(ref _active).Release();
             _cursors.Dispose();
             _lock.Dispose();
+            _metrics?.Dispose();
             WakeReaders();
         }
     }

@@ -1,10 +1,19 @@
+using System.ComponentModel.DataAnnotations;
+using MmapQueues.Format;
+
 namespace MmapQueues;
 
 /// <summary>
 /// How a queue stores and flushes records. Plain settable properties so that configuration binding works;
 /// the queue validates them once and keeps its own copy, so changing an instance later has no effect.
 /// </summary>
-public sealed class MmapQueueOptions
+/// <remarks>
+/// The rules live in one method and are reached two ways: <see cref="Validate"/> (what the queue constructor
+/// calls; it throws on the first problem) and <see cref="IValidatableObject"/> (what the source-generated
+/// options validator in <c>MmapQueue.Extensions</c> calls at host start-up; it reports every problem at once).
+/// No data-annotation attributes: they would report the same range twice, and without the value found.
+/// </remarks>
+public sealed class MmapQueueOptions : IValidatableObject
 {
     /// <summary>
     /// Size of every segment file. Default 64 MiB: preheating one takes ~17 ms (well ahead of a writer even
@@ -66,27 +75,37 @@ public sealed class MmapQueueOptions
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting, its value and the allowed range.</summary>
     public void Validate()
     {
-        if (SegmentSizeBytes < Format.SegmentLayout.MinSegmentSize || SegmentSizeBytes > Format.SegmentLayout.MaxSegmentSize)
-            throw new ArgumentException($"SegmentSizeBytes must be from {Format.SegmentLayout.MinSegmentSize} (4 KiB) to " +
-                                        $"{Format.SegmentLayout.MaxSegmentSize} (1 GiB); found {SegmentSizeBytes}.", nameof(SegmentSizeBytes));
-        if (SegmentSizeBytes % Format.SegmentLayout.PageSize != 0)
-            throw new ArgumentException($"SegmentSizeBytes must be a multiple of the page size {Format.SegmentLayout.PageSize}; " +
-                                        $"found {SegmentSizeBytes} ({SegmentSizeBytes % Format.SegmentLayout.PageSize} bytes over).", nameof(SegmentSizeBytes));
+        foreach (var (message, member) in Problems())
+            throw new ArgumentException(message, member);
+    }
+
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext) =>
+        Problems().Select(p => new ValidationResult(p.Message, [p.Member]));
+
+    /// <summary>Every rule, in one place; the first problem is what <see cref="Validate"/> throws.</summary>
+    private IEnumerable<(string Message, string Member)> Problems()
+    {
+        if (SegmentSizeBytes < SegmentLayout.MinSegmentSize || SegmentSizeBytes > SegmentLayout.MaxSegmentSize)
+            yield return ($"SegmentSizeBytes must be from {SegmentLayout.MinSegmentSize} (4 KiB) to " +
+                          $"{SegmentLayout.MaxSegmentSize} (1 GiB); found {SegmentSizeBytes}.", nameof(SegmentSizeBytes));
+        else if (SegmentSizeBytes % SegmentLayout.PageSize != 0)
+            yield return ($"SegmentSizeBytes must be a multiple of the page size {SegmentLayout.PageSize}; " +
+                          $"found {SegmentSizeBytes} ({SegmentSizeBytes % SegmentLayout.PageSize} bytes over).", nameof(SegmentSizeBytes));
         if (!Enum.IsDefined(FlushMode))
-            throw new ArgumentException($"FlushMode must be Async, Interval or Sync; found {(int)FlushMode}.", nameof(FlushMode));
+            yield return ($"FlushMode must be Async, Interval or Sync; found {(int)FlushMode}.", nameof(FlushMode));
         if (FlushMode == FlushMode.Interval && (FlushInterval <= TimeSpan.Zero || FlushInterval > TimeSpan.FromHours(1)))
-            throw new ArgumentException($"FlushInterval must be more than 0 and at most 1 hour in Interval mode; found {FlushInterval}.", nameof(FlushInterval));
+            yield return ($"FlushInterval must be more than 0 and at most 1 hour in Interval mode; found {FlushInterval}.", nameof(FlushInterval));
         if (MaxQueueSizeBytes < 0)
-            throw new ArgumentException($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments; found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
-        if (MaxQueueSizeBytes > 0 && MaxQueueSizeBytes < 2 * SegmentSizeBytes)
-            throw new ArgumentException($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments ({2 * SegmentSizeBytes} bytes " +
-                                        $"with SegmentSizeBytes {SegmentSizeBytes}); found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
+            yield return ($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments; found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
+        else if (MaxQueueSizeBytes > 0 && MaxQueueSizeBytes < 2 * SegmentSizeBytes)
+            yield return ($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments ({2 * SegmentSizeBytes} bytes " +
+                          $"with SegmentSizeBytes {SegmentSizeBytes}); found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
         if (!Enum.IsDefined(FullPolicy))
-            throw new ArgumentException($"FullPolicy must be Block, Reject or DropOldest; found {(int)FullPolicy}.", nameof(FullPolicy));
+            yield return ($"FullPolicy must be Block, Reject or DropOldest; found {(int)FullPolicy}.", nameof(FullPolicy));
         if (FullBlockTimeout != Timeout.InfiniteTimeSpan && (FullBlockTimeout < TimeSpan.Zero || FullBlockTimeout.TotalMilliseconds > int.MaxValue))
-            throw new ArgumentException($"FullBlockTimeout must be from 0 to {int.MaxValue} ms, or Timeout.InfiniteTimeSpan; found {FullBlockTimeout}.", nameof(FullBlockTimeout));
+            yield return ($"FullBlockTimeout must be from 0 to {int.MaxValue} ms, or Timeout.InfiniteTimeSpan; found {FullBlockTimeout}.", nameof(FullBlockTimeout));
         if (RetentionAge is { } age && age <= TimeSpan.Zero)
-            throw new ArgumentException($"RetentionAge must be more than 0, or null for no age limit; found {age}.", nameof(RetentionAge));
+            yield return ($"RetentionAge must be more than 0, or null for no age limit; found {age}.", nameof(RetentionAge));
     }
 
     internal MmapQueueOptions Clone() => (MmapQueueOptions)MemberwiseClone();

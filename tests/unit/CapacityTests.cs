@@ -60,7 +60,7 @@ public class CapacityTests
         using var q = Full(dir, QueueFullPolicy.Block, o => o.FullBlockTimeout = Timeout.InfiniteTimeSpan, log);
         using var cts = new CancellationTokenSource();
         var producer = Task.Run(() => q.Enqueue(Payload(4 * R), cts.Token));
-        log.WaitFor(1108); // ProducerBlocked
+        log.WaitFor(1037); // ProducerBlocked
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => producer);
         Assert.Equal(4 * R, q.NextSequence);
@@ -74,7 +74,7 @@ public class CapacityTests
         using var q = Full(dir, QueueFullPolicy.Block, o => o.FullBlockTimeout = Timeout.InfiniteTimeSpan, log);
         using var billing = q.OpenReader("billing");
         var producer = Task.Run(() => q.Enqueue(Payload(4 * R)));
-        log.WaitFor(1108);
+        log.WaitFor(1037);
         Assert.False(producer.IsCompleted);
         ReadExpecting(billing, R + 1); // now on segment 1
         billing.Commit();
@@ -100,10 +100,11 @@ public class CapacityTests
         Fill(q, 2 * R); // needs two more segments: drops segments 0 and 1
         Assert.Equal(2 * R, q.FirstSequence);
         Assert.Equal(2 * R - 10, q.DroppedRecords); // billing had read 10 of them
-        var drops = log.Events.Where(e => e.EventId == 1101).ToArray();
+        var drops = log.Events.Where(e => e.EventId == 1030).ToArray(); // RecordsDropped
         Assert.Equal(2, drops.Length);
         Assert.All(drops, d => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, d.Level));
-        Assert.Contains("MaxQueueSizeBytes 262144 and FullPolicy is DropOldest", drops[0].Message);
+        Assert.StartsWith($"Dropped {R - 10} records of {q.Path} from sequence 10 before every consumer read them: MaxQueueSizeBytes (FullPolicy DropOldest)", drops[0].Message);
+        Assert.Contains(log.Events, e => e.EventId == 1012 && e.Message.Contains("the queue reached MaxQueueSizeBytes 262144 and FullPolicy is DropOldest"));
 
         Assert.True(view.SequenceEqual(Payload(R - 1)), "the view of a dropped segment stays valid while its reader is on it");
         Assert.True(File.Exists(Path.Combine(dir.Path, SegmentName(0))), "unlinked only when the reader leaves");
@@ -112,7 +113,7 @@ public class CapacityTests
         Assert.Equal(2 * R + 1, reader.NextSequence);
         q.WaitForBackgroundWork(); // an index build may hold it for a moment; its release unlinks it then
         Assert.False(File.Exists(Path.Combine(dir.Path, SegmentName(0))));
-        Assert.Contains(log.Events, e => e.EventId == 1103 && e.Message.Contains($"skipped sequences [{R}, {2 * R})"));
+        Assert.Contains(log.Events, e => e.EventId == 1032 && e.Message.Contains($"skipped sequences [{R}, {2 * R})"));
 
         using var again = q.OpenReader("billing");
         Assert.Equal(2 * R, again.NextSequence);
