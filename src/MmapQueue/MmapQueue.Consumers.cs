@@ -86,8 +86,8 @@ public sealed partial class MmapQueue
         return true;
     }
 
-    /// <summary>Every named consumer with its durable committed position (the next sequence it reads).</summary>
-    public IReadOnlyDictionary<string, long> Consumers => _cursors.Snapshot.Committed;
+    /// <summary>Every named consumer with its durable committed position (the next sequence it reads); a copy.</summary>
+    public IReadOnlyDictionary<string, long> Consumers => new Dictionary<string, long>(_cursors.Snapshot.Committed, StringComparer.Ordinal);
 
     internal void CommitConsumer(string name, long sequence)
     {
