@@ -175,7 +175,7 @@ public sealed partial class MmapQueue
     {
         foreach (Segment s in _watermarkPending)
         {
-            s.Acquire();
+            if (!s.TryAcquire()) continue; // retention deleted it: its header no longer matters
             try
             {
                 if (!skipMsync) s.Region.Flush(0, SegmentLayout.HeaderSize, s.Path);

@@ -40,6 +40,32 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// <summary><c>mlock</c> segments while they are written, so the kernel never pages them out. Default false.</summary>
     public bool LockInMemory { get; set; }
 
+    /// <summary>
+    /// Most bytes of segment files the queue keeps (0, the default: no limit). When a new segment would pass
+    /// it, retention runs first; if that frees nothing, <see cref="FullPolicy"/> decides. The preheated spare
+    /// segment and segments a reader still holds after retention dropped them come on top. At least two
+    /// segments, checked when the queue opens (the segment size may come from an existing queue).
+    /// </summary>
+    public long MaxQueueSizeBytes { get; set; }
+
+    /// <summary>What appending does when the queue is at <see cref="MaxQueueSizeBytes"/>. Default
+    /// <see cref="QueueFullPolicy.Block"/>: a local buffer should slow producers, not lose data, by default.</summary>
+    public QueueFullPolicy FullPolicy { get; set; } = QueueFullPolicy.Block;
+
+    /// <summary>
+    /// How long <see cref="QueueFullPolicy.Block"/> waits for space before throwing
+    /// <see cref="QueueFullException"/>. Default 60 s (as Kafka's <c>max.block.ms</c>);
+    /// <see cref="Timeout.InfiniteTimeSpan"/> waits for ever (cancel with the token overload).
+    /// </summary>
+    public TimeSpan FullBlockTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Deletes sealed segments last written longer ago than this (file modification time), whether or not
+    /// named consumers read them (counted in <see cref="MmapQueue.DroppedRecords"/> when they had not).
+    /// Null, the default: no age limit. Never deletes the segment being written or one a reader is on.
+    /// </summary>
+    public TimeSpan? RetentionAge { get; set; }
+
     /// <summary>Test hook for the crash suite: skip the msync of every Nth flush while still reporting it durable.</summary>
     internal int TestOnlySkipMsyncEveryNthFlush { get; set; }
 
@@ -69,6 +95,17 @@ public sealed class MmapQueueOptions : IValidatableObject
             yield return ($"FlushMode must be Async, Interval or Sync; found {(int)FlushMode}.", nameof(FlushMode));
         if (FlushMode == FlushMode.Interval && (FlushInterval <= TimeSpan.Zero || FlushInterval > TimeSpan.FromHours(1)))
             yield return ($"FlushInterval must be more than 0 and at most 1 hour in Interval mode; found {FlushInterval}.", nameof(FlushInterval));
+        if (MaxQueueSizeBytes < 0)
+            yield return ($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments; found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
+        else if (MaxQueueSizeBytes > 0 && MaxQueueSizeBytes < 2 * SegmentSizeBytes)
+            yield return ($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments ({2 * SegmentSizeBytes} bytes " +
+                          $"with SegmentSizeBytes {SegmentSizeBytes}); found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
+        if (!Enum.IsDefined(FullPolicy))
+            yield return ($"FullPolicy must be Block, Reject or DropOldest; found {(int)FullPolicy}.", nameof(FullPolicy));
+        if (FullBlockTimeout != Timeout.InfiniteTimeSpan && (FullBlockTimeout < TimeSpan.Zero || FullBlockTimeout.TotalMilliseconds > int.MaxValue))
+            yield return ($"FullBlockTimeout must be from 0 to {int.MaxValue} ms, or Timeout.InfiniteTimeSpan; found {FullBlockTimeout}.", nameof(FullBlockTimeout));
+        if (RetentionAge is { } age && age <= TimeSpan.Zero)
+            yield return ($"RetentionAge must be more than 0, or null for no age limit; found {age}.", nameof(RetentionAge));
     }
 
     internal MmapQueueOptions Clone() => (MmapQueueOptions)MemberwiseClone();
