@@ -47,8 +47,10 @@ public class QueueModelTests
         var arb = Arb.From(Gen.ArrayOf(OpGen).Select(a => a.Take(120).ToArray()), Shrink);
         var segmentSizes = new[] { 4096L, 8192L, 16384L };
         int run = 0;
+        // MMAPQ_PROPERTY_RUNS raises the count for a soak; a failure prints the seed to replay it.
+        int runs = int.TryParse(Environment.GetEnvironmentVariable("MMAPQ_PROPERTY_RUNS"), out int n) ? n : 300;
         Prop.ForAll(arb, ops => Check(ops, segmentSizes[run++ % segmentSizes.Length]))
-            .QuickCheckThrowOnFailure();
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(runs).WithEndSize(120));
     }
 
     private static void Check(Op[] ops, long segmentSize)
