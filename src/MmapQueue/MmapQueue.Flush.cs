@@ -66,9 +66,9 @@ public sealed partial class MmapQueue
     }
 
     /// <summary>
-    /// Walks the frontier forward over published records until <paramref name="target"/> (waiting for
-    /// producers that reserved below it to publish; they always do) or, with <c>long.MaxValue</c>, to the
-    /// first unpublished record; msyncs what it passed; then reports it durable.
+    /// Walks the frontier forward over published records to <paramref name="target"/> at least (waiting for
+    /// producers that reserved below it to publish; they always do) and on over whatever else is already
+    /// published; msyncs what it passed; then reports it durable.
     /// </summary>
     private void FlushCoreUnsynchronized(long target)
     {
@@ -92,7 +92,9 @@ public sealed partial class MmapQueue
         _frontier = seg;
         _frontierOffset = off;
         Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
-        double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
+        _metrics?.RecordFlush(elapsed);
+        double ms = elapsed.TotalMilliseconds;
         if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
     }
 
@@ -104,54 +106,63 @@ public sealed partial class MmapQueue
     private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
     {
         var spin = new SpinWait();
-            while (seq < target)
+        // long.MaxValue (Dispose): wait for nobody, take everything published.
+        long mustReach = target == long.MaxValue ? 0 : target;
+        long stopAt = target == long.MaxValue ? long.MaxValue : target + GroupCommitOvershoot;
+        while (seq < stopAt)
+        {
+            uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0; // acquire: pairs with PublishWord
+            bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
+            if (segmentDone)
             {
-                uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0;
-                bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
-                if (segmentDone)
-                {
-                    Segment? next = SegmentStartingAt(seq);
-                    if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
-                    int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
-                    long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
-                    if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
-                    seg.FlushedOffset = end;
-                    seg.FullyFlushed = true;
-                    Recovery.SetDurableEnd(seg, end);
-                    _watermarkPending.Add(seg);
-                    next.Acquire();
-                    seg.Release();
-                    seg = next;
-                    off = SegmentLayout.FirstRecordOffset;
-                    continue;
-                }
-                if (word == 0)
-                {
-                    if (target == long.MaxValue) break;
-                    spin.SpinOnce(); // a producer reserved below target and is still copying
-                    continue;
-                }
-                off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
-                seq++;
-            }
-
-            if (off > seg.FlushedOffset)
-            {
-                // One msync covers the new records and, when it moved, the watermark in the header page.
+                Segment? next = SegmentStartingAt(seq);
+                if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
+                int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
                 long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
-                if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
-                seg.WatermarkUnsynced = false;
-                seg.FlushedOffset = off;
-                if (off - seg.Watermark >= WatermarkStepBytes)
-                {
-                    // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
-                    // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
-                    Recovery.SetDurableEnd(seg, off);
-                    seg.Watermark = off;
-                    seg.WatermarkUnsynced = true;
-                }
+                if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
+                seg.FlushedOffset = end;
+                seg.FullyFlushed = true;
+                Recovery.SetDurableEnd(seg, end); // exact for a sealed segment; synced after its data by PersistWatermarks
+                _watermarkPending.Add(seg);
+                next.Acquire();
+                seg.Release();
+                seg = next;
+                off = SegmentLayout.FirstRecordOffset;
+                continue;
             }
+            if (word == 0)
+            {
+                if (seq >= mustReach) break; // past the target: take what is published, wait for nothing more
+                spin.SpinOnce();          // a producer reserved below target and is still copying
+                continue;
+            }
+            off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+            seq++;
+        }
+
+        if (off > seg.FlushedOffset)
+        {
+            // One msync covers the new records and, when it moved, the watermark in the header page.
+            long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+            if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
+            seg.WatermarkUnsynced = false;
+            seg.FlushedOffset = off;
+            if (off - seg.Watermark >= WatermarkStepBytes)
+            {
+                // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
+                // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
+                Recovery.SetDurableEnd(seg, off);
+                seg.Watermark = off;
+                seg.WatermarkUnsynced = true;
+            }
+        }
     }
+
+    /// <summary>
+    /// Group commit: a flush goes on past its target over records already published (other producers'
+    /// records, which then need no msync of their own), up to this many, so a flood cannot keep it walking.
+    /// </summary>
+    private const long GroupCommitOvershoot = 1 << 16;
 
     /// <summary>How far the frontier moves before the header watermark follows (see docs/DECISIONS.md).</summary>
     private const long WatermarkStepBytes = 1 << 20;
@@ -164,7 +175,7 @@ public sealed partial class MmapQueue
     {
         foreach (Segment s in _watermarkPending)
         {
-            s.Acquire();
+            if (!s.TryAcquire()) continue; // retention deleted it: its header no longer matters
             try
             {
                 if (!skipMsync) s.Region.Flush(0, SegmentLayout.HeaderSize, s.Path);

@@ -47,6 +47,7 @@ internal static class Recovery
             long nextBase = isLast ? long.MaxValue : segments[i + 1].BaseSequence;
             if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase))
             {
+                seg.FullyFlushed = true; // durable end to end: retention may delete it
                 seg.RecoveredComplete = true; // not scanned: the reader reports a zero word inside it as corruption
                 continue;
             }
