@@ -35,6 +35,39 @@ public sealed class CorruptionRegressionTests
     }
 
     /// <summary>
+    /// Opening a reader builds the sparse index of a sealed segment by scanning its commit words, waiting
+    /// for producers that reserved before the seal. In a segment that was complete on disk nobody will
+    /// ever publish, so a zeroed or garbled word there used to make that wait spin forever: now it is
+    /// reported as corruption.
+    /// </summary>
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(0, false)]
+    [InlineData(10, false)]
+    public void DamagedWordInASealedSegmentIsReportedWhenItsIndexIsBuilt(int record, bool keepIndexFile)
+    {
+        using var dir = new ScratchDir();
+        List<long> tags = MakeQueue(dir.Path, 160);
+        string seg0 = Path.Combine(dir.Path, "00000000000000000000.seg");
+        long offset = OffsetOfRecord(tags, record);
+        PatchFile(seg0, offset, b => BinaryPrimitives.WriteUInt32LittleEndian(b, 0));
+        if (!keepIndexFile) foreach (string idx in Directory.GetFiles(dir.Path, "*.idx")) File.Delete(idx);
+
+        var e = Bounded.Run(() =>
+        {
+            using var q = new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = SegmentBytes });
+            return Assert.Throws<QueueCorruptedException>(() =>
+            {
+                using var r = q.OpenReader(0);
+                r.Seek(tags.Count - 1); // needs the index of the first segment
+                while (r.TryRead(out _)) { }
+            });
+        }, TimeSpan.FromSeconds(20), "opening a reader on a damaged sealed segment");
+        Assert.Equal(seg0, e.FilePath);
+        Assert.Equal(offset, e.Offset);
+    }
+
+    /// <summary>
     /// The durable watermark sits outside the header CRC. Damaged together with the first record (one
     /// garbled run of bytes across offset 64), it used to turn a durable segment into a "torn tail": opening
     /// truncated every record without an error. A watermark no writer can store is now corruption.

@@ -78,9 +78,19 @@ internal sealed class SegmentIndex
                 ScanUnsynchronized(segment, int.MaxValue);
                 if (_complete) break;
                 if (_scanRecord >= expectedRecords) { _complete = true; break; } // sealed exactly at a record, no marker yet
+                if (segment.RecoveredComplete) ThrowStopped(segment, expectedRecords); // complete on disk: nobody will publish here
                 spin.SpinOnce();
             }
         }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowStopped(Segment segment, long expectedRecords)
+    {
+        uint word = _scanOffset + SegmentLayout.RecordHeaderSize <= segment.Size ? segment.ReadWord(_scanOffset) : 0;
+        throw QueueCorruptedException.At(segment.Path, _scanOffset,
+            $"record {segment.BaseSequence + _scanRecord} of {expectedRecords} in a segment that was complete when the queue was opened",
+            $"commit word 0x{word:X8}");
     }
 
     private void ScanUnsynchronized(Segment segment, int untilRecord)
