@@ -20,8 +20,16 @@ internal static class QueueDirectory
     {
         string path = Path.Combine(directory, SegmentNames.MetaName);
         if (File.Exists(path)) return ReadMeta(path);
+        return CreateMeta(directory, new Meta(segmentSizeForNewQueue, Guid.NewGuid()));
+    }
 
-        var meta = new Meta(segmentSizeForNewQueue, Guid.NewGuid());
+    /// <summary>
+    /// Writes queue.meta for a new queue with a given identity (tmp, write, fsync, rename, fsync directory).
+    /// A replica adopts its source's queue id and segment size this way (shipping).
+    /// </summary>
+    public static Meta CreateMeta(string directory, Meta meta)
+    {
+        string path = Path.Combine(directory, SegmentNames.MetaName);
         Span<byte> b = stackalloc byte[MetaLength];
         b.Clear();
         BinaryPrimitives.WriteUInt64LittleEndian(b, MetaMagic);
