@@ -22,7 +22,7 @@ internal sealed partial class Exporter
     private readonly object _ackLock = new();
     private long _acked;
     private Exception? _peerFailure;
-    private long _sent;  // Volatile: written by Run after each range, read by the ack thread to bound ACKs
+    private long _sent;  // Volatile: written by Run before each range, read by the ack thread to bound ACKs
     private long _bytes;
 
     public Exporter(MmapQueue queue, ExportTransport transport, bool follow, IProgress<ShippingProgress>? progress, CancellationToken cancel)
@@ -75,10 +75,10 @@ internal sealed partial class Exporter
                 ThrowIfPeerFailed(seq);
                 (int end, long endSeq, bool segmentDone) = ScanVisible(seg, off, seq, stopAt);
                 bool progressed = end > off;
+                Volatile.Write(ref _sent, endSeq); // before sending: the replica may ack part of the range before it ends; pairs with the Volatile.Read in ReadAcks
                 SendRange(seg, file, off, end);
                 off = end;
                 seq = endSeq;
-                Volatile.Write(ref _sent, seq); // pairs with the Volatile.Read in ReadAcks
                 if (progressed) Report(seq);
                 if (segmentDone && _queue.SegmentStartingAt(seq) is { } nextSeg && nextSeg != seg)
                 {
