@@ -10,7 +10,8 @@ public sealed partial class MmapQueue
     private readonly object _flushLock = new();
 
     // The flush frontier: every record before (_frontier, _frontierOffset), i.e. every sequence below
-    // _durableSequence, is durable. _frontier holds a reference on its segment so it stays mapped.
+    // _durableSequence, is durable. The frontier takes a reference on its segment only while a flush runs,
+    // so a queue that is never flushed does not keep an old segment mapped.
     private Segment? _frontier;
     private int _frontierOffset;
     private long _durableSequence; // written under _flushLock; read lock-free by WaitDurable (Volatile pair)
@@ -59,16 +60,15 @@ public sealed partial class MmapQueue
 
     private void InitializeFlushState(Segment tail, long nextSequence)
     {
-        tail.Acquire();
         _frontier = tail;
         _frontierOffset = (int)tail.FlushedOffset;
         _durableSequence = nextSequence;
     }
 
     /// <summary>
-    /// Walks the frontier forward over published records until <paramref name="target"/> (waiting for
-    /// producers that reserved below it to publish; they always do) or, with <c>long.MaxValue</c>, to the
-    /// first unpublished record; msyncs what it passed; then reports it durable.
+    /// Walks the frontier forward over published records to <paramref name="target"/> at least (waiting for
+    /// producers that reserved below it to publish; they always do) and on over whatever else is already
+    /// published; msyncs what it passed; then reports it durable.
     /// </summary>
     private void FlushCoreUnsynchronized(long target)
     {
@@ -77,10 +77,41 @@ public sealed partial class MmapQueue
         Segment seg = _frontier!;
         int off = _frontierOffset;
         long seq = _durableSequence;
-        var spin = new SpinWait();
-        while (seq < target)
+        seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
+        try
         {
-            uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0;
+            WalkAndSyncUnsynchronized(ref seg, ref off, ref seq, target, skipMsync);
+        }
+        finally
+        {
+            seg.Release();
+        }
+        PersistWatermarksUnsynchronized(skipMsync);
+        if (Interlocked.Exchange(ref _directoryDirty, 0) == 1 && !skipMsync) Native.Libc.FsyncDirectory(_directory);
+
+        _frontier = seg;
+        _frontierOffset = off;
+        Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
+        _metrics?.RecordFlush(elapsed);
+        double ms = elapsed.TotalMilliseconds;
+        if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
+    }
+
+    /// <summary>
+    /// The walk of <see cref="FlushCoreUnsynchronized"/>: advances (seg, off, seq) over published records,
+    /// msyncing each segment it finishes and finally the range it advanced in the last one. The caller holds
+    /// a reference on <paramref name="seg"/>; the walk hands it over from segment to segment.
+    /// </summary>
+    private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
+    {
+        var spin = new SpinWait();
+        // long.MaxValue (Dispose): wait for nobody, take everything published.
+        long mustReach = target == long.MaxValue ? 0 : target;
+        long stopAt = target == long.MaxValue ? long.MaxValue : target + GroupCommitOvershoot;
+        while (seq < stopAt)
+        {
+            uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0; // acquire: pairs with PublishWord
             bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
             if (segmentDone)
             {
@@ -91,7 +122,7 @@ public sealed partial class MmapQueue
                 if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
                 seg.FlushedOffset = end;
                 seg.FullyFlushed = true;
-                Recovery.SetDurableEnd(seg, end);
+                Recovery.SetDurableEnd(seg, end); // exact for a sealed segment; synced after its data by PersistWatermarks
                 _watermarkPending.Add(seg);
                 next.Acquire();
                 seg.Release();
@@ -101,8 +132,8 @@ public sealed partial class MmapQueue
             }
             if (word == 0)
             {
-                if (target == long.MaxValue) break;
-                spin.SpinOnce(); // a producer reserved below target and is still copying
+                if (seq >= mustReach) break; // past the target: take what is published, wait for nothing more
+                spin.SpinOnce();          // a producer reserved below target and is still copying
                 continue;
             }
             off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
@@ -125,15 +156,13 @@ public sealed partial class MmapQueue
                 seg.WatermarkUnsynced = true;
             }
         }
-        PersistWatermarksUnsynchronized(skipMsync);
-        if (Interlocked.Exchange(ref _directoryDirty, 0) == 1 && !skipMsync) Native.Libc.FsyncDirectory(_directory);
-
-        _frontier = seg;
-        _frontierOffset = off;
-        Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
-        double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
     }
+
+    /// <summary>
+    /// Group commit: a flush goes on past its target over records already published (other producers'
+    /// records, which then need no msync of their own), up to this many, so a flood cannot keep it walking.
+    /// </summary>
+    private const long GroupCommitOvershoot = 1 << 16;
 
     /// <summary>How far the frontier moves before the header watermark follows (see docs/DECISIONS.md).</summary>
     private const long WatermarkStepBytes = 1 << 20;
@@ -146,7 +175,7 @@ public sealed partial class MmapQueue
     {
         foreach (Segment s in _watermarkPending)
         {
-            s.Acquire();
+            if (!s.TryAcquire()) continue; // retention deleted it: its header no longer matters
             try
             {
                 if (!skipMsync) s.Region.Flush(0, SegmentLayout.HeaderSize, s.Path);
@@ -159,10 +188,18 @@ public sealed partial class MmapQueue
         _watermarkPending.Clear();
         if (includeFrontier && _frontier is { } f)
         {
-            Recovery.SetDurableEnd(f, f.FlushedOffset);
-            f.Watermark = f.FlushedOffset;
-            f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
-            f.WatermarkUnsynced = false;
+            f.Acquire();
+            try
+            {
+                Recovery.SetDurableEnd(f, f.FlushedOffset);
+                f.Watermark = f.FlushedOffset;
+                f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
+                f.WatermarkUnsynced = false;
+            }
+            finally
+            {
+                f.Release();
+            }
         }
     }
 

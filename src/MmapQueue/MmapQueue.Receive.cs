@@ -83,7 +83,7 @@ public sealed partial class MmapQueue
         {
             if (QueueDirectory.ListSegments(dir).Count > 0)
                 throw new ShippingProtocolException($"Replica directory {dir} holds segment files but no {SegmentNames.MetaName}; refusing to adopt queue {h.QueueId} over them.");
-            QueueDirectory.CreateMeta(dir, new QueueDirectory.Meta(h.SegmentSize, h.QueueId));
+            QueueDirectory.OpenOrCreateMeta(dir, h.SegmentSize, h.QueueId);
             if (h.StartBase > 0)
             {
                 Segment first = SegmentFiles.CreateSpare(dir, h.SegmentSize, preheat: false, lockInMemory: false);
@@ -124,5 +124,5 @@ public sealed partial class MmapQueue
     }
 
     /// <summary>Rolls the replica as the source rolled: seal, list the next segment, write the same end marker.</summary>
-    internal void RollReplicated(Segment full) => Roll(full);
+    internal void RollReplicated(Segment full) => Roll(full, tryOnly: false, CancellationToken.None);
 }

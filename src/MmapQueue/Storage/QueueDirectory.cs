@@ -16,20 +16,12 @@ internal static class QueueDirectory
     public readonly record struct Meta(long SegmentSize, Guid QueueId);
 
     /// <summary>Reads queue.meta, or creates it (tmp, write, fsync, rename, fsync directory) for a new queue.</summary>
-    public static Meta OpenOrCreateMeta(string directory, long segmentSizeForNewQueue)
+    public static Meta OpenOrCreateMeta(string directory, long segmentSizeForNewQueue, Guid? queueIdForNewQueue = null)
     {
         string path = Path.Combine(directory, SegmentNames.MetaName);
         if (File.Exists(path)) return ReadMeta(path);
-        return CreateMeta(directory, new Meta(segmentSizeForNewQueue, Guid.NewGuid()));
-    }
 
-    /// <summary>
-    /// Writes queue.meta for a new queue with a given identity (tmp, write, fsync, rename, fsync directory).
-    /// A replica adopts its source's queue id and segment size this way (shipping).
-    /// </summary>
-    public static Meta CreateMeta(string directory, Meta meta)
-    {
-        string path = Path.Combine(directory, SegmentNames.MetaName);
+        var meta = new Meta(segmentSizeForNewQueue, queueIdForNewQueue ?? Guid.NewGuid());
         Span<byte> b = stackalloc byte[MetaLength];
         b.Clear();
         BinaryPrimitives.WriteUInt64LittleEndian(b, MetaMagic);
@@ -90,7 +82,7 @@ internal static class QueueDirectory
         return fs;
     }
 
-    private static string ReadHolder(string path)
+    internal static string ReadHolder(string path)
     {
         // Opened with libc, not FileStream: .NET takes a shared flock for every FileStream, which the
         // holder's exclusive lock would refuse.

@@ -45,7 +45,11 @@ internal static class Recovery
             Segment seg = segments[i];
             bool isLast = i == segments.Count - 1;
             long nextBase = isLast ? long.MaxValue : segments[i + 1].BaseSequence;
-            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase)) continue;
+            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase))
+            {
+                seg.FullyFlushed = true; // durable end to end: retention may delete it
+                continue;
+            }
 
             scanned++;
             seg.Acquire();
