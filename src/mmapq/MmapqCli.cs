@@ -9,13 +9,15 @@ internal static class MmapqCli
 {
     public static async Task<int> RunAsync(string[] args, CliIo io, CancellationToken cancellationToken = default)
     {
-        var root = new RootCommand("mmapq: look inside MmapQueue directories, and run the demo.")
+        var root = new RootCommand("mmapq: look inside MmapQueue directories, ship them to a peer, and run the demo.")
         {
             InfoCommand.Create(io),
             VerifyCommand.Create(io),
             DumpCommand.Create(io),
             TailCommand.Create(io),
             DemoCommand.Create(io),
+            ShipCommands.Export(io),
+            ShipCommands.Receive(io),
         };
         ParseResult parsed = root.Parse(args);
         var config = new InvocationConfiguration { Output = io.Data, Error = io.Error };
