@@ -71,7 +71,13 @@ internal sealed class CrashCycleRunner
                 else
                 {
                     if (!child.WaitFor(c => c.StartSequence >= 0, TimeSpan.FromSeconds(60)))
-                        throw new CrashCheckException($"cycle {thisCycle}: the child never opened {dir}: {string.Join(" | ", child.OtherLines)}");
+                    {
+                        Violations.Add($"cycle {thisCycle} (seed {Seed}): the child never opened {dir}: {string.Join(" | ", child.OtherLines)}");
+                        child.Kill();
+                        dir = "";
+                        cycle = (cycle / FreshQueueEvery + 1) * FreshQueueEvery - 1; // start a fresh queue next
+                        continue;
+                    }
                     int ms = rng.Next(MaxKillDelayMs);
                     Thread.Sleep(ms);
                     plan = $"{ms} ms after open";
