@@ -1,11 +1,11 @@
-namespace MmapQueues.Tests.Shipping;
+namespace MmapQueues.Tests;
 
-/// <summary>A fresh directory under the system temp folder, deleted on dispose.</summary>
+/// <summary>A fresh directory under the system temp folder, deleted on dispose. Linked into every test project.</summary>
 public sealed class TempDir : IDisposable
 {
     public TempDir()
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mmapq-shipping-tests", Guid.NewGuid().ToString("N"));
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mmapq-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path);
     }
 
