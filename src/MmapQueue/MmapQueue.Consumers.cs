@@ -89,6 +89,24 @@ public sealed partial class MmapQueue
     /// <summary>Every named consumer with its durable committed position (the next sequence it reads); a copy.</summary>
     public IReadOnlyDictionary<string, long> Consumers => new Dictionary<string, long>(_cursors.Snapshot.Committed, StringComparer.Ordinal);
 
+    /// <summary>
+    /// At open, before anything appends or retention runs: a commit past <paramref name="nextSequence"/>
+    /// counted records a power cut took back (readers see records before they are durable, the cursors file
+    /// is synced on its own). The writer reuses those sequences for new records, so such a commit is moved
+    /// back to the end, durably; left as it was, the consumer would skip the new records and retention
+    /// would delete them as consumed.
+    /// </summary>
+    private void ClampCommitsPastTheEnd(long nextSequence)
+    {
+        foreach ((string name, long committed) in _cursors.Snapshot.Committed)
+        {
+            if (committed <= nextSequence) continue;
+            _cursors.Commit(name, nextSequence);
+            Log.ConsumerClamped(_logger, _directory, name, committed, nextSequence,
+                "its commit was past the records that survived a crash (they were never durable)");
+        }
+    }
+
     internal void CommitConsumer(string name, long sequence)
     {
         ThrowIfDisposed();

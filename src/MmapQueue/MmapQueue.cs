@@ -91,6 +91,7 @@ public sealed partial class MmapQueue : IDisposable
             _segments = recovered.Segments.ToArray();
             _active = _segments[^1];
             InitializeFlushState(_active, recovered.NextSequence);
+            ClampCommitsPastTheEnd(recovered.NextSequence);
             Log.Opened(_logger, _directory, _segments.Length, _segments[0].BaseSequence, recovered.NextSequence,
                 recovered.Scanned, started.Elapsed.TotalMilliseconds);
         }

@@ -117,7 +117,7 @@ public sealed class CorruptionTests(ITestOutputHelper output)
         return truncated || count < corpus.Tags.Count ? Outcome.TornTailTruncated : Outcome.Intact;
     }
 
-    private static void CheckNamesFileAndOffset(string dir, QueueCorruptedException e)
+    internal static void CheckNamesFileAndOffset(string dir, QueueCorruptedException e)
     {
         if (Path.GetDirectoryName(e.FilePath) != Path.GetFullPath(dir))
             throw new CrashCheckException($"QueueCorruptedException names {e.FilePath}, not a file of {dir}: {e.Message}");
@@ -159,7 +159,7 @@ public sealed class CorruptionTests(ITestOutputHelper output)
         return new Corpus("killed", dir, tags, tailBase);
     }
 
-    private static void Append(MmapQueue q, List<long> tags, int run, int n)
+    internal static void Append(MmapQueue q, List<long> tags, int run, int n)
     {
         byte[] buffer = new byte[TestRecord.TagBytes + MaxExtra];
         for (int k = 0; k < n; k++)

@@ -23,18 +23,30 @@ public sealed class PowerLossTests(ITestOutputHelper output)
     [InlineData(FlushMode.Sync)]
     public void PowerLossOnXfsKeepsEveryAcknowledgedRecord(FlushMode mode) => RunPowerLoss("xfs", mode, CrashSettings.Cycles(6));
 
-    private void RunPowerLoss(string fsType, FlushMode mode, int cycles)
+    /// <summary>
+    /// The same with a named consumer committing (fdatasync of the cursors file) as it reads: after each cut
+    /// its position is one the child committed and never below the last commit that returned, or, when it
+    /// had read records the cut took back (readers see records before they are durable), the queue's end.
+    /// </summary>
+    [RequiresLoopFilesystemTheory("ext4")]
+    [InlineData(FlushMode.Async)]
+    [InlineData(FlushMode.Sync)]
+    public void PowerLossOnExt4DuringCursorCommitsKeepsEveryReturnedCommit(FlushMode mode) =>
+        RunPowerLoss("ext4", mode, CrashSettings.Cycles(10), consumer: true);
+
+    private void RunPowerLoss(string fsType, FlushMode mode, int cycles, bool consumer = false)
     {
         using var fs = LoopFilesystem.Create(fsType);
         var runner = new CrashCycleRunner
         {
             Root = fs.MountPoint, Mode = mode, AfterKill = fs.PowerCut, Seed = CrashSettings.NewSeed(), Output = output,
-            MaxRecordsPerRun = 10_000,
+            MaxRecordsPerRun = 10_000, Consumer = consumer,
         };
         output.WriteLine($"{fsType}:");
         CrashStats stats = runner.Run(cycles);
         Assert.True(runner.Violations.Count == 0, string.Join("\n", runner.Violations.Take(10)));
         Assert.Equal(0, stats.LostAcked);
         Assert.True(stats.Acked > 0, "nothing was acknowledged: the cycles tested nothing");
+        if (consumer) Assert.True(stats.Cursors.Commits > 0, "the consumer never committed: the cycles tested no cursor commit");
     }
 }

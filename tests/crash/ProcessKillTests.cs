@@ -26,4 +26,25 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
         Assert.True(stats.Enqueued > 0, "no cycle appended anything: the kills all came too early to test anything");
         Assert.Equal(0, stats.LostEnqueued);
     }
+
+    /// <summary>
+    /// A named consumer commits every 1, 4 or 32 records while the producer appends; the kill often lands in
+    /// a commit. The consumer resumes at a position the child committed, at or after its last returned
+    /// commit, and reads an intact gap-free run to the end; retention deleted consumed segments on the way.
+    /// </summary>
+    [Theory]
+    [InlineData(FlushMode.Async)]
+    [InlineData(FlushMode.Sync)]
+    public void ProcessKillDuringCursorCommitsResumesAtACommittedPosition(FlushMode mode)
+    {
+        using var root = new ScratchDir();
+        var runner = new CrashCycleRunner
+        {
+            Root = root.Path, Mode = mode, EveryEnqueuedMustSurvive = true, Consumer = true, Seed = CrashSettings.NewSeed(), Output = output,
+        };
+        CrashStats stats = runner.Run(CrashSettings.Cycles(12));
+        Assert.True(runner.Violations.Count == 0, string.Join("\n", runner.Violations.Take(10)));
+        Assert.True(stats.Cursors.Commits > 0, "the consumer never committed: the cycles tested no cursor commit");
+        Assert.Equal(0, stats.LostEnqueued);
+    }
 }

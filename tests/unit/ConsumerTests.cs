@@ -146,4 +146,31 @@ public class ConsumerTests
             ReadExpecting(r, 1);
         }
     }
+
+    [Fact]
+    public void ACommitPastWhatSurvivedACrashIsClampedAtOpenSoRecordsAppendedBeforeTheConsumerReopensAreNotSkipped()
+    {
+        // A reader sees records before they are durable, so after a power cut a consumer's durable commit
+        // can lie past the records that survived. The writer then reuses those sequences for new records:
+        // the consumer must read them, and retention must not delete them as "consumed".
+        using var dir = new TempDir();
+        using (var q = new MmapQueue(dir.Path, Options()))
+        {
+            Fill(q, 10);
+            using var r = q.OpenReader("ahead");
+            r.Commit();
+        }
+        var store = Storage.CursorStore.Open(dir.Path, Storage.QueueDirectory.ReadMeta(Path.Combine(dir.Path, "queue.meta")).QueueId);
+        store.Commit("ahead", 3 * RecordsPerSegment); // as if it had read records that the power cut took back
+        store.Dispose();
+        using (var q = new MmapQueue(dir.Path, Options()))
+        {
+            Assert.Equal(10, q.Consumers["ahead"]);
+            Fill(q, 2 * RecordsPerSegment); // rolls twice: retention runs with the consumer's committed position
+            Assert.Equal(0, q.FirstSequence);
+            using var r = q.OpenReader("ahead");
+            Assert.Equal(10, r.NextSequence);
+            ReadExpecting(r, 2 * RecordsPerSegment);
+        }
+    }
 }

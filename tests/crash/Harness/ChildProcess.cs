@@ -31,7 +31,13 @@ internal sealed class ChildProcess : IDisposable
     /// <summary>The highest sequence acknowledged durable (A lines; every sequence up to it is covered), or -1.</summary>
     public long MaxAcked { get; private set; } = -1;
 
-    /// <summary>Every line that is not S/E/A, in order (F, R, D, OK, X).</summary>
+    /// <summary>Consumer mode: positions whose Commit started (c lines), in order.</summary>
+    public List<long> CommitsStarted { get; } = new();
+
+    /// <summary>Consumer mode: durable committed positions (C lines: a Commit returned, or the position it opened at), in order.</summary>
+    public List<long> CommitsReturned { get; } = new();
+
+    /// <summary>Every line that is not S/E/A/c/C, in order (F, R, D, OK, X).</summary>
     public IReadOnlyList<string> OtherLines { get { lock (_gate) return _other.ToList(); } }
 
     public string? Error { get { lock (_gate) return _other.FirstOrDefault(l => l.StartsWith("X ", StringComparison.Ordinal)); } }
@@ -123,6 +129,8 @@ internal sealed class ChildProcess : IDisposable
             case "E" when f.Length == 3:
                 Enqueued[long.Parse(f[1], CultureInfo.InvariantCulture)] = long.Parse(f[2], CultureInfo.InvariantCulture);
                 break;
+            case "c": CommitsStarted.Add(long.Parse(f[1], CultureInfo.InvariantCulture)); break;
+            case "C": CommitsReturned.Add(long.Parse(f[1], CultureInfo.InvariantCulture)); break;
             case "A": MaxAcked = Math.Max(MaxAcked, long.Parse(f[1], CultureInfo.InvariantCulture)); break;
             default: _other.Add(line); break;
         }

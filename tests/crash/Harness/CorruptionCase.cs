@@ -8,16 +8,32 @@ internal enum MutationKind { FlipBit, ZeroRange, GarbleRange, Truncate }
 /// <summary>One seeded mutation: which file, what, where. Reproducible from (corpus, seed).</summary>
 internal sealed record Mutation(string File, MutationKind Kind, long Offset, int Length, int Bit)
 {
-    /// <summary>Picks a mutation for the queue files in <paramref name="dir"/>: mostly segments, sometimes queue.meta.</summary>
+    /// <summary>
+    /// Picks a mutation for the queue files in <paramref name="dir"/>: mostly segments, sometimes queue.meta,
+    /// and, when the queue has named consumers, sometimes the cursors file.
+    /// </summary>
     public static Mutation Pick(string dir, Random rng)
     {
         string[] segments = Directory.GetFiles(dir, "*.seg").Order(StringComparer.Ordinal).ToArray();
-        string file = rng.Next(20) == 0 ? Path.Combine(dir, "queue.meta") : segments[rng.Next(segments.Length)];
-        long length = new FileInfo(file).Length;
+        string cursors = Path.Combine(dir, "cursors");
+        string file = System.IO.File.Exists(cursors) && rng.Next(10) == 0 ? cursors
+            : rng.Next(20) == 0 ? Path.Combine(dir, "queue.meta") : segments[rng.Next(segments.Length)];
+        return PickIn(dir, Path.GetFileName(file), rng);
+    }
+
+    /// <summary>
+    /// Picks a mutation of <paramref name="fileName"/> in <paramref name="dir"/>. Headers get extra attention:
+    /// the first 64 bytes, and for the cursors file the header and first entries of each of its two slots.
+    /// </summary>
+    public static Mutation PickIn(string dir, string fileName, Random rng)
+    {
+        long length = new FileInfo(Path.Combine(dir, fileName)).Length;
         var kind = (MutationKind)rng.Next(4);
-        long offset = rng.Next(8) == 0 ? rng.NextInt64(Math.Min(length, 64)) : rng.NextInt64(length); // headers get extra attention
+        long offset = rng.Next(8) == 0 ? rng.NextInt64(Math.Min(length, 64)) : rng.NextInt64(length);
+        if (fileName == "cursors" && rng.Next(2) == 0)
+            offset = Math.Min(length - 1, rng.Next(2) * (length / 2) + rng.Next(128)); // slot 0 or slot 1 (file = 2 slots)
         int span = kind is MutationKind.ZeroRange or MutationKind.GarbleRange ? 1 + rng.Next(rng.Next(2) == 0 ? 8 : 600) : 1;
-        return new Mutation(Path.GetFileName(file), kind, offset, span, rng.Next(8));
+        return new Mutation(fileName, kind, offset, span, rng.Next(8));
     }
 
     /// <summary>Applies the mutation to the copy in <paramref name="dir"/>; false when it changed nothing (zeros over zeros).</summary>

@@ -15,6 +15,8 @@ internal sealed class CrashCycleRunner
     private static readonly long[] SegmentSizes = [8 << 10, 16 << 10, 64 << 10];
     private static readonly int[] MaxExtras = [40, 300, 3000];
     private static readonly int[] AsyncFlushEvery = [1, 8, 64];
+    private static readonly int[] ConsumeEvery = [1, 4, 32];
+    private const string ConsumerName = "c"; // the child's Consumer.Name
 
     public required string Root { get; init; }
     public required FlushMode Mode { get; init; }
@@ -25,6 +27,12 @@ internal sealed class CrashCycleRunner
     public int FreshQueueEvery { get; init; } = 4;
     public int MaxRecordsPerRun { get; init; } = 20_000;
     public int MaxKillDelayMs { get; init; } = 250;
+    /// <summary>
+    /// Consumer mode: a named consumer in the child reads and commits every 1, 4 or 32 records, so kills land
+    /// in cursor commits; its recovered position is checked (<see cref="CursorCheck"/>), and retention deletes
+    /// consumed segments, so the checker reads from FirstSequence. One producer.
+    /// </summary>
+    public bool Consumer { get; init; }
     public required int Seed { get; init; }
     public ITestOutputHelper? Output { get; init; }
 
@@ -39,6 +47,7 @@ internal sealed class CrashCycleRunner
         long segment = 0;
         int maxExtra = 0;
         List<long> baseline = new();
+        long? consumerAt = null; // the consumer's position verified after the last cycle (null: not registered)
         for (int cycle = 0; cycle < cycles; cycle++)
         {
             int thisCycle = cycle;
@@ -49,16 +58,21 @@ internal sealed class CrashCycleRunner
                 segment = SegmentSizes[rng.Next(SegmentSizes.Length)];
                 maxExtra = Math.Min(MaxExtras[rng.Next(MaxExtras.Length)], (int)segment / 2);
                 baseline = new List<long>();
+                consumerAt = null;
             }
             int run = cycle % FreshQueueEvery;
-            int producers = Mode == FlushMode.Sync && cycle % 3 == 2 ? 3 : 1; // group commit of concurrent producers
+            int producers = Mode == FlushMode.Sync && cycle % 3 == 2 && !Consumer ? 3 : 1; // group commit of concurrent producers
+            // Consumer mode, one cycle in three: a short run, so the consumer catches up and commits the end
+            // while the last records are still unflushed (async): a power cut then takes back records it committed past.
+            int maxRecords = Consumer && rng.Next(3) == 0 ? 300 : MaxRecordsPerRun;
             var args = new List<string>
             {
                 "--dir", dir, "--mode", Mode.ToString(), "--segment", Str(segment), "--max-extra", Str(maxExtra),
-                "--run", Str(run), "--producers", Str(producers), "--max-records", Str(MaxRecordsPerRun),
+                "--run", Str(run), "--producers", Str(producers), "--max-records", Str(maxRecords),
                 "--flush-every", Str(AsyncFlushEvery[rng.Next(AsyncFlushEvery.Length)]), "--interval-ms", "5",
                 "--skip-msync-every", Str(SkipMsyncEveryNthFlush),
             };
+            if (Consumer) args.AddRange(["--consume-every", Str(ConsumeEvery[rng.Next(ConsumeEvery.Length)])]);
             string plan;
             using (var child = ChildProcess.Start(args))
             {
@@ -88,16 +102,22 @@ internal sealed class CrashCycleRunner
                 var found = new List<string>();
                 try
                 {
-                    RecoveredQueue rec = QueueChecker.OpenAndRead(dir, segment, maxExtra);
+                    RecoveredQueue rec = QueueChecker.OpenAndRead(dir, segment, maxExtra, Consumer ? ConsumerName : null);
                     Stats.TornTails += rec.TornTails;
                     Stats.DroppedSegments += rec.DroppedSegments;
                     found.AddRange(CycleCheck.Violations(baseline, child, run, rec.Tags, EveryEnqueuedMustSurvive, Stats));
                     baseline = rec.Tags;
+                    if (Consumer)
+                    {
+                        found.AddRange(CursorCheck.Violations(consumerAt, child, rec, EveryEnqueuedMustSurvive, Stats.Cursors));
+                        consumerAt = rec.ConsumerPosition;
+                    }
                 }
                 catch (Exception e) when (e is IOException or CrashCheckException or InvalidOperationException)
                 {
                     found.Add($"the queue did not open or read cleanly: {e.GetType().Name}: {e.Message}");
                     baseline = new List<long>();
+                    consumerAt = null;
                     dir = "";
                     cycle = (cycle / FreshQueueEvery + 1) * FreshQueueEvery - 1; // start a fresh queue next
                 }

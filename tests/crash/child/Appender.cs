@@ -9,6 +9,7 @@ internal static class Appender
     {
         var queue = new MmapQueue(o.Directory, o.QueueOptions()); // never disposed: the test kills us
         Output.Line($"S {queue.NextSequence}");
+        if (o.ConsumeEvery > 0) Consumer.Start(queue, o); // before the producers: it resumes where the last run committed
         long budget = o.MaxRecords;
         long acked = queue.DurableSequence; // interval mode: highest DurableSequence reported so far
         var threads = new Thread[o.Producers];

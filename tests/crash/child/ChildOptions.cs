@@ -17,6 +17,8 @@ internal sealed class ChildOptions
     /// <summary>Stop appending (and idle until killed) after this many records in this run.</summary>
     public long MaxRecords { get; private set; } = long.MaxValue;
     public int SkipMsyncEveryNthFlush { get; private set; }
+    /// <summary>Consumer mode: a named consumer reads alongside and commits after this many records (0 = no consumer).</summary>
+    public int ConsumeEvery { get; private set; }
     public bool Preheat { get; private set; } = true;
     /// <summary>Disk-full scenario: the file that holds the space to give back once the disk is full.</summary>
     public string? Filler { get; private set; }
@@ -42,6 +44,7 @@ internal sealed class ChildOptions
                 case "--interval-ms": o.IntervalMs = (int)Long(v); break;
                 case "--max-records": o.MaxRecords = Long(v); break;
                 case "--skip-msync-every": o.SkipMsyncEveryNthFlush = (int)Long(v); break;
+                case "--consume-every": o.ConsumeEvery = (int)Long(v); break;
                 case "--preheat": o.Preheat = bool.Parse(v); break;
                 case "--fill": o.Filler = v; break;
                 case "--fill-leave": o.FillLeaveBytes = Long(v); break;

@@ -6,6 +6,9 @@
 //   A <seq>         every record up to and including <seq> is acknowledged durable: sync mode when
 //                   Enqueue returned; async after a Flush that started after it returned; interval when
 //                   DurableSequence (moved by the background flush) passed it
+//   c <seq>         (consumer mode) the named consumer "c" starts a Commit of position <seq>
+//   C <seq>         (consumer mode) that Commit returned: <seq> is its durable committed position (also
+//                   printed once after it opened, with the position it resumed at)
 //   F <message>     (disk-full run) Enqueue failed with an IOException
 //   R <count>       (disk-full run) a reader read <count> intact records from the start
 //   D               (disk-full run) the filler file was deleted: space is free again
