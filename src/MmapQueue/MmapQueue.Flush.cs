@@ -10,7 +10,8 @@ public sealed partial class MmapQueue
     private readonly object _flushLock = new();
 
     // The flush frontier: every record before (_frontier, _frontierOffset), i.e. every sequence below
-    // _durableSequence, is durable. _frontier holds a reference on its segment so it stays mapped.
+    // _durableSequence, is durable. The frontier takes a reference on its segment only while a flush runs,
+    // so a queue that is never flushed does not keep an old segment mapped.
     private Segment? _frontier;
     private int _frontierOffset;
     private long _durableSequence; // written under _flushLock; read lock-free by WaitDurable (Volatile pair)
@@ -59,7 +60,6 @@ public sealed partial class MmapQueue
 
     private void InitializeFlushState(Segment tail, long nextSequence)
     {
-        tail.Acquire();
         _frontier = tail;
         _frontierOffset = (int)tail.FlushedOffset;
         _durableSequence = nextSequence;
@@ -77,53 +77,14 @@ public sealed partial class MmapQueue
         Segment seg = _frontier!;
         int off = _frontierOffset;
         long seq = _durableSequence;
-        var spin = new SpinWait();
-        while (seq < target)
+        seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
+        try
         {
-            uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0;
-            bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
-            if (segmentDone)
-            {
-                Segment? next = SegmentStartingAt(seq);
-                if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
-                int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
-                long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
-                if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
-                seg.FlushedOffset = end;
-                seg.FullyFlushed = true;
-                Recovery.SetDurableEnd(seg, end);
-                _watermarkPending.Add(seg);
-                next.Acquire();
-                seg.Release();
-                seg = next;
-                off = SegmentLayout.FirstRecordOffset;
-                continue;
-            }
-            if (word == 0)
-            {
-                if (target == long.MaxValue) break;
-                spin.SpinOnce(); // a producer reserved below target and is still copying
-                continue;
-            }
-            off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
-            seq++;
+            WalkAndSyncUnsynchronized(ref seg, ref off, ref seq, target, skipMsync);
         }
-
-        if (off > seg.FlushedOffset)
+        finally
         {
-            // One msync covers the new records and, when it moved, the watermark in the header page.
-            long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
-            if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
-            seg.WatermarkUnsynced = false;
-            seg.FlushedOffset = off;
-            if (off - seg.Watermark >= WatermarkStepBytes)
-            {
-                // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
-                // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
-                Recovery.SetDurableEnd(seg, off);
-                seg.Watermark = off;
-                seg.WatermarkUnsynced = true;
-            }
+            seg.Release();
         }
         PersistWatermarksUnsynchronized(skipMsync);
         if (Interlocked.Exchange(ref _directoryDirty, 0) == 1 && !skipMsync) Native.Libc.FsyncDirectory(_directory);
@@ -133,6 +94,63 @@ public sealed partial class MmapQueue
         Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
         double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
+    }
+
+    /// <summary>
+    /// The walk of <see cref="FlushCoreUnsynchronized"/>: advances (seg, off, seq) over published records,
+    /// msyncing each segment it finishes and finally the range it advanced in the last one. The caller holds
+    /// a reference on <paramref name="seg"/>; the walk hands it over from segment to segment.
+    /// </summary>
+    private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
+    {
+        var spin = new SpinWait();
+            while (seq < target)
+            {
+                uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0;
+                bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
+                if (segmentDone)
+                {
+                    Segment? next = SegmentStartingAt(seq);
+                    if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
+                    int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
+                    long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+                    if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
+                    seg.FlushedOffset = end;
+                    seg.FullyFlushed = true;
+                    Recovery.SetDurableEnd(seg, end);
+                    _watermarkPending.Add(seg);
+                    next.Acquire();
+                    seg.Release();
+                    seg = next;
+                    off = SegmentLayout.FirstRecordOffset;
+                    continue;
+                }
+                if (word == 0)
+                {
+                    if (target == long.MaxValue) break;
+                    spin.SpinOnce(); // a producer reserved below target and is still copying
+                    continue;
+                }
+                off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+                seq++;
+            }
+
+            if (off > seg.FlushedOffset)
+            {
+                // One msync covers the new records and, when it moved, the watermark in the header page.
+                long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+                if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
+                seg.WatermarkUnsynced = false;
+                seg.FlushedOffset = off;
+                if (off - seg.Watermark >= WatermarkStepBytes)
+                {
+                    // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
+                    // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
+                    Recovery.SetDurableEnd(seg, off);
+                    seg.Watermark = off;
+                    seg.WatermarkUnsynced = true;
+                }
+            }
     }
 
     /// <summary>How far the frontier moves before the header watermark follows (see docs/DECISIONS.md).</summary>
@@ -159,10 +177,18 @@ public sealed partial class MmapQueue
         _watermarkPending.Clear();
         if (includeFrontier && _frontier is { } f)
         {
-            Recovery.SetDurableEnd(f, f.FlushedOffset);
-            f.Watermark = f.FlushedOffset;
-            f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
-            f.WatermarkUnsynced = false;
+            f.Acquire();
+            try
+            {
+                Recovery.SetDurableEnd(f, f.FlushedOffset);
+                f.Watermark = f.FlushedOffset;
+                f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
+                f.WatermarkUnsynced = false;
+            }
+            finally
+            {
+                f.Release();
+            }
         }
     }
 

@@ -57,7 +57,7 @@ public sealed partial class MmapQueue : IDisposable
         _lock = QueueDirectory.AcquireLock(_directory);
         try
         {
-            var meta = QueueDirectory.OpenOrCreateMeta(_directory, _options.SegmentSizeBytes);
+            var meta = QueueDirectory.OpenOrCreateMeta(_directory, _options.SegmentSizeBytes, _options.QueueIdForNewQueue);
             if (meta.SegmentSize != _options.SegmentSizeBytes)
                 Log.SegmentSizeFromMeta(_logger, _directory, meta.SegmentSize, _options.SegmentSizeBytes);
             _queueId = meta.QueueId;
@@ -150,12 +150,27 @@ public sealed partial class MmapQueue : IDisposable
         finally
         {
             _allocator.Dispose();
-            _frontier?.Release();
             _frontier = null;
             Volatile.Read(ref _active).Release();
             _lock.Dispose();
             WakeReaders();
         }
+    }
+
+    /// <summary>
+    /// Test hook: stops as a process kill would. Nothing is flushed and no watermark is written; the page
+    /// cache keeps every published record, exactly as after SIGKILL.
+    /// </summary>
+    internal void SimulateCrash()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        StopBackgroundFlush();
+        _allocator.Dispose();
+        _frontier = null;
+        Volatile.Read(ref _active).Release();
+        _lock.Dispose();
+        WakeReaders();
     }
 
     internal Segment[] Segments => Volatile.Read(ref _segments);

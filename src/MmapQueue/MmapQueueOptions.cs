@@ -34,6 +34,9 @@ public sealed class MmapQueueOptions
     /// <summary>Test hook for the crash suite: skip the msync of every Nth flush while still reporting it durable.</summary>
     internal int TestOnlySkipMsyncEveryNthFlush { get; set; }
 
+    /// <summary>Queue id written to queue.meta when the queue is created (replicas adopt their source's; tests fix it). Null: a new Guid.</summary>
+    internal Guid? QueueIdForNewQueue { get; set; }
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting, its value and the allowed range.</summary>
     public void Validate()
     {

@@ -16,12 +16,12 @@ internal static class QueueDirectory
     public readonly record struct Meta(long SegmentSize, Guid QueueId);
 
     /// <summary>Reads queue.meta, or creates it (tmp, write, fsync, rename, fsync directory) for a new queue.</summary>
-    public static Meta OpenOrCreateMeta(string directory, long segmentSizeForNewQueue)
+    public static Meta OpenOrCreateMeta(string directory, long segmentSizeForNewQueue, Guid? queueIdForNewQueue = null)
     {
         string path = Path.Combine(directory, SegmentNames.MetaName);
         if (File.Exists(path)) return ReadMeta(path);
 
-        var meta = new Meta(segmentSizeForNewQueue, Guid.NewGuid());
+        var meta = new Meta(segmentSizeForNewQueue, queueIdForNewQueue ?? Guid.NewGuid());
         Span<byte> b = stackalloc byte[MetaLength];
         b.Clear();
         BinaryPrimitives.WriteUInt64LittleEndian(b, MetaMagic);

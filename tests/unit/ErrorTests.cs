@@ -1,0 +1,78 @@
+namespace MmapQueues.Tests;
+
+public class ErrorTests
+{
+    [Fact]
+    public void OversizeRecordIsRefusedNamingBothSizes()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Records.Small());
+        var e = Assert.Throws<ArgumentException>(() => q.Enqueue(new byte[70_000]));
+        Assert.Contains("A record of 70000 bytes does not fit in a segment of 65536 bytes (at most 65464 bytes of payload per record)", e.Message);
+        Assert.Equal(0, q.NextSequence);
+        q.Enqueue(new byte[q.MaxPayloadBytes]); // the largest allowed fits
+        Assert.Equal(1, q.NextSequence);
+    }
+
+    [Theory]
+    [InlineData(1000L, "SegmentSizeBytes must be from 4096 (4 KiB) to 1073741824 (1 GiB); found 1000.")]
+    [InlineData(2L << 30, "SegmentSizeBytes must be from 4096 (4 KiB) to 1073741824 (1 GiB); found 2147483648.")]
+    [InlineData(10_000L, "SegmentSizeBytes must be a multiple of the page size 4096; found 10000 (1808 bytes over).")]
+    public void BadSegmentSizeGivesAClearError(long size, string message)
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<ArgumentException>(() => new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = size }));
+        Assert.StartsWith(message, e.Message);
+        Assert.Equal("SegmentSizeBytes", e.ParamName);
+        Assert.Empty(Directory.GetFiles(dir.Path)); // validated before anything is created
+    }
+
+    [Fact]
+    public void BadFlushIntervalGivesAClearError()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<ArgumentException>(() => new MmapQueue(dir.Path, new MmapQueueOptions { FlushMode = FlushMode.Interval, FlushInterval = TimeSpan.Zero }));
+        Assert.StartsWith("FlushInterval must be more than 0 and at most 1 hour in Interval mode; found 00:00:00.", e.Message);
+        var m = Assert.Throws<ArgumentException>(() => new MmapQueue(dir.Path, new MmapQueueOptions { FlushMode = (FlushMode)9 }));
+        Assert.StartsWith("FlushMode must be Async, Interval or Sync; found 9.", m.Message);
+    }
+
+    [Fact]
+    public void SecondWriterOnTheSameDirectoryFailsNamingTheHolder()
+    {
+        using var dir = new TempDir();
+        using var first = new MmapQueue(dir.Path, Records.Small());
+        var e = Assert.Throws<IOException>(() => new MmapQueue(dir.Path, Records.Small()));
+        Assert.Contains($"is already open for writing by process pid {Environment.ProcessId}", e.Message);
+        first.Enqueue([1, 2, 3]); // the first writer is unaffected
+    }
+
+    [Fact]
+    public void TheLockIsReleasedOnDispose()
+    {
+        using var dir = new TempDir();
+        new MmapQueue(dir.Path, Records.Small()).Dispose();
+        using var again = new MmapQueue(dir.Path, Records.Small());
+        Assert.Equal(0, again.NextSequence);
+    }
+
+    [Fact]
+    public void ReaderOutsideTheStoredRangeIsRefused()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Records.Small());
+        q.Enqueue([1]);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => q.OpenReader(5));
+        Assert.Contains("holds sequences [0, 1); cannot start a reader at 5", e.Message);
+    }
+
+    [Fact]
+    public void UseAfterDisposeThrowsObjectDisposed()
+    {
+        using var dir = new TempDir();
+        var q = new MmapQueue(dir.Path, Records.Small());
+        q.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => q.Enqueue([1]));
+        Assert.Throws<ObjectDisposedException>(() => q.Flush());
+    }
+}
