@@ -53,7 +53,10 @@ public sealed partial class MmapQueue
             lock (_flushLock)
             {
                 if (_durableSequence > sequence) return;
-                FlushCoreUnsynchronized(sequence + 1);
+                // Group commit: besides waiting for our own record, take along every record other producers
+                // have already published (up to what was reserved now), so one msync releases them all.
+                Segment active = Volatile.Read(ref _active);
+                FlushCoreUnsynchronized(sequence + 1, active.BaseSequence + active.ReservedTail.Records);
             }
         }
     }
@@ -68,9 +71,10 @@ public sealed partial class MmapQueue
     /// <summary>
     /// Walks the frontier forward over published records until <paramref name="target"/> (waiting for
     /// producers that reserved below it to publish; they always do) or, with <c>long.MaxValue</c>, to the
-    /// first unpublished record; msyncs what it passed; then reports it durable.
+    /// first unpublished record; msyncs what it passed; then reports it durable. Past <paramref name="target"/>
+    /// it goes on, without waiting, over records already published below <paramref name="takeAlongUpTo"/>.
     /// </summary>
-    private void FlushCoreUnsynchronized(long target)
+    private void FlushCoreUnsynchronized(long target, long takeAlongUpTo = 0)
     {
         var started = Stopwatch.GetTimestamp();
         bool skipMsync = _options.TestOnlySkipMsyncEveryNthFlush > 0 && ++_flushCount % _options.TestOnlySkipMsyncEveryNthFlush == 0;
@@ -80,7 +84,7 @@ public sealed partial class MmapQueue
         seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
         try
         {
-            WalkAndSyncUnsynchronized(ref seg, ref off, ref seq, target, skipMsync);
+            WalkAndSyncUnsynchronized(ref seg, ref off, ref seq, target, Math.Max(target, takeAlongUpTo), skipMsync);
         }
         finally
         {
@@ -101,10 +105,10 @@ public sealed partial class MmapQueue
     /// msyncing each segment it finishes and finally the range it advanced in the last one. The caller holds
     /// a reference on <paramref name="seg"/>; the walk hands it over from segment to segment.
     /// </summary>
-    private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
+    private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, long limit, bool skipMsync)
     {
         var spin = new SpinWait();
-            while (seq < target)
+            while (seq < limit)
             {
                 uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0;
                 bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
@@ -127,7 +131,7 @@ public sealed partial class MmapQueue
                 }
                 if (word == 0)
                 {
-                    if (target == long.MaxValue) break;
+                    if (target == long.MaxValue || seq >= target) break; // past target: take along only what is published
                     spin.SpinOnce(); // a producer reserved below target and is still copying
                     continue;
                 }
