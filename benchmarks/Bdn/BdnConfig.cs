@@ -23,7 +23,7 @@ internal static class BdnConfig
                 .WithIterationTime(TimeInterval.FromMilliseconds(150))
                 .AsDefault())
             .AddDiagnoser(MemoryDiagnoser.Default)
-            .WithOptions(ConfigOptions.JoinSummary);
+;
 }
 
 /// <summary>A fresh scratch directory per benchmark instance, deleted on cleanup.</summary>
