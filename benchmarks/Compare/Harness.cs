@@ -42,7 +42,7 @@ internal static class Harness
             Console.WriteLine("(a subset of cases: RESULTS.md is not rewritten; add --write to force)");
         }
 
-        string command = "dotnet run -c Release --project benchmarks -- " + string.Join(" ", args);
+        string command = "dotnet run -c Release --project benchmarks -- compare " + string.Join(" ", args);
         string loadBefore = ResultsWriter.LoadAverage();
         var sw = Stopwatch.StartNew();
         using var ctx = new BenchContext(quick, root);
@@ -50,10 +50,10 @@ internal static class Harness
         foreach (var (id, run) in Cases.Where(c => selected.Contains(c.Id)))
             run(ctx);
         Console.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.0} s");
-        if (write && !quick)
+        if (write && (!quick || args.Contains("--write")))
             ResultsWriter.Write(results, root, ctx.Report, command, loadBefore, ResultsWriter.LoadAverage(), sw.Elapsed);
         else if (write)
-            Console.WriteLine("(quick run: RESULTS.md is not rewritten)");
+            Console.WriteLine("(quick run: RESULTS.md is not rewritten; add --write to force)");
         return 0;
     }
 
