@@ -14,7 +14,14 @@ internal static class Case5Read
     public static void Run(BenchContext ctx)
     {
         Console.WriteLine("Case 5: zero-copy read vs FileStream chunks");
-        long n = ctx.Size(256L << 20, 4L << 20) / SegmentLayout.FrameLength(PayloadSize);
+        // 16 MiB of records stays in the CPU caches; 256 MiB streams from memory (both from the page cache).
+        foreach (long budget in new[] { ctx.Size(16L << 20, 1L << 20), ctx.Size(256L << 20, 4L << 20) })
+            Run(ctx, budget);
+    }
+
+    private static void Run(BenchContext ctx, long budget)
+    {
+        long n = budget / SegmentLayout.FrameLength(PayloadSize);
         string dir = ctx.NewPath("case5-queue");
         string log = ctx.NewPath("case5-stream.log");
         byte[] payload = BenchContext.Payload(PayloadSize);
@@ -32,11 +39,11 @@ internal static class Case5Read
             var (qr, sr) = Stats.Interleave(ctx.Reps(5), () => QueueRead(q, n), () => StreamRead(log, scratch, n));
             var ratio = Spread.Of(qr.Zip(sr, (a, b) => b.Seconds / a.Seconds));
             double allocPerRecord = qr.Max(r => r.Allocated) / (double)n;
-            ctx.Report.Add(new Row("5", "read 64 B with CRC check, warm cache",
+            ctx.Report.Add(new Row("5", $"read 64 B with CRC check, warm page cache, {budget >> 20} MiB of records",
                 $"{Spread.Of(qr.Select(r => n / r.Seconds)).Format("0.0", 1e-6)} M rec/s, {allocPerRecord:0.000} B allocated/record",
                 $"{Spread.Of(sr.Select(r => n / r.Seconds)).Format("0.0", 1e-6)} M rec/s, {sr.Max(r => r.Allocated) / (double)n:0.000} B/record",
                 ratio, "queue/FileStream", "≥ 1.2×, no allocation per record",
-                ratio.Median >= 1.2 && allocPerRecord < 0.01, Limits.Case5));
+                ratio.Median >= 1.2 && allocPerRecord < 0.01, budget > 64L << 20 ? Limits.Case5Memory : Limits.Case5));
         }
         finally
         {

@@ -25,7 +25,7 @@ internal static class Case8Allocation
             var zero = new Spread(0, 0, 0, 1);
             ctx.Report.Add(new Row("8", $"bytes allocated per operation after warm-up ({n:N0} operations of 64 B each)",
                 $"Enqueue {enqueue:0.####} B, claim Enqueue {claim:0.####} B, TryRead {read:0.####} B", "0 B", zero, "-",
-                "0 B/op", enqueue < 0.01 && claim < 0.01 && read == 0, Limits.Case8));
+                "0 B/op in steady state", enqueue < 0.01 && claim < 0.01 && read < 0.01, Limits.Case8));
         }
         finally
         {

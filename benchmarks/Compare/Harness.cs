@@ -47,6 +47,7 @@ internal static class Harness
         var sw = Stopwatch.StartNew();
         using var ctx = new BenchContext(quick, root);
         Console.WriteLine($"scratch: {root}{(quick ? " (quick: tiny sizes, one repetition)" : "")}");
+        if (!quick) JitWarmUp.Run(ctx);
         foreach (var (id, run) in Cases.Where(c => selected.Contains(c.Id)))
             run(ctx);
         Console.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.0} s");
