@@ -41,8 +41,9 @@ internal static class Limits
         "outruns the TLB, while read() copies through the kernel's huge-page direct map into a cache-resident buffer; " +
         "at 16 MiB (within TLB reach) the two are level, and software prefetch did not help.";
     public const string Case6 =
-        "Scheduling: writer and reader spin on the only 2 vCPUs, shared with other agents; a preempted reader finds a backlog " +
-        "and every record in it is late, while the raw hand-off simply loses the values it missed.";
+        "Scheduling: writer and reader each spin one of the only 2 vCPUs, shared with other agents; a descheduled reader " +
+        "finds a backlog and every record in it is late, for the raw hand-off as for the queue, so the tails are the " +
+        "scheduler's and the p50 shows the queue's own cost (frame, CRC, commit word).";
     public const string Case8 =
         "Steady state allocates nothing; what remains happens once per segment: a roll (segment object, array copy, log, next spare task) and a reader mapping the next segment (file handle).";
 }
