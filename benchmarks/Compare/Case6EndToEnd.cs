@@ -7,7 +7,7 @@ namespace MmapQueues.Benchmarks.Compare;
 /// <summary>
 /// Case 6: end-to-end latency from a writer thread to a spinning reader thread, 40 B records at a steady
 /// 1 M records/s, against a raw hand-off between two threads through shared memory (a timestamp ring and a counter).
-/// The latency of a record is reader's clock at TryRead minus the writer's clock just before Enqueue.
+/// The latency of a record is the reader's clock at TryRead minus the writer's clock just before Enqueue.
 /// </summary>
 internal static class Case6EndToEnd
 {
