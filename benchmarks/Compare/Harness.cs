@@ -42,7 +42,7 @@ internal static class Harness
             Console.WriteLine("(a subset of cases: RESULTS.md is not rewritten; add --write to force)");
         }
 
-        string command = "dotnet run -c Release --project benchmarks -- compare " + string.Join(" ", args);
+        string command = ("dotnet run -c Release --project benchmarks -- compare " + string.Join(" ", args)).TrimEnd();
         string loadBefore = ResultsWriter.LoadAverage();
         var sw = Stopwatch.StartNew();
         using var ctx = new BenchContext(quick, root);
