@@ -2,7 +2,11 @@ using Microsoft.Extensions.Logging;
 
 namespace MmapQueues;
 
-/// <summary>Source-generated log messages. Event ids are stable: see docs/LOGGING.md.</summary>
+/// <summary>
+/// Source-generated log messages. Event ids are stable and listed in docs/LOGGING.md; ranges: 1001-1009 open
+/// and recovery, 1010-1019 segments, 1020-1029 flush, 1030-1039 consumers and retention, 1040-1049 shipping,
+/// 1050-1059 hosting. A new event takes the next free id in its range and a line in docs/LOGGING.md.
+/// </summary>
 internal static partial class Log
 {
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Opened queue {Path}: {Segments} segments, sequences [{First}, {Next}), scanned {Scanned} segments in {Milliseconds} ms")]
@@ -31,4 +35,16 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1022, Level = LogLevel.Information, Message = "Queue {Path} uses segment size {Existing} from queue.meta; the option asked for {Requested}")]
     public static partial void SegmentSizeFromMeta(ILogger logger, string path, long existing, long requested);
+
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Retention deleted segment {File} (sequences [{First}, {Next})): {Reason}")]
+    public static partial void SegmentDeleted(ILogger logger, string file, long first, long next, string reason);
+
+    [LoggerMessage(EventId = 1030, Level = LogLevel.Warning, Message = "Dropped {Records} records of {Path} from sequence {First} before every consumer read them: {Reason}")]
+    public static partial void RecordsDropped(ILogger logger, string path, long records, long first, string reason);
+
+    [LoggerMessage(EventId = 1040, Level = LogLevel.Information, Message = "Replica {Peer} connected to {Path}; shipping from sequence {Sequence}")]
+    public static partial void PeerConnected(ILogger logger, string peer, string path, long sequence);
+
+    [LoggerMessage(EventId = 1041, Level = LogLevel.Information, Message = "Replica {Peer} disconnected from {Path} at sequence {Sequence}: {Reason}")]
+    public static partial void PeerDisconnected(ILogger logger, string peer, string path, long sequence, string reason);
 }

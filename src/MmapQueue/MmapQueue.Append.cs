@@ -15,21 +15,52 @@ public sealed partial class MmapQueue
     /// durable on return only in <see cref="FlushMode.Sync"/> (otherwise after the next <see cref="Flush"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The payload is larger than <see cref="MaxPayloadBytes"/>.</exception>
+    /// <exception cref="QueueFullException">The queue is at <see cref="MmapQueueOptions.MaxQueueSizeBytes"/> and the
+    /// <see cref="MmapQueueOptions.FullPolicy"/> is Reject, or Block waited <see cref="MmapQueueOptions.FullBlockTimeout"/>.</exception>
     /// <exception cref="IOException">A new segment was needed and could not be created (for example, the disk is full).</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long Enqueue(ReadOnlySpan<byte> payload)
     {
+        Append(payload, tryOnly: false, CancellationToken.None, out long sequence);
+        return sequence;
+    }
+
+    /// <summary>
+    /// <see cref="Enqueue(ReadOnlySpan{byte})"/> whose wait for space under <see cref="QueueFullPolicy.Block"/>
+    /// ends early when <paramref name="cancellationToken"/> is cancelled (nothing is appended then).
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting for space.</exception>
+    public long Enqueue(ReadOnlySpan<byte> payload, CancellationToken cancellationToken)
+    {
+        Append(payload, tryOnly: false, cancellationToken, out long sequence);
+        return sequence;
+    }
+
+    /// <summary>
+    /// Appends one record unless the queue is full: returns false, appending nothing, when the queue is at
+    /// <see cref="MmapQueueOptions.MaxQueueSizeBytes"/> and retention cannot free a segment (under
+    /// <see cref="QueueFullPolicy.Block"/> and <see cref="QueueFullPolicy.Reject"/> alike: it never waits).
+    /// Under <see cref="QueueFullPolicy.DropOldest"/> it drops the oldest segment and succeeds.
+    /// </summary>
+    /// <exception cref="ArgumentException">The payload is larger than <see cref="MaxPayloadBytes"/>.</exception>
+    public bool TryEnqueue(ReadOnlySpan<byte> payload, out long sequence) =>
+        Append(payload, tryOnly: true, CancellationToken.None, out sequence);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Append(ReadOnlySpan<byte> payload, bool tryOnly, CancellationToken cancellationToken, out long sequence)
+    {
         if (_disposed) ThrowDisposed();
         if (payload.Length > _maxPayload) ThrowTooLarge(payload.Length);
         int length = payload.Length;
-        (Segment seg, int offset, long sequence) = Reserve(SegmentLayout.FrameLength(length));
+        if (!Reserve(SegmentLayout.FrameLength(length), tryOnly, cancellationToken, out Segment seg, out int offset, out sequence))
+            return false;
         Span<byte> bytes = seg.Bytes;
         payload.CopyTo(bytes.Slice(offset + SegmentLayout.RecordHeaderSize, length));
         uint word = SegmentLayout.RecordWord(length);
         Frames.WriteCrc(bytes, offset, sequence, word, length);
         seg.PublishWord(offset, word); // commit: the release store readers' ReadWord pairs with
         AfterPublish(sequence);
-        return sequence;
+        return true;
     }
 
     /// <summary>
@@ -43,7 +74,7 @@ public sealed partial class MmapQueue
         ArgumentNullException.ThrowIfNull(write);
         if (_disposed) ThrowDisposed();
         if ((uint)length > (uint)_maxPayload) ThrowTooLarge(length);
-        (Segment seg, int offset, long sequence) = Reserve(SegmentLayout.FrameLength(length));
+        Reserve(SegmentLayout.FrameLength(length), tryOnly: false, CancellationToken.None, out Segment seg, out int offset, out long sequence);
         Span<byte> bytes = seg.Bytes;
         uint word = SegmentLayout.RecordWord(length);
         try
@@ -65,13 +96,13 @@ public sealed partial class MmapQueue
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private (Segment Segment, int Offset, long Sequence) Reserve(int frameLength)
+    private bool Reserve(int frameLength, bool tryOnly, CancellationToken cancellationToken, out Segment segment, out int offset, out long sequence)
     {
         while (true)
         {
-            Segment seg = Volatile.Read(ref _active);
-            if (seg.TryReserve(frameLength, out int offset, out long sequence)) return (seg, offset, sequence);
-            Roll(seg);
+            segment = Volatile.Read(ref _active);
+            if (segment.TryReserve(frameLength, out offset, out sequence)) return true;
+            if (!Roll(segment, tryOnly, cancellationToken)) return false;
         }
     }
 
@@ -83,29 +114,60 @@ public sealed partial class MmapQueue
     }
 
     /// <summary>
+    /// The cold path when the active segment is full: check capacity (the only place it is checked, once
+    /// per segment, so the per-record path stays lean), then roll. Returns false only for a
+    /// <paramref name="tryOnly"/> append that found the queue full.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool Roll(Segment full, bool tryOnly, CancellationToken cancellationToken)
+    {
+        long giveUpAt = 0; // Stopwatch timestamp at which Block stops waiting; 0 until the first wait
+        while (true)
+        {
+            Task spaceFreed;
+            lock (_rollLock)
+            {
+                if (_disposed) ThrowDisposed();
+                if (Volatile.Read(ref _active) != full) return true; // another producer rolled already
+                if (HasRoomForNextSegment(out spaceFreed))
+                {
+                    RollUnsynchronized(full);
+                    return true;
+                }
+                QueueFullPolicy policy = _options.FullPolicy;
+                if (policy == QueueFullPolicy.DropOldest)
+                {
+                    DropOldestForSpace();
+                    continue;
+                }
+                if (tryOnly) return false;
+                if (policy == QueueFullPolicy.Reject) throw FullException("");
+            }
+            WaitForSpace(spaceFreed, ref giveUpAt, cancellationToken);
+        }
+    }
+
+    /// <summary>
     /// Replaces a full active segment: seal it (no reservation succeeds after that), take the preheated spare
     /// and name it for the next sequence, list it, then write the old segment's end marker and switch
     /// producers over. The end marker is written only once the next segment is listed, so a reader or the
     /// flusher that sees it always finds the next segment. If the spare cannot be made (disk full), the old
     /// segment stays sealed without a marker and the next append tries again.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void Roll(Segment full)
+    private void RollUnsynchronized(Segment full)
     {
-        lock (_rollLock)
-        {
-            if (_disposed) ThrowDisposed();
-            if (Volatile.Read(ref _active) != full) return; // another producer rolled already
-            (long records, int end) = full.Seal();
-            long nextBase = full.BaseSequence + records;
-            Segment next = _allocator.TakeAndActivate(nextBase, _queueId);
-            Volatile.Write(ref _directoryDirty, 1); // the rename must be fsynced before this segment's records are durable
-            AddSegment(next);
-            Recovery.WriteEndMarker(full, end, nextBase);
-            Volatile.Write(ref _active, next);
-            full.Release(); // the writer's reference; the flusher and readers take their own
-            Log.SegmentRolled(_logger, next.Path, nextBase);
-        }
+        (long records, int end) = full.Seal();
+        long nextBase = full.BaseSequence + records;
+        Segment next = _allocator.TakeAndActivate(nextBase, _queueId);
+        Volatile.Write(ref _directoryDirty, 1); // the rename must be fsynced before this segment's records are durable
+        AddSegment(next);
+        Recovery.WriteEndMarker(full, end, nextBase);
+        CountRolled(end); // here, not after Seal: a failed TakeAndActivate retries the roll and would count twice
+        Volatile.Write(ref _active, next);
+        full.Release(); // the writer's reference; the flusher and readers take their own
+        Log.SegmentRolled(_logger, next.Path, nextBase);
+        BuildIndexInBackground(full, records);
+        ScheduleRetention();
     }
 
     [DoesNotReturn]

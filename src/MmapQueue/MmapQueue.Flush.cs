@@ -47,9 +47,9 @@ public sealed partial class MmapQueue
 
     /// <summary>
     /// Sync mode: returns once <paramref name="sequence"/> is durable, sharing msyncs with other producers.
-    /// The first waiter leads a flush that takes along every record already published; the others do not
-    /// queue on <see cref="_flushLock"/> (released one by one, they would each lead a flush of one record:
-    /// a convoy) but wait for the flush to end, then return if it covered them or elect the next leader.
+    /// The first waiter leads a flush (which takes along every record already published); the others do
+    /// not queue on <see cref="_flushLock"/> (released one by one, they would each lead a flush of about one
+    /// record: a convoy) but wait for the flush to end, then return if it covered them or elect the next leader.
     /// </summary>
     private void WaitDurable(long sequence)
     {
@@ -62,10 +62,7 @@ public sealed partial class MmapQueue
                 try
                 {
                     if (_durableSequence > sequence) return;
-                    // Group commit: besides waiting for our own record, take along every record other producers
-                    // have already published (up to what was reserved now), so one msync releases them all.
-                    Segment active = Volatile.Read(ref _active);
-                    FlushCoreUnsynchronized(sequence + 1, active.BaseSequence + active.ReservedTail.Records);
+                    FlushCoreUnsynchronized(sequence + 1);
                 }
                 finally
                 {
@@ -109,12 +106,11 @@ public sealed partial class MmapQueue
     }
 
     /// <summary>
-    /// Walks the frontier forward over published records until <paramref name="target"/> (waiting for
-    /// producers that reserved below it to publish; they always do) or, with <c>long.MaxValue</c>, to the
-    /// first unpublished record; msyncs what it passed; then reports it durable. Past <paramref name="target"/>
-    /// it goes on, without waiting, over records already published below <paramref name="takeAlongUpTo"/>.
+    /// Walks the frontier forward over published records to <paramref name="target"/> at least (waiting for
+    /// producers that reserved below it to publish; they always do) and on over whatever else is already
+    /// published; msyncs what it passed; then reports it durable.
     /// </summary>
-    private void FlushCoreUnsynchronized(long target, long takeAlongUpTo = 0)
+    private void FlushCoreUnsynchronized(long target)
     {
         var started = Stopwatch.GetTimestamp();
         bool skipMsync = _options.TestOnlySkipMsyncEveryNthFlush > 0 && ++_flushCount % _options.TestOnlySkipMsyncEveryNthFlush == 0;
@@ -124,7 +120,7 @@ public sealed partial class MmapQueue
         seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
         try
         {
-            WalkAndSyncUnsynchronized(ref seg, ref off, ref seq, target, Math.Max(target, takeAlongUpTo), skipMsync);
+            WalkAndSyncUnsynchronized(ref seg, ref off, ref seq, target, skipMsync);
         }
         finally
         {
@@ -136,7 +132,9 @@ public sealed partial class MmapQueue
         _frontier = seg;
         _frontierOffset = off;
         Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
-        double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
+        _metrics?.RecordFlush(elapsed);
+        double ms = elapsed.TotalMilliseconds;
         if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
     }
 
@@ -145,57 +143,66 @@ public sealed partial class MmapQueue
     /// msyncing each segment it finishes and finally the range it advanced in the last one. The caller holds
     /// a reference on <paramref name="seg"/>; the walk hands it over from segment to segment.
     /// </summary>
-    private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, long limit, bool skipMsync)
+    private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
     {
         var spin = new SpinWait();
-            while (seq < limit)
+        // long.MaxValue (Dispose): wait for nobody, take everything published.
+        long mustReach = target == long.MaxValue ? 0 : target;
+        long stopAt = target == long.MaxValue ? long.MaxValue : target + GroupCommitOvershoot;
+        while (seq < stopAt)
+        {
+            uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0; // acquire: pairs with PublishWord
+            bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
+            if (segmentDone)
             {
-                uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0;
-                bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
-                if (segmentDone)
-                {
-                    Segment? next = SegmentStartingAt(seq);
-                    if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
-                    int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
-                    long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
-                    if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
-                    seg.FlushedOffset = end;
-                    seg.FullyFlushed = true;
-                    Recovery.SetDurableEnd(seg, end);
-                    _watermarkPending.Add(seg);
-                    next.Acquire();
-                    seg.Release();
-                    seg = next;
-                    off = SegmentLayout.FirstRecordOffset;
-                    continue;
-                }
-                if (word == 0)
-                {
-                    if (target == long.MaxValue || seq >= target) break; // past target: take along only what is published
-                    spin.SpinOnce(); // a producer reserved below target and is still copying
-                    continue;
-                }
-                off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
-                seq++;
-            }
-
-            if (off > seg.FlushedOffset)
-            {
-                // One msync covers the new records and, when it moved, the watermark in the header page.
+                Segment? next = SegmentStartingAt(seq);
+                if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
+                int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
                 long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
-                if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
-                seg.WatermarkUnsynced = false;
-                seg.FlushedOffset = off;
-                if (off - seg.Watermark >= WatermarkStepBytes)
-                {
-                    // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
-                    // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
-                    Recovery.SetDurableEnd(seg, off);
-                    seg.Watermark = off;
-                    seg.WatermarkUnsynced = true;
-                }
+                if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
+                seg.FlushedOffset = end;
+                seg.FullyFlushed = true;
+                Recovery.SetDurableEnd(seg, end); // exact for a sealed segment; synced after its data by PersistWatermarks
+                _watermarkPending.Add(seg);
+                next.Acquire();
+                seg.Release();
+                seg = next;
+                off = SegmentLayout.FirstRecordOffset;
+                continue;
             }
+            if (word == 0)
+            {
+                if (seq >= mustReach) break; // past the target: take what is published, wait for nothing more
+                spin.SpinOnce();          // a producer reserved below target and is still copying
+                continue;
+            }
+            off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+            seq++;
+        }
+
+        if (off > seg.FlushedOffset)
+        {
+            // One msync covers the new records and, when it moved, the watermark in the header page.
+            long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+            if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
+            seg.WatermarkUnsynced = false;
+            seg.FlushedOffset = off;
+            if (off - seg.Watermark >= WatermarkStepBytes)
+            {
+                // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
+                // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
+                Recovery.SetDurableEnd(seg, off);
+                seg.Watermark = off;
+                seg.WatermarkUnsynced = true;
+            }
+        }
     }
+
+    /// <summary>
+    /// Group commit: a flush goes on past its target over records already published (other producers'
+    /// records, which then need no msync of their own), up to this many, so a flood cannot keep it walking.
+    /// </summary>
+    private const long GroupCommitOvershoot = 1 << 16;
 
     /// <summary>How far the frontier moves before the header watermark follows (see docs/DECISIONS.md).</summary>
     private const long WatermarkStepBytes = 1 << 20;
@@ -208,7 +215,7 @@ public sealed partial class MmapQueue
     {
         foreach (Segment s in _watermarkPending)
         {
-            s.Acquire();
+            if (!s.TryAcquire()) continue; // retention deleted it: its header no longer matters
             try
             {
                 if (!skipMsync) s.Region.Flush(0, SegmentLayout.HeaderSize, s.Path);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using MmapQueues.Format;
 using MmapQueues.Storage;
 using Microsoft.Extensions.Logging;
@@ -44,7 +45,13 @@ public sealed partial class MmapQueue : IDisposable
     public MmapQueue(string path, MmapQueueOptions options) : this(path, options, null) { }
 
     /// <summary>Opens the queue at <paramref name="path"/>, logging through <paramref name="loggerFactory"/>.</summary>
-    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory)
+    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory) : this(path, options, loggerFactory, null) { }
+
+    /// <summary>
+    /// Opens the queue at <paramref name="path"/>, logging through <paramref name="loggerFactory"/> and creating
+    /// the <c>MmapQueue</c> meter (docs/METRICS.md) through <paramref name="meterFactory"/>, or a meter of its own when null.
+    /// </summary>
+    public MmapQueue(string path, MmapQueueOptions options, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(options);
@@ -63,7 +70,12 @@ public sealed partial class MmapQueue : IDisposable
             _queueId = meta.QueueId;
             _segmentSize = meta.SegmentSize;
             _maxPayload = SegmentLayout.MaxPayloadFor(_segmentSize);
+            if (_options.MaxQueueSizeBytes > 0 && _options.MaxQueueSizeBytes < 2 * _segmentSize)
+                throw new ArgumentException($"MaxQueueSizeBytes must be at least two segments ({2 * _segmentSize} bytes with the segment size " +
+                                            $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
             _allocator = new SegmentAllocator(_directory, _segmentSize, _options.Preheat, _options.LockInMemory, _logger);
+            _cursors = CursorStore.Open(_directory, _queueId);
+            RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
 
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);
             if (recovered.Segments.Count == 0)
@@ -85,10 +97,15 @@ public sealed partial class MmapQueue : IDisposable
         catch
         {
             _allocator?.Dispose();
+            _cursors?.Dispose();
             _lock.Dispose();
             throw;
         }
+        StartMetrics(meterFactory);
+        ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
         StartBackgroundFlush();
+        StartAgeRetention();
+        ApplyRetention();
     }
 
     /// <summary>The queue directory (full path).</summary>
@@ -122,22 +139,15 @@ public sealed partial class MmapQueue : IDisposable
     }
 
     /// <summary>Opens a reader whose first <see cref="QueueReader.TryRead"/> returns <paramref name="fromSequence"/>.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The sequence is not stored (before <see cref="FirstSequence"/>) or not yet written (after <see cref="NextSequence"/>).</exception>
-    public QueueReader OpenReader(long fromSequence = 0)
-    {
-        ThrowIfDisposed();
-        long first = FirstSequence, next = NextSequence;
-        if (fromSequence < first || fromSequence > next)
-            throw new ArgumentOutOfRangeException(nameof(fromSequence), fromSequence,
-                $"Queue {_directory} holds sequences [{first}, {next}); cannot start a reader at {fromSequence}.");
-        return new QueueReader(this, fromSequence);
-    }
+    /// <exception cref="SequenceOutOfRangeException">The sequence is not stored (before <see cref="FirstSequence"/>: retention deleted it) or not yet written (after <see cref="NextSequence"/>).</exception>
+    public QueueReader OpenReader(long fromSequence = 0) => OpenReader(fromSequence, OutOfRange.Throw);
 
     /// <summary>Flushes everything (records become durable), stops background work, unmaps and releases the lock.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
+        StopRetention();
         StopBackgroundFlush();
         try
         {
@@ -152,7 +162,9 @@ public sealed partial class MmapQueue : IDisposable
             _allocator.Dispose();
             _frontier = null;
             Volatile.Read(ref _active).Release();
+            _cursors.Dispose();
             _lock.Dispose();
+            _metrics?.Dispose();
             WakeReaders();
         }
     }
@@ -165,10 +177,12 @@ public sealed partial class MmapQueue : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        StopRetention();
         StopBackgroundFlush();
         _allocator.Dispose();
         _frontier = null;
         Volatile.Read(ref _active).Release();
+        _cursors.Dispose(); // every commit was already durable (fdatasync before Commit returned)
         _lock.Dispose();
         WakeReaders();
     }

@@ -1,10 +1,19 @@
+using System.ComponentModel.DataAnnotations;
+using MmapQueues.Format;
+
 namespace MmapQueues;
 
 /// <summary>
 /// How a queue stores and flushes records. Plain settable properties so that configuration binding works;
 /// the queue validates them once and keeps its own copy, so changing an instance later has no effect.
 /// </summary>
-public sealed class MmapQueueOptions
+/// <remarks>
+/// The rules live in one method and are reached two ways: <see cref="Validate"/> (what the queue constructor
+/// calls; it throws on the first problem) and <see cref="IValidatableObject"/> (what the source-generated
+/// options validator in <c>MmapQueue.Extensions</c> calls at host start-up; it reports every problem at once).
+/// No data-annotation attributes: they would report the same range twice, and without the value found.
+/// </remarks>
+public sealed class MmapQueueOptions : IValidatableObject
 {
     /// <summary>
     /// Size of every segment file. Default 64 MiB: preheating one takes ~17 ms (well ahead of a writer even
@@ -31,6 +40,32 @@ public sealed class MmapQueueOptions
     /// <summary><c>mlock</c> segments while they are written, so the kernel never pages them out. Default false.</summary>
     public bool LockInMemory { get; set; }
 
+    /// <summary>
+    /// Most bytes of segment files the queue keeps (0, the default: no limit). When a new segment would pass
+    /// it, retention runs first; if that frees nothing, <see cref="FullPolicy"/> decides. The preheated spare
+    /// segment and segments a reader still holds after retention dropped them come on top. At least two
+    /// segments, checked when the queue opens (the segment size may come from an existing queue).
+    /// </summary>
+    public long MaxQueueSizeBytes { get; set; }
+
+    /// <summary>What appending does when the queue is at <see cref="MaxQueueSizeBytes"/>. Default
+    /// <see cref="QueueFullPolicy.Block"/>: a local buffer should slow producers, not lose data, by default.</summary>
+    public QueueFullPolicy FullPolicy { get; set; } = QueueFullPolicy.Block;
+
+    /// <summary>
+    /// How long <see cref="QueueFullPolicy.Block"/> waits for space before throwing
+    /// <see cref="QueueFullException"/>. Default 60 s (as Kafka's <c>max.block.ms</c>);
+    /// <see cref="Timeout.InfiniteTimeSpan"/> waits for ever (cancel with the token overload).
+    /// </summary>
+    public TimeSpan FullBlockTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Deletes sealed segments last written longer ago than this (file modification time), whether or not
+    /// named consumers read them (counted in <see cref="MmapQueue.DroppedRecords"/> when they had not).
+    /// Null, the default: no age limit. Never deletes the segment being written or one a reader is on.
+    /// </summary>
+    public TimeSpan? RetentionAge { get; set; }
+
     /// <summary>Test hook for the crash suite: skip the msync of every Nth flush while still reporting it durable.</summary>
     internal int TestOnlySkipMsyncEveryNthFlush { get; set; }
 
@@ -40,16 +75,37 @@ public sealed class MmapQueueOptions
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting, its value and the allowed range.</summary>
     public void Validate()
     {
-        if (SegmentSizeBytes < Format.SegmentLayout.MinSegmentSize || SegmentSizeBytes > Format.SegmentLayout.MaxSegmentSize)
-            throw new ArgumentException($"SegmentSizeBytes must be from {Format.SegmentLayout.MinSegmentSize} (4 KiB) to " +
-                                        $"{Format.SegmentLayout.MaxSegmentSize} (1 GiB); found {SegmentSizeBytes}.", nameof(SegmentSizeBytes));
-        if (SegmentSizeBytes % Format.SegmentLayout.PageSize != 0)
-            throw new ArgumentException($"SegmentSizeBytes must be a multiple of the page size {Format.SegmentLayout.PageSize}; " +
-                                        $"found {SegmentSizeBytes} ({SegmentSizeBytes % Format.SegmentLayout.PageSize} bytes over).", nameof(SegmentSizeBytes));
+        foreach (var (message, member) in Problems())
+            throw new ArgumentException(message, member);
+    }
+
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext) =>
+        Problems().Select(p => new ValidationResult(p.Message, [p.Member]));
+
+    /// <summary>Every rule, in one place; the first problem is what <see cref="Validate"/> throws.</summary>
+    private IEnumerable<(string Message, string Member)> Problems()
+    {
+        if (SegmentSizeBytes < SegmentLayout.MinSegmentSize || SegmentSizeBytes > SegmentLayout.MaxSegmentSize)
+            yield return ($"SegmentSizeBytes must be from {SegmentLayout.MinSegmentSize} (4 KiB) to " +
+                          $"{SegmentLayout.MaxSegmentSize} (1 GiB); found {SegmentSizeBytes}.", nameof(SegmentSizeBytes));
+        else if (SegmentSizeBytes % SegmentLayout.PageSize != 0)
+            yield return ($"SegmentSizeBytes must be a multiple of the page size {SegmentLayout.PageSize}; " +
+                          $"found {SegmentSizeBytes} ({SegmentSizeBytes % SegmentLayout.PageSize} bytes over).", nameof(SegmentSizeBytes));
         if (!Enum.IsDefined(FlushMode))
-            throw new ArgumentException($"FlushMode must be Async, Interval or Sync; found {(int)FlushMode}.", nameof(FlushMode));
+            yield return ($"FlushMode must be Async, Interval or Sync; found {(int)FlushMode}.", nameof(FlushMode));
         if (FlushMode == FlushMode.Interval && (FlushInterval <= TimeSpan.Zero || FlushInterval > TimeSpan.FromHours(1)))
-            throw new ArgumentException($"FlushInterval must be more than 0 and at most 1 hour in Interval mode; found {FlushInterval}.", nameof(FlushInterval));
+            yield return ($"FlushInterval must be more than 0 and at most 1 hour in Interval mode; found {FlushInterval}.", nameof(FlushInterval));
+        if (MaxQueueSizeBytes < 0)
+            yield return ($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments; found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
+        else if (MaxQueueSizeBytes > 0 && MaxQueueSizeBytes < 2 * SegmentSizeBytes)
+            yield return ($"MaxQueueSizeBytes must be 0 (no limit) or at least two segments ({2 * SegmentSizeBytes} bytes " +
+                          $"with SegmentSizeBytes {SegmentSizeBytes}); found {MaxQueueSizeBytes}.", nameof(MaxQueueSizeBytes));
+        if (!Enum.IsDefined(FullPolicy))
+            yield return ($"FullPolicy must be Block, Reject or DropOldest; found {(int)FullPolicy}.", nameof(FullPolicy));
+        if (FullBlockTimeout != Timeout.InfiniteTimeSpan && (FullBlockTimeout < TimeSpan.Zero || FullBlockTimeout.TotalMilliseconds > int.MaxValue))
+            yield return ($"FullBlockTimeout must be from 0 to {int.MaxValue} ms, or Timeout.InfiniteTimeSpan; found {FullBlockTimeout}.", nameof(FullBlockTimeout));
+        if (RetentionAge is { } age && age <= TimeSpan.Zero)
+            yield return ($"RetentionAge must be more than 0, or null for no age limit; found {age}.", nameof(RetentionAge));
     }
 
     internal MmapQueueOptions Clone() => (MmapQueueOptions)MemberwiseClone();

@@ -8,19 +8,27 @@ namespace MmapQueues;
 /// Reads records in sequence order, as views straight into the mapped segment (no copy). Not thread-safe:
 /// one reader per thread; open as many as you like.
 /// </summary>
-public sealed class QueueReader : IDisposable
+/// <remarks>
+/// A reader opened with <see cref="MmapQueue.OpenReader(string)"/> is a <b>named consumer</b>: it starts
+/// at the position its name last committed, and <see cref="Commit"/> makes its progress durable. Delivery
+/// is <b>at-least-once</b>: after a crash (or a <see cref="Dispose"/> without <see cref="Commit"/>) the
+/// consumer resumes at its last committed position, so the records it read after that commit are read
+/// again. A reader holds the segment it is on: retention never deletes a segment under a live view.
+/// </remarks>
+public sealed partial class QueueReader : IDisposable
 {
     private readonly MmapQueue _queue;
+    private readonly string? _name; // the named consumer, or null for an anonymous reader
     private Segment? _segment; // holds a reference (mapping pinned) while non-null
     private int _offset;       // offset of the frame for sequence _sequence within _segment
     private long _sequence;    // sequence of the frame at _offset
     private long _target;      // the first sequence TryRead may return (records before it are skipped)
     private bool _disposed;
 
-    internal QueueReader(MmapQueue queue, long fromSequence)
+    internal QueueReader(MmapQueue queue, string? name)
     {
         _queue = queue;
-        _target = fromSequence;
+        _name = name;
         _sequence = -1;
     }
 
@@ -40,7 +48,7 @@ public sealed class QueueReader : IDisposable
         while (true)
         {
             Segment? seg = _segment;
-            if (seg is null && (seg = Enter()) is null) break;
+            if (seg is null) break; // disposed
             Span<byte> bytes = seg.Bytes;
             uint word = _offset + SegmentLayout.RecordHeaderSize <= bytes.Length ? seg.ReadWord(_offset) : 0; // acquire: pairs with PublishWord
             FrameKind kind = Frames.Classify(bytes, _offset, word, _sequence, verifyCrc: _sequence >= _target, out int length, out FrameProblem? problem);
@@ -56,6 +64,9 @@ public sealed class QueueReader : IDisposable
                     _offset += SegmentLayout.FrameLength(length);
                     _sequence++;
                     continue;
+                case FrameKind.Empty when seg.RecoveredComplete:
+                    ThrowCorrupt(seg, new("a record or the end marker (the segment was complete when the queue was opened)", "a zero commit word"));
+                    break;
                 case FrameKind.Empty:
                     payload = default;
                     return false;
@@ -90,36 +101,19 @@ public sealed class QueueReader : IDisposable
     {
         if (_disposed || _queue.IsDisposed) return false;
         // Peek without consuming: TryRead advances, so look at the word the next TryRead would see.
-        Segment? seg = _segment ?? Enter();
+        Segment? seg = _segment;
         if (seg is null) return false;
-        if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return _queue.SegmentStartingAt(_sequence) is not null;
+        if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return NextSegmentListed();
         uint word = seg.ReadWord(_offset);
-        if (word == SegmentLayout.EndOfSegmentWord) return _queue.SegmentStartingAt(_sequence) is not null;
-        return word != 0;
-    }
-
-    private Segment? Enter()
-    {
-        if (_sequence < 0)
-        {
-            // First read: start at the segment holding the target and skip forward (a short scan within one segment).
-            Segment? s = _queue.FindSegment(_target);
-            if (s is null)
-                throw new InvalidOperationException($"Sequence {_target} is no longer stored in {_queue.Path} (first stored: {_queue.FirstSequence}).");
-            s.Acquire();
-            _segment = s;
-            _offset = SegmentLayout.FirstRecordOffset;
-            _sequence = s.BaseSequence;
-            return s;
-        }
-        return null;
+        if (word == SegmentLayout.EndOfSegmentWord) return NextSegmentListed();
+        return word != 0 || seg.RecoveredComplete; // a zero word there is corruption: let TryRead report it
     }
 
     private bool MoveToNextSegment()
     {
         Segment? next = _queue.SegmentStartingAt(_sequence);
-        if (next is null) return false; // the writer sealed this one and has not listed the next yet
-        next.Acquire();
+        if (next is null) return SkipDroppedRecords(); // normally: the writer sealed this one and has not listed the next yet
+        if (!next.TryAcquire()) return SkipDroppedRecords(); // a limit dropped it just now
         _segment!.Release();
         _segment = next;
         _offset = SegmentLayout.FirstRecordOffset;
@@ -130,12 +124,17 @@ public sealed class QueueReader : IDisposable
     private void ThrowCorrupt(Segment seg, FrameProblem problem) =>
         throw QueueCorruptedException.At(seg.Path, _offset, problem.Expected, problem.Found);
 
-    /// <summary>Releases the segment the last view pointed into; views from this reader are invalid afterwards.</summary>
+    /// <summary>
+    /// Releases the segment the last view pointed into; views from this reader are invalid afterwards. A
+    /// named consumer does <b>not</b> commit here: what it read since its last <see cref="Commit"/> is
+    /// delivered again when it reopens (at-least-once).
+    /// </summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         _segment?.Release();
         _segment = null;
+        if (_name is not null) _queue.CloseConsumer(_name);
     }
 }

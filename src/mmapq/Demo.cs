@@ -6,9 +6,9 @@ namespace MmapQueues.Cli;
 /// <summary>Appends a million small events to a queue, reads them back and says what is durable.</summary>
 internal static class Demo
 {
-    public static int Run(string directory, int count)
+    public static int Run(TextWriter output, string directory, int count)
     {
-        Console.WriteLine($"MmapQueue demo: {count:N0} events into {Path.GetFullPath(directory)}");
+        output.WriteLine($"MmapQueue demo: {count:N0} events into {Path.GetFullPath(directory)}");
         var options = new MmapQueueOptions { FlushMode = FlushMode.Interval, FlushInterval = TimeSpan.FromMilliseconds(200) };
         using var queue = new MmapQueue(directory, options);
         long first = queue.NextSequence;
@@ -20,13 +20,13 @@ internal static class Demo
             queue.Enqueue(buffer[..n]);
         }
         double appendSeconds = sw.Elapsed.TotalSeconds;
-        Console.WriteLine($"  appended {count:N0} records in {appendSeconds * 1000:F0} ms: {count / appendSeconds / 1e6:F2} M records/s " +
+        output.WriteLine($"  appended {count:N0} records in {appendSeconds * 1000:F0} ms: {count / appendSeconds / 1e6:F2} M records/s " +
                           $"(sequences {first}..{queue.NextSequence - 1})");
-        Console.WriteLine($"  durable before Flush: sequences below {queue.DurableSequence} (interval flush every {options.FlushInterval.TotalMilliseconds} ms)");
+        output.WriteLine($"  durable before Flush: sequences below {queue.DurableSequence} (interval flush every {options.FlushInterval.TotalMilliseconds} ms)");
 
         sw.Restart();
         queue.Flush();
-        Console.WriteLine($"  Flush (msync) took {sw.Elapsed.TotalMilliseconds:F1} ms; durable: every sequence below {queue.DurableSequence}");
+        output.WriteLine($"  Flush (msync) took {sw.Elapsed.TotalMilliseconds:F1} ms; durable: every sequence below {queue.DurableSequence}");
 
         sw.Restart();
         long read = 0, bytes = 0;
@@ -39,10 +39,10 @@ internal static class Demo
             }
         }
         double readSeconds = sw.Elapsed.TotalSeconds;
-        Console.WriteLine($"  read back {read:N0} records ({bytes / 1e6:F1} MB of payload, CRC-checked, zero-copy) in {readSeconds * 1000:F0} ms: " +
+        output.WriteLine($"  read back {read:N0} records ({bytes / 1e6:F1} MB of payload, CRC-checked, zero-copy) in {readSeconds * 1000:F0} ms: " +
                           $"{read / readSeconds / 1e6:F2} M records/s");
-        Console.WriteLine($"  queue now holds sequences [{queue.FirstSequence}, {queue.NextSequence}) in {queue.Segments.Length} segment(s) of {queue.Options.SegmentSizeBytes >> 20} MiB");
-        Console.WriteLine("  a process kill now loses nothing; a power loss loses nothing either (all flushed).");
+        output.WriteLine($"  queue now holds sequences [{queue.FirstSequence}, {queue.NextSequence}) in {queue.Segments.Length} segment(s) of {queue.Options.SegmentSizeBytes >> 20} MiB");
+        output.WriteLine("  a process kill now loses nothing; a power loss loses nothing either (all flushed).");
         return read == count ? 0 : 1;
     }
 }

@@ -1,11 +1,11 @@
 using MmapQueues.Cli;
+using Spectre.Console;
 
-// Minimal entry point; the CLI issue replaces this with System.CommandLine commands.
-string command = args.Length > 0 ? args[0] : "demo";
-if (command == "demo")
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
 {
-    string dir = args.Length > 1 ? args[1] : "demo-queue";
-    return Demo.Run(dir, 1_000_000);
-}
-Console.Error.WriteLine($"unknown command '{command}'; try: demo [directory]");
-return 2;
+    e.Cancel = true; // stop tail -f and long verifies cleanly instead of killing the process
+    cancel.Cancel();
+};
+var io = new CliIo(AnsiConsole.Console, Console.Out, Console.Error);
+return await MmapqCli.RunAsync(args, io, cancel.Token);

@@ -62,8 +62,9 @@ public class ErrorTests
         using var dir = new TempDir();
         using var q = new MmapQueue(dir.Path, Records.Small());
         q.Enqueue([1]);
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => q.OpenReader(5));
-        Assert.Contains("holds sequences [0, 1); cannot start a reader at 5", e.Message);
+        ArgumentOutOfRangeException e = Assert.Throws<SequenceOutOfRangeException>(() => q.OpenReader(5)); // issue 3: a subclass saying which side
+        Assert.Contains("Sequence 5 is not written yet", e.Message);
+        Assert.Contains("(the queue holds [0, 1))", e.Message);
     }
 
     [Fact]

@@ -41,6 +41,40 @@ namespace MmapQueues.Format;
 ///
 /// The writer stores the crc and the payload, then publishes the commit word with one release store;
 /// readers load the commit word with an acquire load and stop at the first zero word.
+///
+/// Index side file "&lt;base&gt;.idx" (a hint, never trusted: CursorsLayout/IndexLayout constants below).
+/// Written (tmp, rename, no fsync) when a segment is sealed; rebuilt by a scan when missing or invalid.
+///   0  u64  magic        "MMQIDX01"
+///   8  u32  version      1
+///  12  u32  entryCount
+///  16  i64  baseSequence must match the segment
+///  24  i64  recordCount  records in the segment (aborted ones included, the end marker not)
+///  32  u32  endOffset    offset just past the last record (where the end marker, if any, sits)
+///  36  u32  step         one entry for the first record at or after every multiple of step bytes
+///  40  16B  queueId
+///  56  u32  crc          CRC32C of bytes [0, 56) and of the entries
+///  60  u32  reserved     0
+///  64  entryCount x { u32 recordNumber (sequence - baseSequence), u32 offset }
+/// A reader that lands on an entry checks that frame's CRC, which covers its sequence: a stale or wrong
+/// entry fails it, and the index is rebuilt.
+///
+/// Cursors file "cursors": two slots of slotSize bytes (a multiple of 4096), at 0 and at slotSize; the
+/// file is exactly 2 * slotSize long. As LMDB's two meta pages: generation g is written into slot g % 2
+/// (in place, then fdatasync), so a torn write can only damage the slot that does not hold the newest
+/// durable state; the reader takes the valid slot with the higher generation. Growing the slot rewrites
+/// the whole file (tmp, fsync, rename, directory fsync).
+///   0  u64  magic        "MMQCUR01"
+///   8  u32  version      1
+///  12  u32  slotSize
+///  16  u64  generation   >= 1
+///  24  16B  queueId
+///  40  u32  count        named consumers in this slot
+///  44  u32  bodyLength   bytes of entries
+///  48  u32  crc          CRC32C of bytes [0, 48), of [52, 64) and of the body
+///  52  u32  reserved     0
+///  56  i64  retainedFrom retention floor: every segment that ends at or before it is deleted (or about
+///                        to be); opening deletes such leftovers before recovery looks for gaps
+///  64  body: count x { u8 nameLength, name (UTF-8), i64 committed sequence (the next one to read) }
 /// </code>
 /// </remarks>
 internal static class SegmentLayout
@@ -135,4 +169,33 @@ internal struct SegmentHeader
         SegmentHeader copy = this;
         MemoryMarshal.Write(file[..SegmentLayout.HeaderSize], in copy);
     }
+}
+
+/// <summary>Constants of the index side file drawn in <see cref="SegmentLayout"/>.</summary>
+internal static class IndexLayout
+{
+    /// <summary>"MMQIDX01" read as a little-endian u64.</summary>
+    public const ulong Magic = 0x3130_5844_4951_4D4D;
+    public const uint Version = 1;
+    public const string Extension = ".idx";
+    public const int HeaderSize = 64;
+    public const int EntrySize = 8;
+    public const int VersionOffset = 8, EntryCountOffset = 12, BaseSequenceOffset = 16, RecordCountOffset = 24;
+    public const int EndOffsetOffset = 32, StepOffset = 36, QueueIdOffset = 40, CrcOffset = 56;
+
+    /// <summary>Bytes between index entries: about 1024 entries per segment, at least a page apart.</summary>
+    public static int StepFor(long segmentSize) => (int)Math.Max(SegmentLayout.PageSize, segmentSize / 1024);
+}
+
+/// <summary>Constants of the cursors file drawn in <see cref="SegmentLayout"/>.</summary>
+internal static class CursorsLayout
+{
+    /// <summary>"MMQCUR01" read as a little-endian u64.</summary>
+    public const ulong Magic = 0x3130_5255_4351_4D4D;
+    public const uint Version = 1;
+    public const int HeaderSize = 64;
+    public const int VersionOffset = 8, SlotSizeOffset = 12, GenerationOffset = 16, QueueIdOffset = 24;
+    public const int CountOffset = 40, BodyLengthOffset = 44, CrcOffset = 48, RetainedFromOffset = 56;
+    public const int MaxNameBytes = 255;
+    public const int MinSlotSize = SegmentLayout.PageSize;
 }

@@ -82,7 +82,7 @@ internal static class QueueDirectory
         return fs;
     }
 
-    private static string ReadHolder(string path)
+    internal static string ReadHolder(string path)
     {
         // Opened with libc, not FileStream: .NET takes a shared flock for every FileStream, which the
         // holder's exclusive lock would refuse.

@@ -45,7 +45,12 @@ internal static class Recovery
             Segment seg = segments[i];
             bool isLast = i == segments.Count - 1;
             long nextBase = isLast ? long.MaxValue : segments[i + 1].BaseSequence;
-            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase)) continue;
+            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase))
+            {
+                seg.FullyFlushed = true; // durable end to end: retention may delete it
+                seg.RecoveredComplete = true; // not scanned: the reader reports a zero word inside it as corruption
+                continue;
+            }
 
             scanned++;
             seg.Acquire();
@@ -61,6 +66,12 @@ internal static class Recovery
                     // Complete, but the writer stopped between activating the next segment and writing this end marker.
                     WriteEndMarker(seg, end, next);
                 }
+                else if (next < nextBase && sealedHere)
+                {
+                    // Complete (its end marker names sequence `next`), yet the next file starts later: a segment file is missing.
+                    throw QueueCorruptedException.At(seg.Path, end, $"the next segment {Path.GetFileName(SegmentNames.For(directory, next))} " +
+                                                                    $"(this one ends before sequence {next})", $"the next segment file starts at {nextBase}");
+                }
                 else if (next < nextBase)
                 {
                     // A torn tail inside an earlier segment: nothing after it was ever durable.
@@ -74,7 +85,7 @@ internal static class Recovery
                 }
             }
             seg.Region.Flush(0, seg.Size, seg.Path); // whatever opening kept is durable from here on
-            SetDurableEnd(seg, end + (sealedHere ? SegmentLayout.RecordHeaderSize : 0));
+            SetDurableEnd(seg, Math.Min(seg.Size, end + (sealedHere ? SegmentLayout.RecordHeaderSize : 0))); // an exactly full segment has no marker
             seg.Region.Flush(0, SegmentLayout.HeaderSize, seg.Path);
             if (isLast)
             {
@@ -85,6 +96,7 @@ internal static class Recovery
                 return new RecoveredQueue(segments, next, end, scanned); // the writer keeps this reference
             }
             seg.FullyFlushed = true;
+            seg.RecoveredComplete = true;
             seg.Release();
         }
         throw new UnreachableException("the last segment always returns");

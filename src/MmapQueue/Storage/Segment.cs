@@ -53,6 +53,13 @@ internal sealed partial class Segment
     /// <summary>Set once the flush frontier has passed this segment's end: it is durable as a whole.</summary>
     public bool FullyFlushed { get; set; }
 
+    /// <summary>
+    /// Set by opening, before any reader exists, on a segment that was already complete (an end marker, or
+    /// full) and is not appended to again: every record before its end is published, so a zero commit word
+    /// inside it is corruption, never "nothing yet".
+    /// </summary>
+    public bool RecoveredComplete { get; set; }
+
     /// <summary>The mapping. Only valid while the caller holds a reference (<see cref="Acquire"/>).</summary>
     public Span<byte> Bytes
     {

@@ -91,6 +91,11 @@ internal static class SegmentFiles
             throw QueueCorruptedException.At(path, 24, $"base sequence {expectedBase} (from the file name)", $"{h.BaseSequence}");
         if (h.QueueId != queueId)
             throw QueueCorruptedException.At(path, 32, $"queue id {queueId} (from {SegmentNames.MetaName})", $"{h.QueueId}");
+        // The watermark lies outside the header CRC (it changes with every flush), so check it is one a writer
+        // can have stored: a damaged one would move the line between a torn tail and corruption.
+        if (h.DurableEnd < SegmentLayout.FirstRecordOffset || h.DurableEnd > (ulong)expectedSize || h.DurableEnd % SegmentLayout.RecordAlignment != 0)
+            throw QueueCorruptedException.At(path, SegmentLayout.DurableEndOffset,
+                $"a durable watermark from {SegmentLayout.FirstRecordOffset} to {expectedSize}, a multiple of {SegmentLayout.RecordAlignment}", $"{h.DurableEnd}");
         return h;
     }
 

@@ -1,17 +1,15 @@
-namespace MmapQueues.Tests;
+namespace MmapQueues.Tests.Crash.Harness;
 
 /// <summary>A fresh directory under the system temp folder, deleted on dispose.</summary>
-public sealed class TempDir : IDisposable
+internal sealed class ScratchDir : IDisposable
 {
-    public TempDir()
+    public ScratchDir(string? parent = null)
     {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mmapq-tests", Guid.NewGuid().ToString("N"));
+        Path = System.IO.Path.Combine(parent ?? System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mmapq-crash"), Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path);
     }
 
     public string Path { get; }
-
-    public string Sub(string name) => System.IO.Path.Combine(Path, name);
 
     public void Dispose()
     {

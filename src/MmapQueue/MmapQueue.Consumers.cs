@@ -1,0 +1,143 @@
+using System.Text;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+
+namespace MmapQueues;
+
+public sealed partial class MmapQueue
+{
+    private readonly CursorStore _cursors; // opened in the constructor, before recovery (it holds the retention floor)
+    private readonly HashSet<string> _openConsumers = new(StringComparer.Ordinal); // guarded by itself
+
+    /// <summary>
+    /// Opens a reader whose first <see cref="QueueReader.TryRead"/> returns <paramref name="fromSequence"/>,
+    /// or the nearest held sequence when <paramref name="outOfRange"/> is <see cref="OutOfRange.Clamp"/>.
+    /// Finding the position costs a binary search over segments and a sparse-index lookup, never a scan of the queue.
+    /// </summary>
+    /// <exception cref="SequenceOutOfRangeException">The sequence was deleted by retention (below <see cref="FirstSequence"/>) or is not written yet (above <see cref="NextSequence"/>).</exception>
+    public QueueReader OpenReader(long fromSequence, OutOfRange outOfRange)
+    {
+        ThrowIfDisposed();
+        var reader = new QueueReader(this, name: null);
+        reader.Seek(fromSequence, outOfRange);
+        return reader;
+    }
+
+    /// <summary>
+    /// Opens the named consumer <paramref name="consumerName"/>: it resumes at its last committed position
+    /// (<see cref="QueueReader.Commit"/>), or, the first time, at <see cref="FirstSequence"/> (and is
+    /// registered durably at once, so retention keeps what it has not read yet). Delivery is at-least-once:
+    /// records read after the last commit are read again after a crash or reopen. A consumer whose
+    /// committed records a limit deleted resumes at <see cref="FirstSequence"/>, with a warning logged.
+    /// </summary>
+    /// <param name="consumerName">1 to 255 bytes of UTF-8; names are compared ordinally.</param>
+    /// <exception cref="InvalidOperationException">A reader for this consumer is already open.</exception>
+    public QueueReader OpenReader(string consumerName)
+    {
+        ThrowIfDisposed();
+        ValidateConsumerName(consumerName);
+        lock (_openConsumers)
+        {
+            if (!_openConsumers.Add(consumerName))
+                throw new InvalidOperationException($"Consumer '{consumerName}' of queue {_directory} is already open; " +
+                                                    "dispose its reader first (one reader per named consumer, so commits cannot race).");
+        }
+        var reader = new QueueReader(this, consumerName);
+        try
+        {
+            if (!_cursors.Snapshot.Committed.TryGetValue(consumerName, out long committed))
+            {
+                committed = FirstSequence;
+                _cursors.Commit(consumerName, committed);
+            }
+            long resumed = reader.Seek(committed, OutOfRange.Clamp);
+            if (resumed != committed)
+            {
+                _cursors.Commit(consumerName, resumed); // so retention never trusts a position the consumer did not reach
+                Log.ConsumerClamped(_logger, _directory, consumerName, committed, resumed, resumed > committed
+                    ? "a retention limit deleted the records in between before it read them"
+                    : "its commit was past the records that survived a crash (they were never durable)");
+            }
+            return reader;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Forgets a named consumer (durably), so retention no longer waits for it. Returns false if no such
+    /// consumer was registered.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A reader for this consumer is open.</exception>
+    public bool RemoveConsumer(string consumerName)
+    {
+        ThrowIfDisposed();
+        ValidateConsumerName(consumerName);
+        lock (_openConsumers)
+        {
+            if (_openConsumers.Contains(consumerName))
+                throw new InvalidOperationException($"Consumer '{consumerName}' of queue {_directory} has an open reader; dispose it before removing the consumer.");
+            if (!_cursors.Remove(consumerName)) return false;
+        }
+        ApplyRetention();
+        return true;
+    }
+
+    /// <summary>Every named consumer with its durable committed position (the next sequence it reads); a copy.</summary>
+    public IReadOnlyDictionary<string, long> Consumers => new Dictionary<string, long>(_cursors.Snapshot.Committed, StringComparer.Ordinal);
+
+    internal void CommitConsumer(string name, long sequence)
+    {
+        ThrowIfDisposed();
+        _cursors.Commit(name, sequence);
+        ApplyRetention(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
+    }
+
+    internal void CloseConsumer(string name)
+    {
+        lock (_openConsumers) _openConsumers.Remove(name);
+    }
+
+    /// <summary>
+    /// Finds where <paramref name="sequence"/> lives and takes a reference on that segment (the caller owns
+    /// it). Returns the segment, the offset and sequence of the indexed record to scan from, and the target.
+    /// </summary>
+    internal (Segment Segment, int Offset, long Sequence, long Target) Locate(long sequence, OutOfRange outOfRange)
+    {
+        ThrowIfDisposed();
+        while (true)
+        {
+            long first = FirstSequence, next = NextSequence;
+            long target = sequence;
+            if (sequence < first || sequence > next)
+            {
+                if (outOfRange != OutOfRange.Clamp) throw SequenceOutOfRangeException.For(_directory, sequence, first, next);
+                target = Math.Clamp(sequence, first, next);
+            }
+            Segment? seg = FindSegment(target);
+            if (seg is null || !seg.TryAcquire()) continue; // retention deleted it between the check and here: look again
+            try
+            {
+                (int record, int offset) = LocateInSegment(seg, (int)(target - seg.BaseSequence));
+                return (seg, offset, seg.BaseSequence + record, target);
+            }
+            catch
+            {
+                seg.Release();
+                throw;
+            }
+        }
+    }
+
+    private static void ValidateConsumerName(string consumerName)
+    {
+        ArgumentNullException.ThrowIfNull(consumerName);
+        int bytes = Encoding.UTF8.GetByteCount(consumerName);
+        if (bytes is 0 or > CursorsLayout.MaxNameBytes)
+            throw new ArgumentException($"A consumer name must be 1 to {CursorsLayout.MaxNameBytes} bytes of UTF-8; " +
+                                        $"'{consumerName}' has {bytes}.", nameof(consumerName));
+    }
+}

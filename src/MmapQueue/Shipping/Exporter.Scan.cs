@@ -1,0 +1,122 @@
+using System.Buffers.Binary;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+
+namespace MmapQueues.Shipping;
+
+internal sealed partial class Exporter
+{
+    /// <summary>HELLO out, RESUME (or ERROR) in; refuses a replica of another queue.</summary>
+    private WireProtocol.Resume Handshake(long startBase)
+    {
+        var b = new byte[WireProtocol.HandshakeSize];
+        WireProtocol.WriteHello(b, new WireProtocol.Hello(_queue.SegmentSize, _queue.QueueId, startBase));
+        _transport.Write(b);
+        _transport.Flush();
+        Stream incoming = _transport.Incoming;
+        incoming.ReadExactly(b.AsSpan(0, WireProtocol.HeaderSize));
+        if (b[0] == (byte)WireProtocol.Kind.Error) throw ReadPeerError(incoming, b.AsSpan(0, WireProtocol.HeaderSize), _queue.SegmentSize);
+        incoming.ReadExactly(b.AsSpan(WireProtocol.HeaderSize));
+        try
+        {
+            WireProtocol.Resume r = WireProtocol.ReadResume(b, _queue.SegmentSize);
+            if (r.QueueId != _queue.QueueId)
+                throw ShippingProtocolException.Field("RESUME", 24, $"queue id {_queue.QueueId} (the source)", $"{r.QueueId}");
+            return r;
+        }
+        catch (ShippingProtocolException e)
+        {
+            TrySendError(m => _transport.Write(m.Span), e);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Finds the replica's resume position here and checks it lines up: the segment exists, and walking
+    /// its commit words from the first record reaches the replica's next sequence exactly at the replica's
+    /// offset. Returns the segment with a reference held.
+    /// </summary>
+    private (Segment Segment, int Offset, long Sequence) Locate(WireProtocol.Resume r)
+    {
+        long first = _queue.FirstSequence, next = _queue.NextSequence;
+        string? problem = null;
+        Segment? seg = _queue.SegmentStartingAt(r.SegmentBase);
+        if (r.NextSequence > next)
+            problem = $"the replica has records up to {r.NextSequence}, but the source only up to {next}: they have diverged";
+        else if (seg is null)
+            problem = $"the replica's segment {r.SegmentBase} is not stored here (stored: [{first}, {next})); start a new replica";
+        if (problem is null)
+        {
+            seg!.Acquire();
+            (int end, long seq, _) = ScanVisible(seg, SegmentLayout.FirstRecordOffset, seg.BaseSequence, r.NextSequence, forward: true);
+            if (seq == r.NextSequence && end == r.Offset) return (seg, end, seq);
+            seg.Release();
+            problem = $"the replica's next sequence {r.NextSequence} is at offset {r.Offset} of segment {r.SegmentBase}, " +
+                      $"but here sequence {seq} is at offset {end}: the replica does not match this queue";
+        }
+        var e = new ShippingProtocolException($"Cannot resume shipping {_queue.Path}: {problem}.");
+        TrySendError(m => _transport.Write(m.Span), e);
+        throw e;
+    }
+
+    /// <summary>
+    /// Walks visible records from (off, seq): returns where they end, the next sequence there, and whether
+    /// the segment is finished (an end marker was passed, or no frame fits). Stops before a record whose
+    /// sequence is <paramref name="stopAt"/>. A segment that is durable as a whole is not walked: its
+    /// header's durable watermark says exactly where it ends (no page faults over the segment, which
+    /// keeps sendfile's CPU advantage).
+    /// </summary>
+    private (int End, long Sequence, bool SegmentDone) ScanVisible(Segment seg, int off, long seq, long stopAt, bool forward = false)
+    {
+        // Acquire load of DurableSequence: pairs with the flusher's release store, which it made after
+        // reading every commit word of this segment (so all of them are published) and after storing the
+        // header watermark (Flush's segmentDone path, or Recovery for segments found on open).
+        if (!forward && NextAfter(seg) is { } nextBase && nextBase <= stopAt && _queue.DurableSequence >= nextBase
+            && SealedEnd(seg) is int end && end >= off)
+            return (end, nextBase, true);
+
+        Span<byte> bytes = seg.Bytes;
+        while (true)
+        {
+            if (off + SegmentLayout.RecordHeaderSize > seg.Size) return (off, seq, true);
+            uint word = seg.ReadWord(off); // acquire: pairs with PublishWord
+            if (word == 0) return (off, seq, false);
+            FrameKind kind = Frames.Classify(bytes, off, word, seq, verifyCrc: false, out int length, out FrameProblem? problem);
+            switch (kind)
+            {
+                case FrameKind.Payload:
+                case FrameKind.Aborted:
+                    if (seq >= stopAt) return (off, seq, false);
+                    off += SegmentLayout.FrameLength(length);
+                    seq++;
+                    continue;
+                case FrameKind.EndOfSegment:
+                    return (off + SegmentLayout.RecordHeaderSize, seq, true);
+                default:
+                    throw QueueCorruptedException.At(seg.Path, off, problem!.Value.Expected, problem.Value.Found);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The end of a segment that is durable as a whole, from its header watermark: just past its end
+    /// marker, or the segment size when it was filled exactly (recovery may store 8 more then: clamped).
+    /// Null when the watermark does not look like that; the caller then walks.
+    /// </summary>
+    private static int? SealedEnd(Segment seg)
+    {
+        long d = Math.Min((long)BinaryPrimitives.ReadUInt64LittleEndian(seg.Bytes[SegmentLayout.DurableEndOffset..]), seg.Size);
+        if (d == seg.Size) return (int)d; // filled exactly, or a marker in the last 8 bytes: either way it ends here
+        if (d < SegmentLayout.FirstRecordOffset + SegmentLayout.RecordHeaderSize || d % SegmentLayout.RecordAlignment != 0) return null;
+        return seg.ReadWord((int)d - SegmentLayout.RecordHeaderSize) == SegmentLayout.EndOfSegmentWord ? (int)d : null;
+    }
+
+    /// <summary>Base sequence of the segment listed after <paramref name="seg"/>, or null if it is the last.</summary>
+    private long? NextAfter(Segment seg)
+    {
+        Segment[] all = _queue.Segments;
+        for (int i = all.Length - 1; i > 0; i--)
+            if (all[i - 1] == seg) return all[i].BaseSequence;
+        return null;
+    }
+}

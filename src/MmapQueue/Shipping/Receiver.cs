@@ -1,0 +1,245 @@
+using System.Buffers.Binary;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+
+namespace MmapQueues.Shipping;
+
+/// <summary>
+/// The receiving side of a session, after the handshake: reads CHUNKs into the replica's active segment
+/// at the sender's offsets, checks each record, publishes it, flushes and acknowledges.
+/// </summary>
+/// <remarks>
+/// Bytes of a record go into the mapping as they arrive, except its commit word, which is held here until
+/// the whole frame is in and its CRC checked; then the record is reserved and the word published last.
+/// So readers (and recovery after a crash) never see an unchecked record: before the word is published
+/// the frame reads as "nothing here yet", and a crash leaves a torn tail that recovery zeroes. On any
+/// failure the unpublished bytes are zeroed at once.
+/// </remarks>
+internal sealed class Receiver
+{
+    private readonly MmapQueue _queue;
+    private readonly Stream _stream;
+    private readonly IProgress<ShippingProgress>? _progress;
+    private readonly CancellationToken _cancel;
+    private readonly byte[] _buffer = new byte[1 << 20];
+    private readonly byte[] _header = new byte[WireProtocol.HeaderSize];
+    private readonly long _segmentSize;
+
+    private Segment _active;      // the replica's active segment (the queue's writer holds its reference)
+    private int _received;        // next byte offset expected in _active
+    private int _frameStart;      // offset of the frame being assembled (its commit word is unpublished)
+    private int _frameEnd;        // its end, once its commit word is in
+    private readonly byte[] _word = new byte[4];
+    private int _wordBytes;       // bytes of its commit word received so far (0..4)
+    private uint _commitWord;
+    private int _dirtyEnd;        // end of bytes written to the mapping beyond _frameStart (zeroed on failure)
+    private long _next;           // the sequence of the frame being assembled
+    private bool _segmentEndedInChunk; // an end marker ended the current chunk's segment
+    private long _bytes, _sinceAck;
+
+    public Receiver(MmapQueue queue, Stream stream, IProgress<ShippingProgress>? progress, CancellationToken cancel)
+    {
+        _queue = queue;
+        _stream = stream;
+        _progress = progress;
+        _cancel = cancel;
+        _segmentSize = queue.SegmentSize;
+        _next = queue.NextSequence;
+        _active = queue.ActiveSegment;
+        EnterActive(_active.ReservedTail.End);
+    }
+
+    public async Task<long> RunAsync()
+    {
+        await SendResumeAsync().ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                await ReadExactlyOrThrowAsync(_header, "a message header").ConfigureAwait(false);
+                WireProtocol.Header h = WireProtocol.ReadHeader(_header, _segmentSize);
+                switch (h.Kind)
+                {
+                    case WireProtocol.Kind.Chunk:
+                        await ReceiveChunkAsync(h).ConfigureAwait(false);
+                        if (_sinceAck >= WireProtocol.AckEveryBytes) await AckAsync().ConfigureAwait(false);
+                        break;
+                    case WireProtocol.Kind.Sync:
+                    case WireProtocol.Kind.End:
+                        if (_frameStart != _received)
+                            throw Refuse($"{h.Kind} inside the record at offset {_frameStart} of segment {_active.BaseSequence}", $"{_received - _frameStart} of its bytes received");
+                        if (h.A != _next)
+                            throw ShippingProtocolException.Field($"{h.Kind}", 8, $"the next sequence {_next} (records received)", $"{h.A}");
+                        await AckAsync().ConfigureAwait(false);
+                        if (h.Kind == WireProtocol.Kind.End) return _queue.DurableSequence;
+                        break;
+                    case WireProtocol.Kind.Error:
+                        var text = new byte[h.Length]; // bounded by WireProtocol.MaxErrorBytes in ReadHeader
+                        await ReadExactlyOrThrowAsync(text, "the sender's error text").ConfigureAwait(false);
+                        throw new IOException($"The sender ended the session: {System.Text.Encoding.UTF8.GetString(text)}");
+                    default:
+                        throw ShippingProtocolException.Field("message from the sender", 0, "CHUNK, SYNC, END or ERROR", $"{h.Kind}");
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            DiscardUnpublished();
+            if (e is ShippingProtocolException) Exporter.TrySendError(m => _stream.Write(m.Span), e);
+            throw;
+        }
+    }
+
+    private async Task SendResumeAsync()
+    {
+        var b = new byte[WireProtocol.HandshakeSize];
+        WireProtocol.WriteResume(b, new WireProtocol.Resume(_queue.DurableSequence, _queue.QueueId, _active.BaseSequence, _received));
+        await _stream.WriteAsync(b, _cancel).ConfigureAwait(false);
+        await _stream.FlushAsync(_cancel).ConfigureAwait(false);
+    }
+
+    private async Task AckAsync()
+    {
+        _queue.Flush();
+        long durable = _queue.DurableSequence;
+        WireProtocol.WriteHeader(_header, WireProtocol.Kind.Ack, 0, durable, 0);
+        await _stream.WriteAsync(_header, _cancel).ConfigureAwait(false);
+        await _stream.FlushAsync(_cancel).ConfigureAwait(false);
+        _sinceAck = 0;
+        _progress?.Report(new ShippingProgress(_next, durable, _bytes));
+    }
+
+    private async Task ReceiveChunkAsync(WireProtocol.Header h)
+    {
+        BeginChunk(h.A, h.B, h.Length);
+        int left = h.Length;
+        while (left > 0)
+        {
+            int n = await _stream.ReadAsync(_buffer.AsMemory(0, Math.Min(left, _buffer.Length)), _cancel).ConfigureAwait(false);
+            if (n == 0)
+                throw new ShippingProtocolException($"Truncated CHUNK: the stream ended with {left} of its {h.Length} bytes missing " +
+                                                    $"(segment {h.A}, offset {h.B + h.Length - left}); the replica keeps records before sequence {_next}.");
+            Feed(_buffer.AsSpan(0, n));
+            left -= n;
+            _bytes += n;
+            _sinceAck += n;
+        }
+    }
+
+    private void BeginChunk(long segmentBase, long offset, int length)
+    {
+        _segmentEndedInChunk = false;
+        if (segmentBase != _active.BaseSequence)
+        {
+            // The first chunk of the next segment: only after the active one is filled exactly (no end
+            // marker; the source rolled when its next record did not fit, and so do we, at the same point).
+            bool full = _frameStart == _received && _received + SegmentLayout.RecordHeaderSize > _active.Size;
+            if (!full || segmentBase != _next || offset != SegmentLayout.FirstRecordOffset)
+                throw ShippingProtocolException.Field("CHUNK header", 8,
+                    full ? $"segment {_next} at offset {SegmentLayout.FirstRecordOffset}" : $"segment {_active.BaseSequence} (the active one)",
+                    $"segment {segmentBase} at offset {offset}");
+            _queue.RollReplicated(_active);
+            _active = _queue.ActiveSegment;
+            EnterActive(SegmentLayout.FirstRecordOffset);
+        }
+        if (offset != _received)
+            throw ShippingProtocolException.Field("CHUNK header", 16, $"offset {_received} in segment {segmentBase} (contiguous with what was received)", $"{offset}");
+        if (length > _active.Size - offset)
+            throw ShippingProtocolException.Field("CHUNK header", 4, $"a length of at most {_active.Size - offset} (to the end of segment {segmentBase})", $"{length}");
+    }
+
+    private void EnterActive(int offset)
+    {
+        _received = _frameStart = _dirtyEnd = offset;
+        _wordBytes = 0;
+    }
+
+    /// <summary>Takes the next bytes of the current chunk (they continue at <see cref="_received"/>).</summary>
+    private void Feed(ReadOnlySpan<byte> bytes)
+    {
+        int i = 0;
+        while (i < bytes.Length)
+        {
+            if (_segmentEndedInChunk)
+                throw Refuse($"no bytes after the end-of-segment marker in a chunk", $"{bytes.Length - i} more bytes");
+            if (_wordBytes < 4)
+            {
+                _word[_wordBytes++] = bytes[i++];
+                _received++;
+                if (_wordBytes == 4) CheckCommitWord();
+                continue;
+            }
+            int n = Math.Min(bytes.Length - i, _frameEnd - _received);
+            bytes.Slice(i, n).CopyTo(_active.Bytes.Slice(_received, n));
+            i += n;
+            _received += n;
+            _dirtyEnd = Math.Max(_dirtyEnd, _received);
+            if (_received == _frameEnd) CompleteFrame();
+        }
+    }
+
+    /// <summary>Checks the held commit word's flags and that its length fits the segment, before any length is used.</summary>
+    private void CheckCommitWord()
+    {
+        uint word = BinaryPrimitives.ReadUInt32LittleEndian(_word);
+        uint flags = word & ~SegmentLayout.LengthMask;
+        int length = (int)(word & SegmentLayout.LengthMask);
+        int frame;
+        if (word == SegmentLayout.EndOfSegmentWord) frame = SegmentLayout.RecordHeaderSize;
+        else if (flags is SegmentLayout.PublishedFlag or (SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag)) frame = SegmentLayout.FrameLength(length);
+        else throw Refuse("a published commit word (flags PUBLISHED[|ABORTED], or END_OF_SEGMENT)", $"0x{word:X8}");
+        if ((long)_frameStart + frame > _active.Size)
+            throw Refuse($"a record that ends inside the segment ({_active.Size} bytes)", $"a length of {length} bytes (commit word 0x{word:X8})");
+        _commitWord = word;
+        _frameEnd = _frameStart + frame;
+    }
+
+    private void CompleteFrame()
+    {
+        FrameKind kind = Frames.Classify(_active.Bytes, _frameStart, _commitWord, _next, verifyCrc: true, out _, out FrameProblem? problem);
+        switch (kind)
+        {
+            case FrameKind.Payload:
+            case FrameKind.Aborted:
+                _queue.PublishReplicated(_active, _frameStart, _frameEnd - _frameStart, _commitWord, _next);
+                _next++;
+                _frameStart = _dirtyEnd = _frameEnd;
+                _wordBytes = 0;
+                return;
+            case FrameKind.EndOfSegment:
+                // The source sealed here. Roll the replica the same way: it lists the next segment, then
+                // writes the same end marker (its CRC carries the next sequence, so it comes out identical).
+                _queue.RollReplicated(_active);
+                _active = _queue.ActiveSegment;
+                EnterActive(SegmentLayout.FirstRecordOffset);
+                _segmentEndedInChunk = true;
+                return;
+            default:
+                throw Refuse(problem?.Expected ?? "a valid record", problem?.Found ?? $"{kind}");
+        }
+    }
+
+    private ShippingProtocolException Refuse(string expected, string found) =>
+        new($"Refused record {_next} at offset {_frameStart} of segment {_active.BaseSequence} ({_active.Path}): expected {expected}, " +
+            $"found {found}. The replica keeps the {_next - _queue.FirstSequence} records before it.");
+
+    /// <summary>Zeroes the bytes of a frame that was never published, so nothing unchecked stays in the file.</summary>
+    private void DiscardUnpublished()
+    {
+        if (_dirtyEnd > _frameStart) _active.Bytes[_frameStart.._dirtyEnd].Clear();
+        _dirtyEnd = _frameStart;
+    }
+
+    private async Task ReadExactlyOrThrowAsync(byte[] into, string what)
+    {
+        try
+        {
+            await _stream.ReadExactlyAsync(into, _cancel).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new IOException($"The sender closed the connection while the replica waited for {what}; the replica is durable up to sequence " +
+                                  $"{_queue.DurableSequence} and resumes there.", e);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+using System.Buffers.Binary;
+using System.Text;
+using MmapQueues.Format;
+
+namespace MmapQueues.Storage;
+
+/// <summary>The durable state kept in the cursors file: committed positions and the retention floor.</summary>
+internal sealed record CursorState(long Generation, long RetainedFrom, IReadOnlyDictionary<string, long> Committed)
+{
+    public static readonly CursorState Empty = new(0, 0, new Dictionary<string, long>(StringComparer.Ordinal));
+}
+
+/// <summary>
+/// Encodes, decodes and picks the slots of the cursors file (layout drawn in <see cref="SegmentLayout"/>).
+/// Pure functions over bytes, so the torn-write test can feed it every torn variant.
+/// </summary>
+internal static class CursorFile
+{
+    /// <summary>The slot size that fits <paramref name="state"/>: a multiple of 4096.</summary>
+    public static int SlotSizeFor(CursorState state)
+    {
+        int needed = CursorsLayout.HeaderSize + BodyLength(state);
+        return (needed + CursorsLayout.MinSlotSize - 1) / CursorsLayout.MinSlotSize * CursorsLayout.MinSlotSize;
+    }
+
+    /// <summary>Writes <paramref name="state"/> into <paramref name="slot"/> (the whole slot, zero padded).</summary>
+    public static void EncodeSlot(Span<byte> slot, CursorState state, Guid queueId)
+    {
+        slot.Clear();
+        int body = BodyLength(state);
+        if (CursorsLayout.HeaderSize + body > slot.Length)
+            throw new ArgumentException($"cursor state needs {CursorsLayout.HeaderSize + body} bytes; slot has {slot.Length}");
+        BinaryPrimitives.WriteUInt64LittleEndian(slot, CursorsLayout.Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(slot[CursorsLayout.VersionOffset..], CursorsLayout.Version);
+        BinaryPrimitives.WriteInt32LittleEndian(slot[CursorsLayout.SlotSizeOffset..], slot.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(slot[CursorsLayout.GenerationOffset..], state.Generation);
+        queueId.TryWriteBytes(slot[CursorsLayout.QueueIdOffset..]);
+        BinaryPrimitives.WriteInt32LittleEndian(slot[CursorsLayout.CountOffset..], state.Committed.Count);
+        BinaryPrimitives.WriteInt32LittleEndian(slot[CursorsLayout.BodyLengthOffset..], body);
+        BinaryPrimitives.WriteInt64LittleEndian(slot[CursorsLayout.RetainedFromOffset..], state.RetainedFrom);
+        int at = CursorsLayout.HeaderSize;
+        foreach (var (name, sequence) in state.Committed.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            int n = Encoding.UTF8.GetBytes(name, slot[(at + 1)..]);
+            slot[at] = (byte)n;
+            at += 1 + n;
+            BinaryPrimitives.WriteInt64LittleEndian(slot[at..], sequence);
+            at += sizeof(long);
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(slot[CursorsLayout.CrcOffset..], Crc(slot, body));
+    }
+
+    /// <summary>
+    /// Picks the newest valid slot of a whole cursors file. A slot that fails its CRC is a torn or stale
+    /// write and is ignored; if neither slot is valid the file is corrupt and the error says what each held.
+    /// </summary>
+    public static CursorState Decode(ReadOnlySpan<byte> file, Guid queueId, string pathForErrors)
+    {
+        if (file.Length < 2 * CursorsLayout.MinSlotSize || file.Length % (2 * CursorsLayout.MinSlotSize) != 0)
+            throw QueueCorruptedException.At(pathForErrors, 0,
+                $"a length that is 2 slots of a multiple of {CursorsLayout.MinSlotSize} bytes", $"{file.Length} bytes");
+        int slotSize = file.Length / 2;
+        CursorState? best = null;
+        var problems = new string[2];
+        for (int i = 0; i < 2; i++)
+        {
+            CursorState? s = TryDecodeSlot(file.Slice(i * slotSize, slotSize), queueId, out problems[i]);
+            if (s is not null && (best is null || s.Generation > best.Generation)) best = s;
+        }
+        return best ?? throw QueueCorruptedException.At(pathForErrors, 0,
+            "at least one cursor slot with a valid CRC32C (slots at offsets 0 and " + slotSize + ")",
+            $"slot 0: {problems[0]}; slot 1: {problems[1]}");
+    }
+
+    private static CursorState? TryDecodeSlot(ReadOnlySpan<byte> slot, Guid queueId, out string problem)
+    {
+        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(slot);
+        if (magic != CursorsLayout.Magic) { problem = $"magic 0x{magic:X16}"; return null; }
+        int body = BinaryPrimitives.ReadInt32LittleEndian(slot[CursorsLayout.BodyLengthOffset..]);
+        if (body < 0 || body > slot.Length - CursorsLayout.HeaderSize) { problem = $"body length {body}"; return null; }
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(slot[CursorsLayout.CrcOffset..]);
+        uint crc = Crc(slot, body);
+        if (stored != crc) { problem = $"CRC32C 0x{stored:X8}, computed 0x{crc:X8}"; return null; }
+        // From here the slot is what we wrote: a mismatch below is a real inconsistency, not a tear.
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(slot[CursorsLayout.VersionOffset..]);
+        int slotSize = BinaryPrimitives.ReadInt32LittleEndian(slot[CursorsLayout.SlotSizeOffset..]);
+        var id = new Guid(slot.Slice(CursorsLayout.QueueIdOffset, 16));
+        if (version != CursorsLayout.Version) { problem = $"version {version} (expected {CursorsLayout.Version})"; return null; }
+        if (slotSize != slot.Length) { problem = $"slot size {slotSize} (file says {slot.Length})"; return null; }
+        if (id != queueId) { problem = $"queue id {id} (expected {queueId})"; return null; }
+        long generation = BinaryPrimitives.ReadInt64LittleEndian(slot[CursorsLayout.GenerationOffset..]);
+        long retainedFrom = BinaryPrimitives.ReadInt64LittleEndian(slot[CursorsLayout.RetainedFromOffset..]);
+        int count = BinaryPrimitives.ReadInt32LittleEndian(slot[CursorsLayout.CountOffset..]);
+        var committed = new Dictionary<string, long>(StringComparer.Ordinal);
+        int at = CursorsLayout.HeaderSize, end = CursorsLayout.HeaderSize + body;
+        for (int i = 0; i < count; i++)
+        {
+            if (at >= end || at + 1 + slot[at] + sizeof(long) > end) { problem = $"entry {i} runs past the body ({body} bytes)"; return null; }
+            int n = slot[at];
+            string name = Encoding.UTF8.GetString(slot.Slice(at + 1, n));
+            at += 1 + n;
+            committed[name] = BinaryPrimitives.ReadInt64LittleEndian(slot[at..]);
+            at += sizeof(long);
+        }
+        problem = "";
+        return new CursorState(generation, retainedFrom, committed);
+    }
+
+    private static int BodyLength(CursorState state)
+    {
+        int total = 0;
+        foreach (string name in state.Committed.Keys) total += 1 + Encoding.UTF8.GetByteCount(name) + sizeof(long);
+        return total;
+    }
+
+    private static uint Crc(ReadOnlySpan<byte> slot, int bodyLength)
+    {
+        uint crc = Crc32C.Append(Crc32C.Seed, slot[..CursorsLayout.CrcOffset]);
+        crc = Crc32C.Append(crc, slot[(CursorsLayout.CrcOffset + 4)..CursorsLayout.HeaderSize]);
+        return Crc32C.Finish(Crc32C.Append(crc, slot.Slice(CursorsLayout.HeaderSize, bodyLength)));
+    }
+}

@@ -1,0 +1,135 @@
+using Microsoft.Win32.SafeHandles;
+using MmapQueues.Native;
+
+namespace MmapQueues.Storage;
+
+/// <summary>
+/// The cursors file at run time: named consumers' committed sequences and the retention floor, written
+/// double-buffered (format and torn-write argument in <see cref="Format.SegmentLayout"/>).
+/// </summary>
+/// <remarks>
+/// One lock, <see cref="_lock"/>, serializes writers. Readers outside it (retention) use
+/// <see cref="Snapshot"/>: an immutable state published with <c>Volatile.Write</c> only after its slot
+/// was fdatasync'ed, so what retention sees is always durable.
+/// </remarks>
+internal sealed class CursorStore : IDisposable
+{
+    private readonly object _lock = new();
+    private readonly string _path;
+    private readonly string _directory;
+    private readonly Guid _queueId;
+    private SafeFileHandle? _file; // open from the first write on; one descriptor for the queue's life
+    private int _slotSize;
+    private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist, Read in Snapshot
+
+    private CursorStore(string directory, Guid queueId, CursorState state, int slotSize)
+    {
+        _directory = directory;
+        _path = Path.Combine(directory, SegmentNames.CursorsName);
+        _queueId = queueId;
+        _state = state;
+        _slotSize = slotSize;
+    }
+
+    /// <summary>Loads the cursors file (none yet means no consumers and no floor).</summary>
+    public static CursorStore Open(string directory, Guid queueId)
+    {
+        string path = Path.Combine(directory, SegmentNames.CursorsName);
+        File.Delete(path + ".tmp"); // a grow that crashed before its rename: the old file still holds the state
+        if (!File.Exists(path)) return new CursorStore(directory, queueId, CursorState.Empty, 0);
+        byte[] bytes = File.ReadAllBytes(path);
+        CursorState state = CursorFile.Decode(bytes, queueId, path);
+        return new CursorStore(directory, queueId, state, bytes.Length / 2)
+        {
+            _file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite),
+        };
+    }
+
+    /// <summary>The last durable state. Lock-free; pairs with the <c>Volatile.Write</c> in <see cref="PersistUnsynchronized"/>.</summary>
+    public CursorState Snapshot => Volatile.Read(ref _state);
+
+    /// <summary>Makes <paramref name="sequence"/> the committed position of <paramref name="name"/>, durably.</summary>
+    public void Commit(string name, long sequence) => Update(s =>
+    {
+        if (s.Committed.TryGetValue(name, out long old) && old == sequence) return null;
+        var d = new Dictionary<string, long>(s.Committed, StringComparer.Ordinal) { [name] = sequence };
+        return s with { Committed = d };
+    });
+
+    /// <summary>Forgets a named consumer, durably. Returns false if it did not exist.</summary>
+    public bool Remove(string name)
+    {
+        bool removed = false;
+        Update(s =>
+        {
+            if (!s.Committed.ContainsKey(name)) return null;
+            removed = true;
+            var d = new Dictionary<string, long>(s.Committed, StringComparer.Ordinal);
+            d.Remove(name);
+            return s with { Committed = d };
+        });
+        return removed;
+    }
+
+    /// <summary>Raises the retention floor durably; called before the segments below it are deleted.</summary>
+    public void RaiseFloor(long retainedFrom) => Update(s => s.RetainedFrom >= retainedFrom ? null : s with { RetainedFrom = retainedFrom });
+
+    private void Update(Func<CursorState, CursorState?> change)
+    {
+        lock (_lock)
+        {
+            CursorState? next = change(_state);
+            if (next is null) return;
+            PersistUnsynchronized(next with { Generation = _state.Generation + 1 });
+        }
+    }
+
+    private void PersistUnsynchronized(CursorState next)
+    {
+        int needed = CursorFile.SlotSizeFor(next);
+        if (_file is null || needed > _slotSize)
+        {
+            Rewrite(next, Math.Max(needed, _slotSize));
+        }
+        else
+        {
+            // In place into the slot that does not hold the current generation: a tear here leaves the
+            // other slot, the current state, intact.
+            byte[] slot = new byte[_slotSize];
+            CursorFile.EncodeSlot(slot, next, _queueId);
+            RandomAccess.Write(_file, slot, (next.Generation % 2) * _slotSize);
+            if (Libc.fdatasync((int)_file.DangerousGetHandle()) != 0)
+                throw new IOException($"fdatasync of {_path} failed: {Libc.LastError()}; the commit is not durable");
+        }
+        Volatile.Write(ref _state, next); // publish only once durable: pairs with Volatile.Read in Snapshot
+    }
+
+    /// <summary>A new file with both slots (tmp, fsync, rename, directory fsync): first write or a bigger slot.</summary>
+    private void Rewrite(CursorState next, int slotSize)
+    {
+        byte[] file = new byte[2 * slotSize];
+        CursorFile.EncodeSlot(file.AsSpan(0, slotSize), next, _queueId);
+        CursorFile.EncodeSlot(file.AsSpan(slotSize, slotSize), next, _queueId);
+        string tmp = _path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            fs.Write(file);
+            fs.Flush(flushToDisk: true);
+        }
+        _file?.Dispose();
+        _file = null;
+        File.Move(tmp, _path, overwrite: true);
+        Libc.FsyncDirectory(_directory);
+        _file = File.OpenHandle(_path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        _slotSize = slotSize;
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _file?.Dispose();
+            _file = null;
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using System.Buffers.Binary;
+using MmapQueues.Format;
+using Microsoft.Win32.SafeHandles;
+
+namespace MmapQueues.Storage;
+
+/// <summary>A segment file as the inspector found it: header validated, watermark read.</summary>
+internal readonly record struct InspectedSegment(string Path, long BaseSequence, long DurableEnd);
+
+/// <summary>How the records of a segment end.</summary>
+internal enum SegmentEnding
+{
+    /// <summary>A zero commit word: the segment is still being written, or was torn there.</summary>
+    Open,
+    /// <summary>The end-of-segment marker.</summary>
+    Marker,
+    /// <summary>No room for another frame header: the end is implicit.</summary>
+    Full,
+    /// <summary>A frame that fails its checks (<see cref="SegmentScan.Problem"/> says why).</summary>
+    Bad,
+}
+
+/// <summary>One record handed to a visitor; <see cref="Payload"/> is valid only during the call.</summary>
+internal readonly ref struct InspectedRecord(long sequence, string file, int offset, bool aborted, ReadOnlySpan<byte> payload)
+{
+    public long Sequence { get; } = sequence;
+    public string File { get; } = file;
+    public int Offset { get; } = offset;
+    public bool Aborted { get; } = aborted;
+    public ReadOnlySpan<byte> Payload { get; } = payload;
+}
+
+/// <summary>Return false to stop the scan.</summary>
+internal delegate bool RecordVisitor(in InspectedRecord record);
+
+/// <summary>What a scan of one segment found: records, where they end and how, and non-zero bytes past the end.</summary>
+internal sealed record SegmentScan(InspectedSegment Segment, long Records, int End, long NextSequence, SegmentEnding Ending,
+    FrameProblem? Problem, long RemnantBytes, bool Stopped);
+
+/// <summary>
+/// Read-only inspection of a queue directory, for tools (<c>mmapq info/verify/dump/tail</c>): validates
+/// <c>queue.meta</c> and segment headers and walks frames with <see cref="Frames"/>, reading the files with
+/// <c>pread</c>. It takes no lock and writes nothing, so it can look at a queue another process is writing:
+/// a record is immutable once its commit word is published, and a frame the writer is still filling reads
+/// as a zero word or fails its CRC at the tail, which callers treat as "not yet".
+/// </summary>
+internal sealed class QueueInspector
+{
+    private byte[] _buffer = [];
+
+    private QueueInspector(string directory, QueueDirectory.Meta meta)
+    {
+        Directory = directory;
+        SegmentSize = meta.SegmentSize;
+        QueueId = meta.QueueId;
+    }
+
+    public string Directory { get; }
+    public long SegmentSize { get; }
+    public Guid QueueId { get; }
+
+    /// <summary>Opens <paramref name="directory"/>; a missing directory or one without <c>queue.meta</c> gets a clear error.</summary>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
+    /// <exception cref="InvalidDataException">The directory is not a queue (no queue.meta).</exception>
+    /// <exception cref="QueueCorruptedException">queue.meta is not one MmapQueue wrote.</exception>
+    public static QueueInspector Open(string directory)
+    {
+        string full = Path.GetFullPath(directory);
+        if (!System.IO.Directory.Exists(full))
+            throw new DirectoryNotFoundException($"Queue directory {full} does not exist.");
+        string meta = Path.Combine(full, SegmentNames.MetaName);
+        if (!File.Exists(meta))
+        {
+            var names = System.IO.Directory.EnumerateFileSystemEntries(full).Select(Path.GetFileName).Take(5).ToList();
+            string found = names.Count == 0 ? "it is empty" : $"it holds {string.Join(", ", names)}{(names.Count == 5 ? ", ..." : "")}";
+            throw new InvalidDataException($"{full} is not an MmapQueue directory: expected {SegmentNames.MetaName}, but {found}.");
+        }
+        return new QueueInspector(full, QueueDirectory.ReadMeta(meta));
+    }
+
+    /// <summary>Lists the segment files now present, validating each header (a bad one throws <see cref="QueueCorruptedException"/>).</summary>
+    public List<InspectedSegment> ListSegments()
+    {
+        var list = new List<InspectedSegment>();
+        foreach (var (b, path) in QueueDirectory.ListSegments(Directory))
+        {
+            SegmentHeader h;
+            try
+            {
+                h = SegmentFiles.Validate(path, b, SegmentSize, QueueId);
+            }
+            catch (FileNotFoundException)
+            {
+                continue; // retention deleted it between the listing and the read
+            }
+            list.Add(new InspectedSegment(path, b, (long)h.DurableEnd));
+        }
+        return list;
+    }
+
+    /// <summary>
+    /// Walks the frames of <paramref name="segment"/> from (<paramref name="offset"/>, <paramref name="sequence"/>)
+    /// (the first frame and base sequence when omitted), calling <paramref name="visit"/> for each record at or
+    /// after <paramref name="fromSequence"/>. With <paramref name="verifyCrc"/> every record's CRC is checked;
+    /// with <paramref name="measureRemnant"/> the bytes past the end are read and non-zero ones counted.
+    /// </summary>
+    public SegmentScan Scan(InspectedSegment segment, RecordVisitor? visit = null, long fromSequence = 0, bool verifyCrc = true,
+        bool measureRemnant = false, int offset = SegmentLayout.FirstRecordOffset, long sequence = -1, Action<int>? progress = null)
+    {
+        if (sequence < 0) sequence = segment.BaseSequence;
+        if (_buffer.Length != SegmentSize) _buffer = new byte[SegmentSize];
+        using SafeFileHandle file = File.OpenHandle(segment.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var window = new Window(file, _buffer, offset);
+        int off = offset;
+        long seq = sequence;
+        int reported = 0;
+        while (true)
+        {
+            if (progress is not null && off - reported >= 1 << 20) { progress(off - reported); reported = off; }
+            bool headerFits = off + SegmentLayout.RecordHeaderSize <= SegmentSize;
+            uint word = headerFits && window.Ensure(off + SegmentLayout.RecordHeaderSize)
+                ? BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(off)) : 0;
+            if (headerFits && word != 0)
+            {
+                int length = (int)(word & SegmentLayout.LengthMask);
+                long frameEnd = (long)off + SegmentLayout.FrameLength(length);
+                window.Ensure((int)Math.Min(frameEnd, SegmentSize)); // a length past the end is classified Bad below
+            }
+            FrameKind kind = Frames.Classify(_buffer.AsSpan(0, window.ValidEnd), off, word, seq, verifyCrc && seq >= fromSequence,
+                out int payloadLength, out FrameProblem? problem);
+            if (kind == FrameKind.SegmentFull && headerFits)
+                kind = FrameKind.Bad; // only the window ended (the file is shorter than its header says)
+            switch (kind)
+            {
+                case FrameKind.Payload:
+                case FrameKind.Aborted:
+                    if (visit is not null && seq >= fromSequence)
+                    {
+                        var record = new InspectedRecord(seq, segment.Path, off, kind == FrameKind.Aborted,
+                            _buffer.AsSpan(off + SegmentLayout.RecordHeaderSize, payloadLength));
+                        if (!visit(in record))
+                            return Done(off + SegmentLayout.FrameLength(payloadLength), seq + 1, SegmentEnding.Open, null, stopped: true);
+                    }
+                    off += SegmentLayout.FrameLength(payloadLength);
+                    seq++;
+                    continue;
+                case FrameKind.EndOfSegment:
+                    return Done(off, seq, SegmentEnding.Marker, null);
+                case FrameKind.SegmentFull:
+                    return Done(off, seq, SegmentEnding.Full, null);
+                case FrameKind.Empty:
+                    return Done(off, seq, SegmentEnding.Open, null);
+                default:
+                    return Done(off, seq, SegmentEnding.Bad, problem ?? new("a complete frame", $"the file ends at {window.ValidEnd}"));
+            }
+        }
+
+        SegmentScan Done(int end, long next, SegmentEnding ending, FrameProblem? problem, bool stopped = false)
+        {
+            progress?.Invoke((int)(ending is SegmentEnding.Marker or SegmentEnding.Full ? SegmentSize - reported : end - reported));
+            long remnant = 0;
+            if (measureRemnant && ending is SegmentEnding.Open or SegmentEnding.Bad)
+            {
+                int from = ending == SegmentEnding.Bad ? end : end + SegmentLayout.RecordHeaderSize;
+                window.Ensure((int)SegmentSize);
+                var rest = _buffer.AsSpan(Math.Min(from, (int)SegmentSize), window.ValidEnd - Math.Min(from, window.ValidEnd));
+                int last = rest.LastIndexOfAnyExcept((byte)0);
+                remnant = last < 0 ? 0 : last + 1 + (from - end);
+            }
+            return new SegmentScan(segment, next - segment.BaseSequence, end, next, ending, problem, remnant, stopped);
+        }
+    }
+
+    /// <summary>Reads the file into the buffer lazily, in growing chunks, from a start offset.</summary>
+    private struct Window(SafeFileHandle file, byte[] buffer, int start)
+    {
+        private int _chunk = 64 * 1024;
+
+        public int ValidEnd { get; private set; } = start;
+
+        /// <summary>Makes [start, <paramref name="end"/>) valid; false if the file is shorter.</summary>
+        public bool Ensure(int end)
+        {
+            end = Math.Min(end, buffer.Length);
+            while (ValidEnd < end)
+            {
+                int want = Math.Min(buffer.Length - ValidEnd, Math.Max(_chunk, end - ValidEnd));
+                int n = RandomAccess.Read(file, buffer.AsSpan(ValidEnd, want), ValidEnd);
+                if (n <= 0) return false;
+                ValidEnd += n;
+                _chunk = Math.Min(_chunk * 2, 8 << 20);
+            }
+            return true;
+        }
+    }
+}

@@ -1,0 +1,212 @@
+using System.Buffers.Binary;
+using MmapQueues.Format;
+
+namespace MmapQueues.Storage;
+
+/// <summary>
+/// The sparse index of one segment: (record number, offset) of the first record at or after every
+/// <c>step</c> bytes, so a seek scans at most one step of commit words. Built by scanning commit words
+/// (no CRC) as far as anyone needed, extended on demand, or loaded from the <c>.idx</c> side file.
+/// </summary>
+/// <remarks>
+/// Entries loaded from a file are a hint: <see cref="Locate"/> says so, and the caller checks the CRC of
+/// the frame it lands on (the CRC covers the sequence, so a wrong pair fails). Entries this process
+/// scanned itself are exact. One lock (<c>_lock</c>) guards the entries and the scan frontier.
+/// </remarks>
+internal sealed class SegmentIndex
+{
+    private readonly object _lock = new();
+    private readonly int _step;
+    private readonly List<(int Record, int Offset)> _entries = [(0, SegmentLayout.FirstRecordOffset)];
+    private int _scanRecord;                              // records scanned so far ...
+    private int _scanOffset = SegmentLayout.FirstRecordOffset; // ... and the offset just past them
+    private bool _complete;                               // the scan reached the end of the segment
+    private readonly bool _fromFile;
+
+    public SegmentIndex(long segmentSize) => _step = IndexLayout.StepFor(segmentSize);
+
+    private SegmentIndex(int step, List<(int, int)> entries, int records, int end)
+    {
+        _step = step;
+        _entries = entries;
+        _scanRecord = records;
+        _scanOffset = end;
+        _complete = true;
+        _fromFile = true;
+    }
+
+    /// <summary>True once every record of the (sealed) segment is covered.</summary>
+    public bool IsComplete { get { lock (_lock) return _complete; } }
+
+    /// <summary>True when the entries came from a side file and must be checked where used.</summary>
+    public bool IsHint => _fromFile;
+
+    public int EntryCount { get { lock (_lock) return _entries.Count; } }
+
+    /// <summary>
+    /// The indexed position nearest at or before record <paramref name="recordNumber"/>, scanning forward
+    /// (and adding entries) first if the index does not reach that far. The caller holds a reference on
+    /// <paramref name="segment"/>.
+    /// </summary>
+    public (int Record, int Offset) Locate(Segment segment, int recordNumber)
+    {
+        lock (_lock)
+        {
+            if (!_complete && recordNumber > _scanRecord) ScanUnsynchronized(segment, recordNumber);
+            if (_scanRecord <= recordNumber) return (_scanRecord, _scanOffset);
+            int lo = 0, hi = _entries.Count - 1;
+            while (lo < hi)
+            {
+                int mid = (lo + hi + 1) >>> 1;
+                if (_entries[mid].Record <= recordNumber) lo = mid; else hi = mid - 1;
+            }
+            return _entries[lo];
+        }
+    }
+
+    /// <summary>
+    /// Scans a sealed segment to its end, waiting for producers that reserved before the seal to publish
+    /// (they always do: a failed copy publishes an aborted record).
+    /// </summary>
+    public void Complete(Segment segment, long expectedRecords)
+    {
+        var spin = new SpinWait();
+        lock (_lock)
+        {
+            while (!_complete)
+            {
+                ScanUnsynchronized(segment, int.MaxValue);
+                if (_complete) break;
+                if (_scanRecord >= expectedRecords) { _complete = true; break; } // sealed exactly at a record, no marker yet
+                if (segment.RecoveredComplete) ThrowStopped(segment, expectedRecords); // complete on disk: nobody will publish here
+                spin.SpinOnce();
+            }
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowStopped(Segment segment, long expectedRecords)
+    {
+        uint word = _scanOffset + SegmentLayout.RecordHeaderSize <= segment.Size ? segment.ReadWord(_scanOffset) : 0;
+        throw QueueCorruptedException.At(segment.Path, _scanOffset,
+            $"record {segment.BaseSequence + _scanRecord} of {expectedRecords} in a segment that was complete when the queue was opened",
+            $"commit word 0x{word:X8}");
+    }
+
+    private void ScanUnsynchronized(Segment segment, int untilRecord)
+    {
+        int off = _scanOffset, rec = _scanRecord;
+        long size = segment.Size;
+        while (rec < untilRecord)
+        {
+            if (off + SegmentLayout.RecordHeaderSize > size) { _complete = true; break; }
+            uint word = segment.ReadWord(off); // acquire: pairs with PublishWord, so the length is final
+            if (word == 0) break;
+            if (word == SegmentLayout.EndOfSegmentWord) { _complete = true; break; }
+            uint flags = word & ~SegmentLayout.LengthMask;
+            int frame = SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+            if ((flags & SegmentLayout.PublishedFlag) == 0 || off + frame > size) break; // corrupt: the reader reports it
+            if (off / _step > _entries[^1].Offset / _step) _entries.Add((rec, off));
+            off += frame;
+            rec++;
+        }
+        _scanOffset = off;
+        _scanRecord = rec;
+    }
+
+    /// <summary>Writes the side file (tmp, rename; no fsync: it is a hint and is rebuilt if lost).</summary>
+    public void Write(string path, long baseSequence, Guid queueId)
+    {
+        byte[] bytes;
+        lock (_lock)
+        {
+            if (!_complete) throw new InvalidOperationException($"index of {path} is not complete");
+            bytes = new byte[IndexLayout.HeaderSize + _entries.Count * IndexLayout.EntrySize];
+            Span<byte> b = bytes;
+            BinaryPrimitives.WriteUInt64LittleEndian(b, IndexLayout.Magic);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[IndexLayout.VersionOffset..], IndexLayout.Version);
+            BinaryPrimitives.WriteInt32LittleEndian(b[IndexLayout.EntryCountOffset..], _entries.Count);
+            BinaryPrimitives.WriteInt64LittleEndian(b[IndexLayout.BaseSequenceOffset..], baseSequence);
+            BinaryPrimitives.WriteInt64LittleEndian(b[IndexLayout.RecordCountOffset..], _scanRecord);
+            BinaryPrimitives.WriteInt32LittleEndian(b[IndexLayout.EndOffsetOffset..], _scanOffset);
+            BinaryPrimitives.WriteInt32LittleEndian(b[IndexLayout.StepOffset..], _step);
+            queueId.TryWriteBytes(b[IndexLayout.QueueIdOffset..]);
+            for (int i = 0; i < _entries.Count; i++)
+            {
+                Span<byte> e = b[(IndexLayout.HeaderSize + i * IndexLayout.EntrySize)..];
+                BinaryPrimitives.WriteInt32LittleEndian(e, _entries[i].Record);
+                BinaryPrimitives.WriteInt32LittleEndian(e[4..], _entries[i].Offset);
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(b[IndexLayout.CrcOffset..], FileCrc(b));
+        }
+        string tmp = $"{path}.{Environment.CurrentManagedThreadId}.tmp"; // two builders racing never share a tmp file
+        File.WriteAllBytes(tmp, bytes);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Loads a side file; null (with the reason) when it is missing or does not check out.</summary>
+    public static SegmentIndex? TryLoad(string path, long baseSequence, long segmentSize, Guid queueId, out string problem)
+    {
+        byte[] b;
+        try
+        {
+            b = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            problem = "missing";
+            return null;
+        }
+        problem = Check(b, baseSequence, segmentSize, queueId);
+        if (problem.Length > 0) return null;
+        int count = BinaryPrimitives.ReadInt32LittleEndian(b.AsSpan(IndexLayout.EntryCountOffset));
+        var entries = new List<(int, int)>(count);
+        for (int i = 0; i < count; i++)
+        {
+            ReadOnlySpan<byte> e = b.AsSpan(IndexLayout.HeaderSize + i * IndexLayout.EntrySize);
+            entries.Add((BinaryPrimitives.ReadInt32LittleEndian(e), BinaryPrimitives.ReadInt32LittleEndian(e[4..])));
+        }
+        return new SegmentIndex(IndexLayout.StepFor(segmentSize), entries,
+            (int)BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(IndexLayout.RecordCountOffset)),
+            BinaryPrimitives.ReadInt32LittleEndian(b.AsSpan(IndexLayout.EndOffsetOffset)));
+    }
+
+    private static string Check(ReadOnlySpan<byte> b, long baseSequence, long segmentSize, Guid queueId)
+    {
+        if (b.Length < IndexLayout.HeaderSize) return $"{b.Length} bytes, shorter than the {IndexLayout.HeaderSize}-byte header";
+        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(b);
+        if (magic != IndexLayout.Magic) return $"magic 0x{magic:X16}";
+        int count = BinaryPrimitives.ReadInt32LittleEndian(b[IndexLayout.EntryCountOffset..]);
+        if (count < 1 || b.Length != IndexLayout.HeaderSize + (long)count * IndexLayout.EntrySize)
+            return $"{count} entries in a file of {b.Length} bytes";
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(b[IndexLayout.CrcOffset..]), crc = FileCrc(b);
+        if (stored != crc) return $"CRC32C 0x{stored:X8}, computed 0x{crc:X8}";
+        if (BinaryPrimitives.ReadUInt32LittleEndian(b[IndexLayout.VersionOffset..]) != IndexLayout.Version) return "another version";
+        if (BinaryPrimitives.ReadInt64LittleEndian(b[IndexLayout.BaseSequenceOffset..]) != baseSequence) return "another base sequence";
+        if (new Guid(b.Slice(IndexLayout.QueueIdOffset, 16)) != queueId) return "another queue id";
+        if (BinaryPrimitives.ReadInt32LittleEndian(b[IndexLayout.StepOffset..]) != IndexLayout.StepFor(segmentSize)) return "another step";
+        long records = BinaryPrimitives.ReadInt64LittleEndian(b[IndexLayout.RecordCountOffset..]);
+        int end = BinaryPrimitives.ReadInt32LittleEndian(b[IndexLayout.EndOffsetOffset..]);
+        if (end < SegmentLayout.FirstRecordOffset || end > segmentSize || records < 0 || records > segmentSize / SegmentLayout.RecordHeaderSize)
+            return $"end offset {end} / record count {records} out of range";
+        int lastRecord = -1, lastOffset = -1;
+        for (int i = 0; i < count; i++)
+        {
+            ReadOnlySpan<byte> e = b[(IndexLayout.HeaderSize + i * IndexLayout.EntrySize)..];
+            int r = BinaryPrimitives.ReadInt32LittleEndian(e), o = BinaryPrimitives.ReadInt32LittleEndian(e[4..]);
+            bool first = i == 0;
+            if (first ? (r != 0 || o != SegmentLayout.FirstRecordOffset) : (r <= lastRecord || o <= lastOffset || r > records || o >= end || o % SegmentLayout.RecordAlignment != 0))
+                return $"entry {i} ({r}, {o}) out of order or range";
+            lastRecord = r;
+            lastOffset = o;
+        }
+        return "";
+    }
+
+    private static uint FileCrc(ReadOnlySpan<byte> b)
+    {
+        uint crc = Crc32C.Append(Crc32C.Seed, b[..IndexLayout.CrcOffset]);
+        crc = Crc32C.Append(crc, b[(IndexLayout.CrcOffset + 4)..IndexLayout.HeaderSize]);
+        return Crc32C.Finish(Crc32C.Append(crc, b[IndexLayout.HeaderSize..]));
+    }
+}

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+using Spectre.Console;
+
+namespace MmapQueues.Cli.Commands;
+
+/// <summary><c>mmapq info DIR</c>: the queue's identity, its sequences and a table of segments.</summary>
+internal static class InfoCommand
+{
+    public static Command Create(CliIo io)
+    {
+        var directory = MmapqCli.DirectoryArgument();
+        var command = new Command("info", "Show segments, sequences, sizes and the last writer (read-only; safe while a writer runs).") { directory };
+        command.SetAction((parse, ct) => MmapqCli.WithQueue(io, parse.GetValue(directory)!, q => Task.FromResult(Run(io, q))));
+        return command;
+    }
+
+    private static int Run(CliIo io, QueueInspector q)
+    {
+        List<InspectedSegment> segments = q.ListSegments();
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn(new TableColumn("segment").NoWrap()).AddColumn(new TableColumn("first sequence").RightAligned())
+            .AddColumn(new TableColumn("records").RightAligned()).AddColumn(new TableColumn("used bytes").RightAligned())
+            .AddColumn(new TableColumn("durable end").RightAligned()).AddColumn("state");
+        long next = 0, used = 0;
+        for (int i = 0; i < segments.Count; i++)
+        {
+            InspectedSegment s = segments[i];
+            bool last = i == segments.Count - 1;
+            string records, bytes, state;
+            if (!last)
+            {
+                // Sealed: the count follows from the next segment's base, no scan needed.
+                records = (segments[i + 1].BaseSequence - s.BaseSequence).ToString("N0");
+                bytes = s.DurableEnd > SegmentLayout.FirstRecordOffset ? s.DurableEnd.ToString("N0") : "?";
+                state = "sealed";
+            }
+            else
+            {
+                SegmentScan scan = q.Scan(s, verifyCrc: false);
+                next = scan.NextSequence;
+                used = scan.End;
+                records = scan.Records.ToString("N0");
+                bytes = scan.End.ToString("N0");
+                state = scan.Ending switch
+                {
+                    SegmentEnding.Open => "active",
+                    SegmentEnding.Bad => $"[red]bad frame at {scan.End}[/]",
+                    _ => "sealed (next not created yet)",
+                };
+            }
+            table.AddRow(Markup.Escape(Path.GetFileName(s.Path)), s.BaseSequence.ToString("N0"), records, bytes, s.DurableEnd.ToString("N0"), state);
+        }
+
+        long first = segments.Count > 0 ? segments[0].BaseSequence : 0;
+        var c = io.Console;
+        c.MarkupLineInterpolated($"[bold]queue[/]     {q.Directory}");
+        c.MarkupLineInterpolated($"[bold]id[/]        {q.QueueId}   format version {SegmentLayout.FormatVersion}");
+        c.MarkupLineInterpolated($"[bold]sequences[/] [[{first}, {next})   {next - first:N0} records stored");
+        c.MarkupLineInterpolated($"[bold]disk[/]      {segments.Count} segments of {Bytes(q.SegmentSize)} = {Bytes(segments.Count * q.SegmentSize)} (tail uses {Bytes(used)})");
+        c.MarkupLineInterpolated($"[bold]writer[/]    {Writer(q.Directory)}");
+        c.MarkupLineInterpolated($"[bold]consumers[/] {Consumers(q.Directory)}");
+        c.Write(table);
+        return ExitCodes.Ok;
+    }
+
+    private static string Writer(string directory)
+    {
+        string lockFile = Path.Combine(directory, SegmentNames.LockName);
+        if (!File.Exists(lockFile)) return "never opened for writing";
+        // ReadHolder reads without flock: a FileStream would take a shared flock, which a live writer's
+        // exclusive one refuses and which would make a writer starting at that moment fail.
+        string holder = QueueDirectory.ReadHolder(lockFile); // "process pid N (path)" as the writer recorded it
+        string[] parts = holder.Split(' ', 4);
+        if (parts.Length >= 3 && parts[1] == "pid" && int.TryParse(parts[2], out int pid))
+            return $"pid {pid} ({(Directory.Exists($"/proc/{pid}") ? "running" : "not running")}), from the lock file";
+        return holder;
+    }
+
+    private static string Consumers(string directory) =>
+        File.Exists(Path.Combine(directory, SegmentNames.CursorsName))
+            ? "a cursors file is present; this mmapq version cannot read named consumer positions yet"
+            : "none (no cursors file)";
+
+    internal static string Bytes(long n) => n switch
+    {
+        >= 1L << 30 => $"{n / (double)(1L << 30):0.#} GiB",
+        >= 1L << 20 => $"{n / (double)(1L << 20):0.#} MiB",
+        >= 1L << 10 => $"{n / 1024.0:0.#} KiB",
+        _ => $"{n} B",
+    };
+}

@@ -1,0 +1,53 @@
+using System.CommandLine;
+using MmapQueues.Storage;
+
+namespace MmapQueues.Cli.Commands;
+
+/// <summary><c>mmapq tail DIR [-n N] [-f]</c>: the last records, then (with -f) new ones as a writer appends them.</summary>
+internal static class TailCommand
+{
+    /// <summary>How often -f looks for new records and segments.</summary>
+    internal static TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    public static Command Create(CliIo io)
+    {
+        var directory = MmapqCli.DirectoryArgument();
+        var lines = new Option<long>("--lines", "-n") { Description = "How many of the last records to print first.", DefaultValueFactory = _ => 10 };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing records as they are appended, until Ctrl+C." };
+        var format = DumpCommand.FormatOption();
+        var command = new Command("tail", "Print the last records; with -f, follow the queue as a writer appends.") { directory, lines, follow, format };
+        command.SetAction((parse, ct) => MmapqCli.WithQueue(io, parse.GetValue(directory)!, q =>
+            Run(io, q, parse.GetValue(lines), parse.GetValue(follow), parse.GetValue(format), ct)));
+        return command;
+    }
+
+    private static async Task<int> Run(CliIo io, QueueInspector q, long lines, bool follow, RecordFormat format, CancellationToken ct)
+    {
+        List<InspectedSegment> segments = q.ListSegments();
+        while (segments.Count == 0)
+        {
+            if (!follow) return ExitCodes.Ok;
+            await Task.Delay(PollInterval, ct).ConfigureAwait(false);
+            segments = q.ListSegments();
+        }
+        var (first, next) = RecordWalk.Range(q, segments);
+        long start = Math.Max(first, next - Math.Max(0, lines));
+        RecordVisitor print = (in InspectedRecord r) =>
+        {
+            RecordPrinter.Print(io.Data, r, format);
+            return true;
+        };
+        WalkPosition at = RecordWalk.Walk(q, segments, start, print);
+        io.Data.Flush();
+        while (follow)
+        {
+            await Task.Delay(PollInterval, ct).ConfigureAwait(false);
+            // A frame that fails its CRC at the tail is most likely one the writer is still filling: look again
+            // next time. New segments appear as the writer rolls.
+            segments = q.ListSegments();
+            at = RecordWalk.Continue(q, segments, at, start, print);
+            io.Data.Flush();
+        }
+        return at.Ending == SegmentEnding.Bad ? ExitCodes.Corrupt : ExitCodes.Ok;
+    }
+}

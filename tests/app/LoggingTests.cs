@@ -1,0 +1,64 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+using MmapQueues.Format;
+
+namespace MmapQueues.Tests.App;
+
+public class LoggingTests
+{
+    [Fact]
+    public void OpenAndRollLogTheirEventIds()
+    {
+        using var dir = new TempDir();
+        var logs = new CapturingLoggerProvider();
+        using (var q = new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = 8192, Preheat = false }, logs))
+            for (int i = 0; i < 200; i++) q.Enqueue(new byte[100]);
+        LogEntry opened = Assert.Single(logs.WithId(1001));
+        Assert.Equal(LogLevel.Information, opened.Level);
+        Assert.Contains($"Opened queue {dir.Path}", opened.Message);
+        Assert.NotEmpty(logs.WithId(1010));
+        Assert.All(logs.WithId(1010), e => Assert.Equal(LogLevel.Debug, e.Level));
+    }
+
+    [Fact]
+    public void TornTailIsLoggedAsEvent1002WithFileOffsetAndBytes()
+    {
+        using var dir = new TempDir();
+        long end;
+        using (var q = new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = 8192, FlushMode = FlushMode.Async, Preheat = false }))
+        {
+            for (int i = 0; i < 3; i++) q.Enqueue(new byte[16]);
+            end = SegmentLayout.FirstRecordOffset + 3 * SegmentLayout.FrameLength(16);
+        }
+        string segment = Path.Combine(dir.Path, "00000000000000000000.seg");
+        using (var fs = new FileStream(segment, FileMode.Open, FileAccess.Write))
+        {
+            fs.Position = end + 8; // a zero commit word followed by bytes: what a torn write leaves
+            fs.Write([1, 2, 3, 4, 5]);
+        }
+        var logs = new CapturingLoggerProvider();
+        using (var q = new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = 8192, Preheat = false }, logs))
+            Assert.Equal(3, q.NextSequence);
+        LogEntry torn = Assert.Single(logs.WithId(1002));
+        Assert.Equal(LogLevel.Warning, torn.Level);
+        Assert.Contains($"Torn tail in {segment}: truncated 13 bytes from offset {end}", torn.Message);
+    }
+
+    [Fact]
+    public void EveryEventIdIsUniqueInItsRangeAndListedInLoggingDoc()
+    {
+        var ids = typeof(MmapQueue).Assembly.GetType("MmapQueues.Log")!
+            .GetMethods(BindingFlags.Public | BindingFlags.Static)
+            .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>())
+            .Where(a => a is not null)
+            .Select(a => a!.EventId)
+            .ToList();
+        Assert.NotEmpty(ids);
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.All(ids, id => Assert.InRange(id, 1001, 1059));
+        string doc = File.ReadAllText(Path.Combine(Repo.Root, "docs", "LOGGING.md"));
+        var documented = Regex.Matches(doc, @"^\|\s*(\d{4})\s*\|", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
+        Assert.All(ids, id => Assert.True(documented.Contains(id), $"event id {id} is not in docs/LOGGING.md"));
+    }
+}

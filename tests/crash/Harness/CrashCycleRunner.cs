@@ -1,0 +1,121 @@
+using System.Globalization;
+using Xunit.Abstractions;
+
+namespace MmapQueues.Tests.Crash.Harness;
+
+/// <summary>
+/// Runs crash cycles: start the child on a queue, let it append, SIGKILL it at a random moment (sometimes
+/// while it is still opening or recovering the queue; with small segments, often during a roll or a
+/// preheat; in sync and async mode, usually inside a flush), apply <see cref="AfterKill"/> (nothing for a
+/// process kill, a power cut for the loop filesystem), then open the queue with the library and check it.
+/// A queue lives for <see cref="FreshQueueEvery"/> cycles, so recovery of recovered queues is exercised too.
+/// </summary>
+internal sealed class CrashCycleRunner
+{
+    private static readonly long[] SegmentSizes = [8 << 10, 16 << 10, 64 << 10];
+    private static readonly int[] MaxExtras = [40, 300, 3000];
+    private static readonly int[] AsyncFlushEvery = [1, 8, 64];
+
+    public required string Root { get; init; }
+    public required FlushMode Mode { get; init; }
+    /// <summary>Called after the child is dead and before the queue is checked (the power cut).</summary>
+    public Action AfterKill { get; init; } = () => { };
+    public bool EveryEnqueuedMustSurvive { get; init; }
+    public int SkipMsyncEveryNthFlush { get; init; }
+    public int FreshQueueEvery { get; init; } = 4;
+    public int MaxRecordsPerRun { get; init; } = 20_000;
+    public int MaxKillDelayMs { get; init; } = 250;
+    public required int Seed { get; init; }
+    public ITestOutputHelper? Output { get; init; }
+
+    public CrashStats Stats { get; } = new();
+    public List<string> Violations { get; } = new();
+
+    /// <summary>Runs up to <paramref name="cycles"/> cycles; stops early when <paramref name="stopWhen"/> says so.</summary>
+    public CrashStats Run(int cycles, Func<List<string>, bool>? stopWhen = null)
+    {
+        var rng = new Random(Seed);
+        string dir = "";
+        long segment = 0;
+        int maxExtra = 0;
+        List<long> baseline = new();
+        for (int cycle = 0; cycle < cycles; cycle++)
+        {
+            int thisCycle = cycle;
+            if (cycle % FreshQueueEvery == 0)
+            {
+                if (dir.Length > 0) Directory.Delete(dir, recursive: true);
+                dir = Path.Combine(Root, $"q{cycle}");
+                segment = SegmentSizes[rng.Next(SegmentSizes.Length)];
+                maxExtra = Math.Min(MaxExtras[rng.Next(MaxExtras.Length)], (int)segment / 2);
+                baseline = new List<long>();
+            }
+            int run = cycle % FreshQueueEvery;
+            int producers = Mode == FlushMode.Sync && cycle % 3 == 2 ? 3 : 1; // group commit of concurrent producers
+            var args = new List<string>
+            {
+                "--dir", dir, "--mode", Mode.ToString(), "--segment", Str(segment), "--max-extra", Str(maxExtra),
+                "--run", Str(run), "--producers", Str(producers), "--max-records", Str(MaxRecordsPerRun),
+                "--flush-every", Str(AsyncFlushEvery[rng.Next(AsyncFlushEvery.Length)]), "--interval-ms", "5",
+                "--skip-msync-every", Str(SkipMsyncEveryNthFlush),
+            };
+            string plan;
+            using (var child = ChildProcess.Start(args))
+            {
+                if (rng.Next(10) == 0)
+                {
+                    int ms = rng.Next(60, 400); // the runtime starts in ~100 ms: this lands in start-up, open or recovery
+                    Thread.Sleep(ms);
+                    plan = $"{ms} ms after start";
+                }
+                else
+                {
+                    if (!child.WaitFor(c => c.StartSequence >= 0, TimeSpan.FromSeconds(60)))
+                    {
+                        Violations.Add($"cycle {thisCycle} (seed {Seed}): the child never opened {dir}: {string.Join(" | ", child.OtherLines)}");
+                        child.Kill();
+                        dir = "";
+                        cycle = (cycle / FreshQueueEvery + 1) * FreshQueueEvery - 1; // start a fresh queue next
+                        continue;
+                    }
+                    int ms = rng.Next(MaxKillDelayMs);
+                    Thread.Sleep(ms);
+                    plan = $"{ms} ms after open";
+                }
+                child.Kill();
+                if (child.Error is { } error) Violations.Add($"cycle {thisCycle}: the child failed: {error}");
+                AfterKill();
+                var found = new List<string>();
+                try
+                {
+                    RecoveredQueue rec = QueueChecker.OpenAndRead(dir, segment, maxExtra);
+                    Stats.TornTails += rec.TornTails;
+                    Stats.DroppedSegments += rec.DroppedSegments;
+                    found.AddRange(CycleCheck.Violations(baseline, child, run, rec.Tags, EveryEnqueuedMustSurvive, Stats));
+                    baseline = rec.Tags;
+                }
+                catch (Exception e) when (e is IOException or CrashCheckException or InvalidOperationException)
+                {
+                    found.Add($"the queue did not open or read cleanly: {e.GetType().Name}: {e.Message}");
+                    baseline = new List<long>();
+                    dir = "";
+                    cycle = (cycle / FreshQueueEvery + 1) * FreshQueueEvery - 1; // start a fresh queue next
+                }
+                foreach (string f in found)
+                    Violations.Add($"cycle {thisCycle} ({Mode}, segment {segment}, max payload {maxExtra + 8}, producers {producers}, " +
+                                   $"kill {plan}, seed {Seed}): {f}");
+            }
+            if (stopWhen?.Invoke(Violations) == true) break;
+        }
+        if (dir.Length > 0 && Directory.Exists(dir))
+        {
+            Stats.SegmentsSeen = Directory.GetFiles(dir, "*.seg").Length;
+            Directory.Delete(dir, recursive: true);
+        }
+        Output?.WriteLine($"{Mode}: {Stats}");
+        foreach (string v in Violations.Take(20)) Output?.WriteLine("VIOLATION " + v);
+        return Stats;
+    }
+
+    private static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
+}

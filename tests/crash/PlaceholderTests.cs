@@ -1,1 +1,0 @@
-namespace MmapQueues.Tests.Crash;

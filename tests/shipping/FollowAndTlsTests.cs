@@ -1,0 +1,115 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace MmapQueues.Tests.Shipping;
+
+public sealed class FollowAndTlsTests
+{
+    [Fact]
+    public async Task FollowModeShipsRecordsAppendedDuringTheSessionAndEndsWhenTheQueueCloses()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 });
+            q.Enqueue("before"u8);
+            var acked = new List<long>();
+            var options = new ExportOptions { Follow = true, Progress = new SyncProgress(p => { lock (acked) acked.Add(p.DurableSequence); }) };
+            Task<long> export = q.ExportToAsync(s, 0, options);
+            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, r));
+            var producers = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
+            {
+                for (int i = 0; i < 300; i++)
+                {
+                    q.Enqueue(new byte[100 + i * 7 + t]); // crosses several 64 KiB segments
+                    if (i % 50 == 0) Thread.Sleep(5);
+                }
+            })).ToArray();
+            await Task.WhenAll(producers);
+            long last = q.NextSequence;
+            while (true)
+            {
+                lock (acked) if (acked.Count > 0 && acked[^1] == last) break; // the replica made all of it durable
+                Assert.False(export.IsCompleted, export.Exception?.ToString());
+                await Task.Delay(10);
+            }
+            q.Dispose(); // ends the follow session cleanly: END, final ACK
+            Assert.Equal(last, await export);
+            Assert.Equal(last, await received);
+        }
+        Loopback.AssertSameSegments(source, replica);
+        Assert.Equal(901, Loopback.AssertSameRecords(source, replica));
+    }
+
+    [Fact]
+    public async Task CancellingAFollowSessionEndsItAndTheReplicaKeepsWhatItReceived()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        using var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 });
+        for (int i = 0; i < 100; i++) q.Enqueue(new byte[500]);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            using var cts = new CancellationTokenSource();
+            var caughtUp = new TaskCompletionSource();
+            var options = new ExportOptions { Follow = true, Progress = new SyncProgress(p => { if (p.DurableSequence == 100) caughtUp.TrySetResult(); }) };
+            Task<long> export = q.ExportToAsync(s, 0, options, cts.Token);
+            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, r));
+            await caughtUp.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => export);
+            await Assert.ThrowsAnyAsync<IOException>(() => received);
+        }
+        using var rq = new MmapQueue(replica);
+        Assert.Equal(100, rq.NextSequence);
+    }
+
+    [Fact]
+    public async Task ExportToStreamShipsOverTls()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        using X509Certificate2 cert = SelfSigned();
+        using (var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 1L << 20 }))
+        {
+            Loopback.AppendMixed(q, 5L << 20, seed: 4, maxRecord: 200 << 10);
+            (Socket s, Socket r) = Loopback.Pair();
+            using (s)
+            using (r)
+            {
+                await using var serverTls = new SslStream(new NetworkStream(r, ownsSocket: false));
+                await using var clientTls = new SslStream(new NetworkStream(s, ownsSocket: false), false, (_, _, _, _) => true);
+                await Task.WhenAll(
+                    serverTls.AuthenticateAsServerAsync(cert, false, SslProtocols.Tls12 | SslProtocols.Tls13, false),
+                    clientTls.AuthenticateAsClientAsync("localhost"));
+                Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, serverTls));
+                long sent = await Task.Run(() => q.ExportTo(clientTls));
+                Assert.Equal(q.NextSequence, sent);
+                Assert.Equal(sent, await received);
+            }
+        }
+        Loopback.AssertSameSegments(source, replica);
+    }
+
+    private static X509Certificate2 SelfSigned()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var req = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        using X509Certificate2 ephemeral = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        return X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+    }
+
+    /// <summary>IProgress that reports on the caller's thread (Progress&lt;T&gt; posts to the thread pool, too late for asserts).</summary>
+    private sealed class SyncProgress(Action<ShippingProgress> report) : IProgress<ShippingProgress>
+    {
+        public void Report(ShippingProgress value) => report(value);
+    }
+}

@@ -1,0 +1,258 @@
+using System.Buffers.Binary;
+using MmapQueues.Format;
+using MmapQueues.Shipping;
+using MmapQueues.Storage;
+
+namespace MmapQueues.Tests.Shipping;
+
+/// <summary>
+/// The receiver against hand-built streams: a valid one made from a source queue's files, then the same
+/// with one thing wrong. Each bad one is refused with a clear error, and the replica opens with exactly
+/// the records before the bad bytes.
+/// </summary>
+public sealed class HostileStreamTests : IDisposable
+{
+    private const long SegmentSize = 64 << 10;
+    private const int Records = 60;
+    private readonly TempDir _dir = new();
+    private readonly string _source, _replica;
+    private readonly List<(long Base, byte[] Bytes, List<int> Frames, int End)> _segments = new();
+    private readonly Guid _queueId;
+
+    public HostileStreamTests()
+    {
+        _source = _dir.Sub("source");
+        _replica = _dir.Sub("replica");
+        using (var q = new MmapQueue(_source, new MmapQueueOptions { SegmentSizeBytes = SegmentSize }))
+            for (int i = 0; i < Records; i++) q.Enqueue(Enumerable.Range(0, 2000 + i).Select(x => (byte)(x * 7 + i)).ToArray());
+        _queueId = QueueDirectory.ReadMeta(Path.Combine(_source, "queue.meta")).QueueId;
+        foreach ((long b, string path) in QueueDirectory.ListSegments(_source))
+        {
+            byte[] bytes = File.ReadAllBytes(path);
+            var frames = new List<int>();
+            int off = SegmentLayout.FirstRecordOffset;
+            while (off + SegmentLayout.RecordHeaderSize <= bytes.Length)
+            {
+                uint word = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(off));
+                if (word == 0) break;
+                frames.Add(off);
+                off += word == SegmentLayout.EndOfSegmentWord ? SegmentLayout.RecordHeaderSize : SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+                if (word == SegmentLayout.EndOfSegmentWord) break;
+            }
+            _segments.Add((b, bytes, frames, off));
+        }
+        Assert.True(_segments.Count >= 2, "the script should cross a segment boundary");
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>HELLO, then each segment as two chunks, then END: what ExportTo sends to an empty replica.</summary>
+    private byte[] ValidScript(Func<int, byte[], byte[]>? editChunkHeader = null)
+    {
+        var s = new MemoryStream();
+        var hello = new byte[WireProtocol.HandshakeSize];
+        WireProtocol.WriteHello(hello, new WireProtocol.Hello(SegmentSize, _queueId, 0));
+        s.Write(hello);
+        int chunk = 0;
+        foreach (var seg in _segments)
+        {
+            int mid = SegmentLayout.FirstRecordOffset + (seg.End - SegmentLayout.FirstRecordOffset) / 2 + 3; // a cut inside a record
+            foreach ((int from, int to) in new[] { (SegmentLayout.FirstRecordOffset, mid), (mid, seg.End) })
+            {
+                var h = new byte[WireProtocol.HeaderSize];
+                WireProtocol.WriteHeader(h, WireProtocol.Kind.Chunk, to - from, seg.Base, from);
+                s.Write(editChunkHeader?.Invoke(chunk++, h) ?? h);
+                s.Write(seg.Bytes.AsSpan(from, to - from));
+            }
+        }
+        var end = new byte[WireProtocol.HeaderSize];
+        WireProtocol.WriteHeader(end, WireProtocol.Kind.End, 0, Records, 0);
+        s.Write(end);
+        return s.ToArray();
+    }
+
+    /// <summary>Where record <paramref name="sequence"/> sits in the script (its frame's first byte).</summary>
+    private int ScriptOffsetOfRecord(int sequence)
+    {
+        int at = WireProtocol.HandshakeSize, seq = 0;
+        foreach (var seg in _segments)
+        {
+            int mid = SegmentLayout.FirstRecordOffset + (seg.End - SegmentLayout.FirstRecordOffset) / 2 + 3;
+            foreach (int frame in seg.Frames)
+            {
+                bool isMarker = BinaryPrimitives.ReadUInt32LittleEndian(seg.Bytes.AsSpan(frame)) == SegmentLayout.EndOfSegmentWord;
+                if (!isMarker && seq++ == sequence)
+                    return at + WireProtocol.HeaderSize + (frame - SegmentLayout.FirstRecordOffset) + (frame >= mid ? WireProtocol.HeaderSize : 0);
+            }
+            at += 2 * WireProtocol.HeaderSize + seg.End - SegmentLayout.FirstRecordOffset;
+        }
+        throw new ArgumentOutOfRangeException(nameof(sequence));
+    }
+
+    private (Exception? Error, byte[] Answer) Receive(byte[] script)
+    {
+        var stream = new ScriptedStream(script);
+        Exception? error = Record.Exception(() => MmapQueue.ReceiveFrom(_replica, stream));
+        return (error, stream.Written);
+    }
+
+    private void AssertReplicaHoldsExactlyTheFirst(int count)
+    {
+        using var q = new MmapQueue(_replica);
+        Assert.Equal(count, q.NextSequence);
+        using var src = new MmapQueue(_source);
+        using var a = src.OpenReader();
+        using var b = q.OpenReader();
+        for (int i = 0; i < count; i++)
+        {
+            Assert.True(a.TryRead(out ReadOnlySpan<byte> pa));
+            Assert.True(b.TryRead(out ReadOnlySpan<byte> pb));
+            Assert.True(pa.SequenceEqual(pb), $"record {i} differs");
+        }
+        Assert.False(b.TryRead(out _));
+    }
+
+    private static void AssertToldThePeer(byte[] answer, string text)
+    {
+        // RESUME (48 bytes), possibly ACKs, then ERROR with the reason.
+        string all = System.Text.Encoding.UTF8.GetString(answer);
+        Assert.Contains(text, all);
+    }
+
+    [Fact]
+    public void ValidScriptIsAcceptedWhole()
+    {
+        (Exception? error, _) = Receive(ValidScript());
+        Assert.Null(error);
+        AssertReplicaHoldsExactlyTheFirst(Records);
+        foreach (var seg in _segments)
+            Assert.Equal(seg.Bytes, File.ReadAllBytes(SegmentNames.For(_replica, seg.Base)));
+    }
+
+    [Fact]
+    public void FlippedPayloadByteIsRefusedAndEarlierRecordsSurvive()
+    {
+        byte[] script = ValidScript();
+        const int victim = 37; // in the second segment
+        script[ScriptOffsetOfRecord(victim) + SegmentLayout.RecordHeaderSize + 100] ^= 0x01;
+        (Exception? error, byte[] answer) = Receive(script);
+        var e = Assert.IsType<ShippingProtocolException>(error);
+        Assert.Contains($"Refused record {victim}", e.Message);
+        Assert.Contains("CRC32C", e.Message);
+        AssertToldThePeer(answer, $"Refused record {victim}");
+        AssertReplicaHoldsExactlyTheFirst(victim);
+    }
+
+    [Fact]
+    public void TruncatedChunkIsRefusedAndEarlierRecordsSurvive()
+    {
+        byte[] script = ValidScript();
+        const int victim = 20;
+        int cut = ScriptOffsetOfRecord(victim) + 1000; // in the middle of record 20's payload
+        (Exception? error, _) = Receive(script[..cut]);
+        var e = Assert.IsType<ShippingProtocolException>(error);
+        Assert.Contains("Truncated CHUNK", e.Message);
+        AssertReplicaHoldsExactlyTheFirst(victim);
+    }
+
+    [Fact]
+    public void LyingChunkLengthIsRefusedBeforeItSizesAnything()
+    {
+        byte[] script = ValidScript((i, h) =>
+        {
+            if (i == 1) BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(4), 0x7FFF_FFF0);
+            return h;
+        });
+        (Exception? error, byte[] answer) = Receive(script);
+        var e = Assert.IsType<ShippingProtocolException>(error);
+        Assert.Contains($"expected a length from 1 to {SegmentSize - 64}, found {0x7FFF_FFF0}", e.Message);
+        AssertToldThePeer(answer, "found 2147483632");
+        // The first chunk ended inside a record: only the records wholly in it survive.
+        var first = _segments[0];
+        int mid = SegmentLayout.FirstRecordOffset + (first.End - SegmentLayout.FirstRecordOffset) / 2 + 3;
+        AssertReplicaHoldsExactlyTheFirst(first.Frames.Count(f => NextFrameEnd(first, f) <= mid));
+    }
+
+    private static int NextFrameEnd((long Base, byte[] Bytes, List<int> Frames, int End) seg, int frame)
+    {
+        uint word = BinaryPrimitives.ReadUInt32LittleEndian(seg.Bytes.AsSpan(frame));
+        return frame + SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+    }
+
+    [Fact]
+    public void LyingRecordLengthIsRefusedAndEarlierRecordsSurvive()
+    {
+        byte[] script = ValidScript();
+        const int victim = 5;
+        int at = ScriptOffsetOfRecord(victim);
+        BinaryPrimitives.WriteUInt32LittleEndian(script.AsSpan(at), SegmentLayout.PublishedFlag | SegmentLayout.LengthMask);
+        (Exception? error, _) = Receive(script);
+        var e = Assert.IsType<ShippingProtocolException>(error);
+        Assert.Contains("a record that ends inside the segment", e.Message);
+        Assert.Contains($"Refused record {victim}", e.Message);
+        AssertReplicaHoldsExactlyTheFirst(victim);
+    }
+
+    [Theory]
+    [InlineData(8, 2, "protocol version 1")]
+    [InlineData(10, 9, "segment format version 1")]
+    [InlineData(0, 0x4E, "magic 0x3150494853514D4D")]
+    public void WrongVersionInHelloIsRefusedAndNothingIsCreated(int offset, byte value, string expected)
+    {
+        byte[] script = ValidScript();
+        script[offset] = value;
+        (Exception? error, byte[] answer) = Receive(script);
+        var e = Assert.IsType<ShippingProtocolException>(error);
+        Assert.Contains($"expected {expected}", e.Message);
+        AssertToldThePeer(answer, expected);
+        Assert.False(File.Exists(Path.Combine(_replica, "queue.meta")), "a refused HELLO must not create a replica");
+    }
+
+    [Fact]
+    public void ReplicaOfAnotherQueueIsRefused()
+    {
+        Assert.Null(Receive(ValidScript()).Error);
+        using var dir = new TempDir();
+        using var other = new MmapQueue(dir.Sub("other"), new MmapQueueOptions { SegmentSizeBytes = SegmentSize });
+        other.Enqueue("x"u8);
+        (System.Net.Sockets.Socket s, System.Net.Sockets.Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(_replica, r));
+            var e = Assert.IsType<ShippingProtocolException>(Record.Exception(() => other.ExportTo(s)));
+            Assert.Contains("refused", e.Message);
+            var re = Assert.IsType<ShippingProtocolException>(Record.Exception(() => received.GetAwaiter().GetResult()));
+            Assert.Contains($"is a copy of queue {_queueId}", re.Message);
+        }
+        AssertReplicaHoldsExactlyTheFirst(Records);
+    }
+}
+
+/// <summary>A duplex stream for tests: reads come from a script, writes are collected.</summary>
+internal sealed class ScriptedStream(byte[] script) : Stream
+{
+    private readonly MemoryStream _in = new(script);
+    private readonly MemoryStream _out = new();
+
+    public byte[] Written => _out.ToArray();
+    public override int Read(byte[] buffer, int offset, int count) => _in.Read(buffer, offset, count);
+    public override int Read(Span<byte> buffer) => _in.Read(buffer);
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(_in.Read(buffer.Span));
+    public override void Write(byte[] buffer, int offset, int count) => _out.Write(buffer, offset, count);
+    public override void Write(ReadOnlySpan<byte> buffer) => _out.Write(buffer);
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        _out.Write(buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+    public override void Flush() { }
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}

@@ -1,0 +1,74 @@
+namespace MmapQueues.Tests;
+
+/// <summary>Helpers shared by the consumer, seek, retention and capacity tests.</summary>
+internal static class QueueTestKit
+{
+    public const long SegmentSize = 64 * 1024;
+
+    /// <summary>1000-byte payloads: 1008-byte frames, 64 records per 64 KiB segment.</summary>
+    public const int PayloadSize = 1000;
+    public const int RecordsPerSegment = (int)((SegmentSize - 64) / 1008);
+
+    public static MmapQueueOptions Options(Action<MmapQueueOptions>? change = null)
+    {
+        var o = new MmapQueueOptions { SegmentSizeBytes = SegmentSize, FlushMode = FlushMode.Async, Preheat = false };
+        change?.Invoke(o);
+        return o;
+    }
+
+    public static byte[] Payload(long seq, int length = PayloadSize)
+    {
+        var b = new byte[length];
+        for (int i = 0; i < length; i++) b[i] = (byte)(seq * 31 + i);
+        return b;
+    }
+
+    public static void Fill(MmapQueue q, long count, int length = PayloadSize)
+    {
+        for (long i = 0; i < count; i++)
+        {
+            long seq = q.NextSequence;
+            Assert.Equal(seq, q.Enqueue(Payload(seq, length)));
+        }
+    }
+
+    /// <summary>Reads <paramref name="count"/> records and checks each carries its own sequence's payload.</summary>
+    public static void ReadExpecting(QueueReader r, long count, int length = PayloadSize)
+    {
+        for (long i = 0; i < count; i++)
+        {
+            long seq = r.NextSequence;
+            Assert.True(r.TryRead(out var p), $"record {seq} missing");
+            Assert.True(p.SequenceEqual(Payload(seq, length)), $"record {seq} has the wrong payload");
+        }
+    }
+
+    public static string[] SegmentFileNames(string dir) =>
+        Directory.GetFiles(dir, "*.seg").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
+
+    public static string SegmentName(long baseSequence) => baseSequence.ToString("D20") + ".seg";
+
+    /// <summary>Open file descriptors of this process that point into <paramref name="dir"/> (other tests run in parallel).</summary>
+    public static int OpenFilesUnder(string dir)
+    {
+        int n = 0;
+        foreach (string fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            string? target;
+            try
+            {
+                target = new FileInfo(fd).LinkTarget;
+            }
+            catch (IOException)
+            {
+                continue; // the descriptor closed while we listed it
+            }
+            if (target is not null && target.StartsWith(dir + "/", StringComparison.Ordinal)) n++;
+        }
+        return n;
+    }
+
+    /// <summary>Mappings in /proc/self/maps of files in <paramref name="dir"/> (deleted ones included).</summary>
+    public static int MappingsUnder(string dir) =>
+        File.ReadAllLines("/proc/self/maps").Count(l => l.Contains(dir + "/", StringComparison.Ordinal));
+}
