@@ -38,9 +38,15 @@ public abstract class AppendBenchmarkBase
     [GlobalCleanup]
     public void Cleanup()
     {
-        _pool.Dispose();
-        _queue.Dispose();
-        Scratch.Delete(_dir);
+        try
+        {
+            _pool.Dispose();
+            _queue.Dispose();
+        }
+        finally
+        {
+            Scratch.Delete(_dir); // GiB per benchmark: never leave it behind
+        }
     }
 }
 

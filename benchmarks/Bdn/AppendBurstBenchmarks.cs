@@ -44,8 +44,14 @@ public class AppendBurstBenchmarks
     [IterationCleanup]
     public void Close()
     {
-        _queue?.Dispose();
-        _queue = null;
-        Scratch.Delete(_dir);
+        try
+        {
+            _queue?.Dispose();
+            _queue = null;
+        }
+        finally
+        {
+            Scratch.Delete(_dir);
+        }
     }
 }

@@ -53,7 +53,13 @@ public class ClaimAppendBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _queue.Dispose();
-        Scratch.Delete(_dir);
+        try
+        {
+            _queue.Dispose();
+        }
+        finally
+        {
+            Scratch.Delete(_dir);
+        }
     }
 }

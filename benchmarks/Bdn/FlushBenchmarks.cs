@@ -38,7 +38,13 @@ public class FlushBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _queue.Dispose();
-        Scratch.Delete(_dir);
+        try
+        {
+            _queue.Dispose();
+        }
+        finally
+        {
+            Scratch.Delete(_dir);
+        }
     }
 }

@@ -50,7 +50,7 @@ internal sealed class ProducerPool : IDisposable
     public void Dispose()
     {
         _stopping = true;
-        _go.Release(_threads.Length);
+        if (_threads.Length > 0) _go.Release(_threads.Length); // Release(0) throws
         foreach (Thread t in _threads) t.Join();
         _go.Dispose();
         _done.Dispose();

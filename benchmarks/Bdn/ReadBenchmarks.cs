@@ -35,7 +35,13 @@ public class ReadBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _queue.Dispose();
-        Scratch.Delete(_dir);
+        try
+        {
+            _queue.Dispose();
+        }
+        finally
+        {
+            Scratch.Delete(_dir);
+        }
     }
 }
