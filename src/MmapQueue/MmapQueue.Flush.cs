@@ -42,19 +42,59 @@ public sealed partial class MmapQueue
             if (_durableSequence >= target) return;
             FlushCoreUnsynchronized(target);
         }
+        SignalFlushEnded();
     }
 
-    /// <summary>Sync mode: returns once <paramref name="sequence"/> is durable, sharing msyncs with other producers.</summary>
+    /// <summary>
+    /// Sync mode: returns once <paramref name="sequence"/> is durable, sharing msyncs with other producers.
+    /// The first waiter leads a flush (which takes along every record already published); the others do
+    /// not queue on <see cref="_flushLock"/> (released one by one, they would each lead a flush of about one
+    /// record: a convoy) but wait for the flush to end, then return if it covered them or elect the next leader.
+    /// </summary>
     private void WaitDurable(long sequence)
     {
         // Volatile.Read pairs with the Volatile.Write of _durableSequence at the end of FlushCoreUnsynchronized.
         while (Volatile.Read(ref _durableSequence) <= sequence)
         {
-            lock (_flushLock)
+            long epoch = Volatile.Read(ref _flushEpoch);
+            if (Monitor.TryEnter(_flushLock))
             {
-                if (_durableSequence > sequence) return;
-                FlushCoreUnsynchronized(sequence + 1);
+                try
+                {
+                    if (_durableSequence > sequence) return;
+                    FlushCoreUnsynchronized(sequence + 1);
+                }
+                finally
+                {
+                    Monitor.Exit(_flushLock);
+                    SignalFlushEnded();
+                }
             }
+            else
+            {
+                lock (_flushEnded)
+                {
+                    // The epoch is bumped under this lock after a flush releases _flushLock, so a flush that ended
+                    // after our read above is seen here, and one that ends later pulses us. The timeout covers a
+                    // holder that does not signal (Dispose).
+                    if (_flushEpoch == epoch && Volatile.Read(ref _durableSequence) <= sequence)
+                        Monitor.Wait(_flushEnded, FollowerWaitLimit);
+                }
+            }
+        }
+    }
+
+    private readonly object _flushEnded = new(); // followers in WaitDurable wait here while a flush runs
+    private long _flushEpoch;                    // bumped under _flushEnded after each flush releases _flushLock
+    private static readonly TimeSpan FollowerWaitLimit = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Wakes sync-mode producers waiting for a flush to end; call after releasing <see cref="_flushLock"/>.</summary>
+    private void SignalFlushEnded()
+    {
+        lock (_flushEnded)
+        {
+            _flushEpoch++;
+            Monitor.PulseAll(_flushEnded);
         }
     }
 

@@ -75,15 +75,26 @@ internal static class Crc32C
                     b = Sse42.X64.Crc32(b, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, lane + i)));
                     c = Sse42.X64.Crc32(c, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, 2 * lane + i)));
                 }
-                state = Shift((uint)a, lane) ^ (uint)b;
-                state = Shift(state, lane) ^ (uint)c;
+                uint shift = ShiftFor(lane);
+                state = MultiplyModP((uint)a, shift) ^ (uint)b;
+                state = MultiplyModP(state, shift) ^ (uint)c;
                 data = data[(3 * lane)..];
             }
             return AppendOneChain(state, data);
         }
 
-        /// <summary>CRC state after appending <paramref name="bytes"/> zero bytes (linear in the state).</summary>
-        private static uint Shift(uint crc, int bytes) => MultiplyModP(crc, XPow8N(bytes));
+        // x^(8*lane) mod P for every lane length (a multiple of 8, at most 8 KiB), computed on first use:
+        // the square-and-multiply below costs ~1 µs, more than the CRC of a 4 KiB record itself.
+        // 0 means "not yet" (x^k mod P is never 0: P has a constant term); a racing duplicate write is harmless.
+        private static readonly uint[] LaneShifts = new uint[8192 / 8 + 1];
+
+        /// <summary>The factor that advances a CRC state over <paramref name="lane"/> zero bytes.</summary>
+        private static uint ShiftFor(int lane)
+        {
+            ref uint cached = ref LaneShifts[lane >> 3];
+            if (cached == 0) cached = XPow8N(lane);
+            return cached;
+        }
 
         // x^(8n) mod P, by square-and-multiply over the reflected polynomial.
         private static uint XPow8N(int n)

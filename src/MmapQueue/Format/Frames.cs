@@ -55,12 +55,12 @@ internal static class Frames
         };
         if (kind == FrameKind.Bad)
         {
-            problem = new("a commit word with flags PUBLISHED[|ABORTED|END_OF_SEGMENT]", $"0x{word:X8}");
+            problem = BadFlags(word);
             return kind;
         }
         if ((long)offset + SegmentLayout.FrameLength(payloadLength) > segment.Length)
         {
-            problem = new($"a record that ends inside the segment ({segment.Length} bytes)", $"length {payloadLength}");
+            problem = PastEnd(segment.Length, payloadLength);
             return FrameKind.Bad;
         }
         if (verifyCrc || kind == FrameKind.EndOfSegment)
@@ -70,12 +70,26 @@ internal static class Frames
             uint actual = SegmentLayout.RecordCrc(sequence, word, payload);
             if (stored != actual)
             {
-                problem = new($"CRC32C 0x{actual:X8} for sequence {sequence} (length {payloadLength})", $"0x{stored:X8}");
+                problem = CrcMismatch(actual, sequence, payloadLength, stored);
                 return FrameKind.Bad;
             }
         }
         return kind;
     }
+
+    // The messages are built out of line: inlined into the reader's hot path, the string-interpolation
+    // locals cost a zeroed 256-byte stack frame on every TryRead (see benchmarks/RESULTS.md, case 5).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static FrameProblem BadFlags(uint word) =>
+        new("a commit word with flags PUBLISHED[|ABORTED|END_OF_SEGMENT]", $"0x{word:X8}");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static FrameProblem PastEnd(int segmentLength, int payloadLength) =>
+        new($"a record that ends inside the segment ({segmentLength} bytes)", $"length {payloadLength}");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static FrameProblem CrcMismatch(uint actual, long sequence, int payloadLength, uint stored) =>
+        new($"CRC32C 0x{actual:X8} for sequence {sequence} (length {payloadLength})", $"0x{stored:X8}");
 
     /// <summary>Writes the CRC of a record whose payload is already in place; the commit word is published separately.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,0 +1,39 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using Perfolizer.Horology;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+namespace MmapQueues.Benchmarks.Bdn;
+
+/// <summary>
+/// The BenchmarkDotNet configuration: in-process (no per-run project build on a 2-core machine), short
+/// iterations (each append benchmark writes to disk at up to GB/s, so a default 0.5 s iteration would
+/// write many GiB), and the memory diagnoser everywhere.
+/// </summary>
+internal static class BdnConfig
+{
+    public static IConfig Create() =>
+        DefaultConfig.Instance
+            .AddJob(Job.Default
+                .WithToolchain(InProcessEmitToolchain.Instance)
+                .WithLaunchCount(1)
+                .WithWarmupCount(3)
+                .WithIterationCount(8)
+                .WithIterationTime(TimeInterval.FromMilliseconds(150))
+                .AsDefault())
+            .AddDiagnoser(MemoryDiagnoser.Default)
+;
+}
+
+/// <summary>A fresh scratch directory per benchmark instance, deleted on cleanup.</summary>
+internal static class Scratch
+{
+    public static string NewDirectory(string name) =>
+        Path.Combine(Path.GetTempPath(), "mmapq-bdn", $"{name}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+
+    public static void Delete(string dir)
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+}

@@ -1,0 +1,47 @@
+using BenchmarkDotNet.Attributes;
+
+namespace MmapQueues.Benchmarks.Bdn;
+
+/// <summary>Zero-copy TryRead with its CRC32C check, warm page cache: ns per record.</summary>
+[MemoryDiagnoser]
+public class ReadBenchmarks
+{
+    private const int Records = 262_144;
+    private string _dir = "";
+    private MmapQueue _queue = null!;
+
+    [Params(64, 1024)]
+    public int PayloadSize { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _dir = Scratch.NewDirectory($"read-{PayloadSize}");
+        _queue = new MmapQueue(_dir, new MmapQueueOptions { FlushMode = FlushMode.Async });
+        var payload = new byte[PayloadSize];
+        new Random(1).NextBytes(payload);
+        for (int i = 0; i < Records; i++) _queue.Enqueue(payload);
+    }
+
+    [Benchmark(OperationsPerInvoke = Records)]
+    public long TryRead()
+    {
+        long sum = 0;
+        using QueueReader reader = _queue.OpenReader();
+        while (reader.TryRead(out ReadOnlySpan<byte> payload)) sum += payload.Length;
+        return sum;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        try
+        {
+            _queue.Dispose();
+        }
+        finally
+        {
+            Scratch.Delete(_dir);
+        }
+    }
+}
