@@ -1,3 +1,4 @@
+using MmapQueues.Format;
 using MmapQueues.Tests.Crash.Harness;
 
 namespace MmapQueues.Tests.Crash;
@@ -30,7 +31,9 @@ public sealed class RecoveryZeroingTests
         // The first record past the flush is torn: its payload never fully reached the disk.
         string seg = Path.Combine(crash1, "00000000000000000000.seg");
         byte[] bytes = File.ReadAllBytes(seg);
-        int tornRecordPayload = Array.IndexOf(bytes, (byte)0xAA);
+        // Located from the layout, not by searching for 0xAA: a random queue id or a CRC may hold that byte.
+        int tornRecordPayload = SegmentLayout.FirstRecordOffset + Durable * SegmentLayout.FrameLength(Length) + SegmentLayout.RecordHeaderSize;
+        Assert.Equal(0xAA, bytes[tornRecordPayload]);
         bytes[tornRecordPayload + 5] ^= 0xFF;
         File.WriteAllBytes(seg, bytes);
 
