@@ -27,6 +27,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1011, Level = LogLevel.Warning, Message = "Preparing the next segment failed; retrying when the writer needs it: {Reason}")]
     public static partial void SpareFailed(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 1013, Level = LogLevel.Warning, Message = "Preheating {File} failed; the writer takes its own page faults there: {Reason}")]
+    public static partial void PreheatFailed(ILogger logger, string file, string reason);
+
     [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Slow flush of {Path}: {Milliseconds} ms")]
     public static partial void SlowFlush(ILogger logger, string path, double milliseconds);
 

@@ -86,7 +86,7 @@ public sealed partial class MmapQueue
             QueueDirectory.OpenOrCreateMeta(dir, h.SegmentSize, h.QueueId);
             if (h.StartBase > 0)
             {
-                Segment first = SegmentFiles.CreateSpare(dir, h.SegmentSize, preheat: false, lockInMemory: false);
+                Segment first = SegmentFiles.CreateSpare(dir, h.SegmentSize);
                 SegmentFiles.Activate(first, dir, h.StartBase, h.QueueId);
                 first.Release();
                 Native.Libc.FsyncDirectory(dir);

@@ -86,6 +86,7 @@ public sealed partial class MmapQueue : IDisposable
             }
             else
             {
+                _allocator.HeatActive(recovered.Segments[^1]); // the writer resumes in it: heat what is left, ahead of it
                 _allocator.Start();
             }
             _segments = recovered.Segments.ToArray();

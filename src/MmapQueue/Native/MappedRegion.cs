@@ -61,24 +61,33 @@ internal sealed unsafe class MappedRegion : IDisposable
     }
 
     /// <summary>
-    /// Faults every page in for writing so the appending thread takes no page fault (FACTS.md:
-    /// MAP_POPULATE, mlock and MADV_WILLNEED only read-fault a shared mapping). Uses
-    /// MADV_POPULATE_WRITE, or a store per page on kernels without it, then MADV_WILLNEED.
-    /// Only call on a range nobody has written yet: the fallback stores zeros.
+    /// Faults [offset, offset+length) in for writing with <c>MADV_POPULATE_WRITE</c>, so the appending
+    /// thread takes no page fault there (FACTS.md: MAP_POPULATE, mlock and MADV_WILLNEED only read-fault a
+    /// shared mapping). It changes no byte, so it may run while the writer appends to the same mapping.
+    /// Returns false on kernels without it (before 5.14); then use <see cref="TouchPages"/> before anyone writes.
     /// </summary>
-    public void Preheat(long offset, long length)
+    public bool TryPopulateWrite(long offset, long length)
     {
-        long start = offset & ~(long)(Environment.SystemPageSize - 1);
-        long end = Math.Min((long)_length, offset + length);
-        if (end <= start) return;
-        if (Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_POPULATE_WRITE) != 0)
-        {
-            int page = Environment.SystemPageSize;
-            for (long o = Math.Max(start, offset); o < end; o += page)
-                Volatile.Write(ref _base[o], _base[o]); // a write fault per page; the value is unchanged
-        }
-        Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_WILLNEED);
+        (long start, long end) = PageRange(offset, length);
+        if (end <= start) return true;
+        return Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_POPULATE_WRITE) == 0;
     }
+
+    /// <summary>
+    /// The fallback preheat: one store per page of the value already there, then MADV_WILLNEED. Only on a
+    /// range nobody writes concurrently: a racing store from the writer could be undone.
+    /// </summary>
+    public void TouchPages(long offset, long length)
+    {
+        (long start, long end) = PageRange(offset, length);
+        int page = Environment.SystemPageSize;
+        for (long o = start; o < end; o += page)
+            Volatile.Write(ref _base[o], _base[o]); // a write fault per page; the value is unchanged
+        if (end > start) Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_WILLNEED);
+    }
+
+    private (long Start, long End) PageRange(long offset, long length) =>
+        (offset & ~(long)(Environment.SystemPageSize - 1), Math.Min((long)_length, offset + length));
 
     /// <summary>Pins the mapping in RAM (<c>mlock</c>); undone by <see cref="Dispose"/>.</summary>
     public void Lock(string pathForErrors)

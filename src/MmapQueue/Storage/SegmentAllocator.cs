@@ -3,9 +3,10 @@ using Microsoft.Extensions.Logging;
 namespace MmapQueues.Storage;
 
 /// <summary>
-/// Keeps the next segment ready in the background: created, preallocated, mapped and preheated before the
-/// writer fills the current one, so a roll costs the writer a header write, an msync of one page and a
-/// rename. One spare at a time (<c>next.seg.tmp</c>).
+/// Keeps the next segment ready in the background: created, preallocated and mapped before the writer fills
+/// the current one (and preheated by <see cref="SegmentHeater"/>, which goes on while the writer uses it), so
+/// a roll costs the writer a header write, an msync of one page and a rename. One spare at a time
+/// (<c>next.seg.tmp</c>).
 /// </summary>
 internal sealed class SegmentAllocator : IDisposable
 {
@@ -13,6 +14,7 @@ internal sealed class SegmentAllocator : IDisposable
     private readonly long _segmentSize;
     private readonly bool _preheat, _lockInMemory;
     private readonly ILogger _logger;
+    private readonly SegmentHeater _heater;
     private Task<Segment>? _pending;
 
     public SegmentAllocator(string directory, long segmentSize, bool preheat, bool lockInMemory, ILogger logger)
@@ -22,7 +24,11 @@ internal sealed class SegmentAllocator : IDisposable
         _preheat = preheat;
         _lockInMemory = lockInMemory;
         _logger = logger;
+        _heater = new SegmentHeater(lockInMemory, logger);
     }
+
+    /// <summary>Heats the rest of a recovered tail segment from where the writer resumes.</summary>
+    public void HeatActive(Segment active) => _heater.HeatInBackground(active, _preheat);
 
     /// <summary>Starts preparing the spare (no-op if one is under way).</summary>
     public void Start() => _pending ??= Task.Run(Create);
@@ -58,12 +64,20 @@ internal sealed class SegmentAllocator : IDisposable
         return spare;
     }
 
-    private Segment Create() => SegmentFiles.CreateSpare(_directory, _segmentSize, _preheat, _lockInMemory);
+    private Segment Create()
+    {
+        Segment spare = SegmentFiles.CreateSpare(_directory, _segmentSize);
+        bool populate = _preheat && SegmentHeater.HeatBeforeUse(spare);
+        _heater.HeatInBackground(spare, populate);
+        return spare;
+    }
 
     public void Dispose()
     {
         Task<Segment>? pending = _pending;
         _pending = null;
+        if (pending is not null) pending.ContinueWith(static _ => { }, TaskScheduler.Default).Wait(); // let Create finish queueing
+        _heater.Dispose();
         if (pending is null) return;
         try
         {

@@ -9,11 +9,11 @@ internal static class SegmentFiles
 {
     /// <summary>
     /// Creates the spare segment <c>next.seg.tmp</c>: real blocks reserved with <c>fallocate</c> (a full disk
-    /// fails here with an <see cref="IOException"/>, never later as a SIGBUS on a page fault), mapped,
-    /// preheated and optionally locked. It gets its header and final name only when it becomes active
-    /// (<see cref="Activate"/>), because only then is its base sequence known.
+    /// fails here with an <see cref="IOException"/>, never later as a SIGBUS on a page fault) and mapped;
+    /// <see cref="SegmentHeater"/> preheats it. It gets its header and final name only when it becomes
+    /// active (<see cref="Activate"/>), because only then is its base sequence known.
     /// </summary>
-    public static Segment CreateSpare(string directory, long size, bool preheat, bool lockInMemory)
+    public static Segment CreateSpare(string directory, long size)
     {
         string path = Path.Combine(directory, SegmentNames.SpareName);
         File.Delete(path);
@@ -32,17 +32,6 @@ internal static class SegmentFiles
                 throw new IOException($"fallocate of segment {path} ({size} bytes) failed: {why}");
             }
             map = MappedRegion.Map(handle, size, path);
-        }
-        try
-        {
-            if (preheat) map.Preheat(0, size);
-            if (lockInMemory) map.Lock(path);
-        }
-        catch
-        {
-            map.Dispose();
-            File.Delete(path);
-            throw;
         }
         var segment = new Segment(path, baseSequence: -1, size);
         segment.AdoptMapping(map);
