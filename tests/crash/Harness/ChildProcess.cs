@@ -72,6 +72,9 @@ internal sealed class ChildProcess : IDisposable
         return new ChildProcess(p);
     }
 
+    /// <summary>The child's process id.</summary>
+    public int Pid => _process.Id;
+
     public int ElapsedMsSinceStart => (int)(DateTime.Now - _process.StartTime).TotalMilliseconds;
 
     /// <summary>Waits until <paramref name="condition"/> holds (checked under the parse lock), the child exits, or the timeout.</summary>

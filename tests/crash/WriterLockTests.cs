@@ -1,0 +1,24 @@
+using MmapQueues.Tests.Crash.Harness;
+
+namespace MmapQueues.Tests.Crash;
+
+/// <summary>One writing process per queue directory: the lock is held across processes, and a kill releases it.</summary>
+public sealed class WriterLockTests
+{
+    [Fact]
+    public void ASecondWriterInAnotherProcessGetsAnErrorNamingTheHolderUntilTheHolderIsKilled()
+    {
+        using var root = new ScratchDir();
+        string dir = Path.Combine(root.Path, "q");
+        using (var child = ChildProcess.Start(["--dir", dir, "--mode", "Async", "--flush-every", "0", "--max-records", "100"]))
+        {
+            Assert.True(child.WaitFor(c => c.OtherLines.Contains("OK"), TimeSpan.FromSeconds(60)), "the child did not append its records");
+            var e = Assert.Throws<IOException>(() => new MmapQueue(dir));
+            Assert.Contains($"is already open for writing by process pid {child.Pid}", e.Message);
+            Assert.Contains(Path.Combine(dir, "lock"), e.Message);
+            child.Kill(); // flock is released with the process: a kill must not leave the queue locked
+        }
+        using var q = new MmapQueue(dir);
+        Assert.Equal(100, q.NextSequence);
+    }
+}
