@@ -164,9 +164,8 @@ public sealed partial class MmapQueue
         Recovery.WriteEndMarker(full, end, nextBase);
         CountRolled(end); // here, not after Seal: a failed TakeAndActivate retries the roll and would count twice
         Volatile.Write(ref _active, next);
-        full.Release(); // the writer's reference; the flusher and readers take their own
         Log.SegmentRolled(_logger, next.Path, nextBase);
-        BuildIndexInBackground(full, records);
+        BuildIndexInBackground(full, records); // takes over the writer's reference: producers that reserved before the seal may still be copying
         ScheduleRetention();
     }
 

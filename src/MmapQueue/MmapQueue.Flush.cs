@@ -127,7 +127,18 @@ public sealed partial class MmapQueue
             seg.Release();
         }
         PersistWatermarksUnsynchronized(skipMsync);
-        if (Interlocked.Exchange(ref _directoryDirty, 0) == 1 && !skipMsync) Native.Libc.FsyncDirectory(_directory);
+        if (Interlocked.Exchange(ref _directoryDirty, 0) == 1 && !skipMsync)
+        {
+            try
+            {
+                Native.Libc.FsyncDirectory(_directory);
+            }
+            catch (IOException)
+            {
+                Volatile.Write(ref _directoryDirty, 1); // still not covered: the next flush must try again before reporting anything
+                throw;
+            }
+        }
 
         _frontier = seg;
         _frontierOffset = off;

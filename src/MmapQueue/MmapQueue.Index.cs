@@ -66,16 +66,19 @@ public sealed partial class MmapQueue
         return kind is FrameKind.Payload or FrameKind.Aborted or FrameKind.EndOfSegment or FrameKind.SegmentFull;
     }
 
-    /// <summary>After a roll, off the writer's thread: complete the sealed segment's index and write its side file.</summary>
+    /// <summary>
+    /// After a roll, off the writer's thread: complete the sealed segment's index and write its side file.
+    /// Owns the writer's reference on <paramref name="sealedSegment"/>: producers that reserved before the seal
+    /// may still be copying into the mapping, so it is released only once the scan saw every record published.
+    /// </summary>
     private void BuildIndexInBackground(Segment sealedSegment, long records) => RunInBackground(() =>
     {
-        if (!sealedSegment.TryAcquire()) return; // retention was quicker
         try
         {
             SegmentIndex index = sealedSegment.Index ?? sealedSegment.SetIndex(new SegmentIndex(_segmentSize));
-            if (index.IsHint) return;
+            if (index.IsHint) index = new SegmentIndex(_segmentSize); // not written back: only waits for the producers
             index.Complete(sealedSegment, records);
-            TryWriteIndex(sealedSegment, index);
+            if (index == sealedSegment.Index) TryWriteIndex(sealedSegment, index);
         }
         finally
         {

@@ -34,3 +34,45 @@ public class ClaimTests
         Assert.False(r.TryRead(out _));
     }
 }
+
+public class ClaimAcrossRollTests
+{
+    [Fact]
+    public void ASegmentStaysMappedWhileAClaimReservedBeforeItsRollIsStillWriting()
+    {
+        using var dir = new TempDir();
+        var q = new MmapQueue(dir.Path, QueueTestKit.Options());
+        var first = q.Segments[0];
+        var mappingBefore = first.Region;
+        using var inWriter = new ManualResetEventSlim();
+        using var rolled = new ManualResetEventSlim();
+        using var checkedMapping = new ManualResetEventSlim();
+        bool sameMapping = false;
+        var writer = new Thread(() =>
+        {
+            q.Enqueue(100, 0, (span, _) =>
+            {
+                inWriter.Set();
+                rolled.Wait();
+                sameMapping = first.IsMapped && ReferenceEquals(first.Region, mappingBefore);
+                checkedMapping.Set();
+                if (!sameMapping) Thread.Sleep(Timeout.Infinite); // writing into an unmapped view would crash the test host
+                span.Fill(7);
+            });
+        }) { IsBackground = true };
+        writer.Start();
+        inWriter.Wait();
+        QueueTestKit.Fill(q, QueueTestKit.RecordsPerSegment + 1); // the last one rolls while the claim is still open
+        Assert.Equal(2, q.Segments.Length);
+        rolled.Set();
+        checkedMapping.Wait();
+        Assert.True(sameMapping, "the roll unmapped the segment while a producer that reserved before the seal was still writing into it");
+        writer.Join();
+        q.Dispose();
+        using var reopened = new MmapQueue(dir.Path, QueueTestKit.Options());
+        using var r = reopened.OpenReader(0);
+        Assert.True(r.TryRead(out var p));
+        Assert.Equal(100, p.Length);
+        Assert.True(p.IndexOfAnyExcept((byte)7) < 0, "the claim's bytes did not reach the segment");
+    }
+}

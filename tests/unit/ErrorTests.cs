@@ -77,3 +77,40 @@ public class ErrorTests
         Assert.Throws<ObjectDisposedException>(() => q.Flush());
     }
 }
+
+public class DirectoryFsyncFailureTests
+{
+    [Fact]
+    public void AFlushWhoseDirectoryFsyncFailedDoesNotLetTheNextFlushSkipIt()
+    {
+        using var dir = new TempDir();
+        string moved = dir.Path + ".moved";
+        var q = new MmapQueue(dir.Path, QueueTestKit.Options());
+        try
+        {
+            QueueTestKit.Fill(q, QueueTestKit.RecordsPerSegment + 1); // rolls: a rename the directory fsync must cover
+            Assert.Equal(2, q.Segments.Length);
+            q.WaitForBackgroundWork();
+            long before = q.DurableSequence;
+            using var holder = q.OpenReader(0); // keeps segment 0 mapped: the flush must not need to reopen it by path
+            Directory.Move(dir.Path, moved); // the directory cannot be opened for fsync; the mappings still msync
+            try
+            {
+                Assert.Throws<IOException>(() => q.Flush());
+                Assert.Equal(before, q.DurableSequence);
+                Assert.Throws<IOException>(() => q.Flush()); // the rename is still not fsynced: nothing may be reported durable
+                Assert.Equal(before, q.DurableSequence);
+            }
+            finally
+            {
+                Directory.Move(moved, dir.Path);
+            }
+            q.Flush();
+            Assert.Equal(q.NextSequence, q.DurableSequence);
+        }
+        finally
+        {
+            q.Dispose();
+        }
+    }
+}
