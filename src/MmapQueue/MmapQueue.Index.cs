@@ -84,6 +84,8 @@ public sealed partial class MmapQueue
         {
             sealedSegment.Release(); // unmaps it when no reader is on it: sealed segments nobody reads stay unmapped
         }
+        // A retention pass while this build held the segment skipped it (it looked held by a reader): look again.
+        ScheduleRetention();
     });
 
     private void TryWriteIndex(Segment seg, SegmentIndex index)

@@ -126,6 +126,7 @@ public class QueueModelTests
                         foreach (var rd in readers.Values) rd.Dispose();
                         readers.Clear();
                         modelReaders.Clear();
+                        q.WaitForBackgroundWork(); // index builds briefly hold segments just sealed
                         q.ApplyRetention();
                         if (committed.Count > 0)
                         {

@@ -62,7 +62,7 @@ public class ClaimAcrossRollTests
         }) { IsBackground = true };
         writer.Start();
         inWriter.Wait();
-        QueueTestKit.Fill(q, QueueTestKit.RecordsPerSegment + 1); // the last one rolls while the claim is still open
+        QueueTestKit.Fill(q, QueueTestKit.RecordsPerSegment + 1, settle: false); // the last one rolls while the claim is still open
         Assert.Equal(2, q.Segments.Length);
         rolled.Set();
         checkedMapping.Wait();

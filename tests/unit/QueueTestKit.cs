@@ -23,13 +23,17 @@ internal static class QueueTestKit
         return b;
     }
 
-    public static void Fill(MmapQueue q, long count, int length = PayloadSize)
+    public static void Fill(MmapQueue q, long count, int length = PayloadSize, bool settle = true)
     {
         for (long i = 0; i < count; i++)
         {
             long seq = q.NextSequence;
             Assert.Equal(seq, q.Enqueue(Payload(seq, length)));
         }
+        // Rolls start index builds that hold their sealed segment briefly; let them finish so tests that
+        // assert exactly which segments retention deletes see only readers' holds. (Not while a claim is
+        // open: an index build waits for every record reserved before its seal to be published.)
+        if (settle) q.WaitForBackgroundWork();
     }
 
     /// <summary>Reads <paramref name="count"/> records and checks each carries its own sequence's payload.</summary>

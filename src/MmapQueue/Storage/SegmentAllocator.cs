@@ -59,7 +59,18 @@ internal sealed class SegmentAllocator : IDisposable
                 spare = Create();
             }
         }
-        SegmentFiles.Activate(spare, _directory, baseSequence, queueId);
+        try
+        {
+            SegmentFiles.Activate(spare, _directory, baseSequence, queueId);
+        }
+        catch (IOException)
+        {
+            // The header msync or the rename failed: the spare is still next.seg.tmp. Drop it (its mapping
+            // and file) so the next roll starts from a fresh one instead of leaking this one; then report.
+            spare.Release();
+            File.Delete(Path.Combine(_directory, SegmentNames.SpareName));
+            throw;
+        }
         Start();
         return spare;
     }
