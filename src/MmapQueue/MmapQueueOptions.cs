@@ -16,9 +16,10 @@ namespace MmapQueues;
 public sealed class MmapQueueOptions : IValidatableObject
 {
     /// <summary>
-    /// Size of every segment file. Default 64 MiB: preheating one takes ~17 ms (well ahead of a writer even
-    /// at 2 GB/s), retention frees disk in steps small enough for a local buffer, and the tail scan on open
-    /// stays near 10 ms. Must be a multiple of 4096, from 4 KiB to 1 GiB. Fixed when the queue is created.
+    /// Size of every segment file. Default 64 MiB: preheating one takes ~17 ms (FACTS.md) and the writer
+    /// may enter it while it is still being heated; retention frees disk in steps small enough for a local
+    /// buffer; opening a queue (mostly the tail segment's scan) takes 10-30 ms (benchmarks/RESULTS.md).
+    /// Must be a multiple of 4096, from 4 KiB to 1 GiB. Fixed when the queue is created.
     /// </summary>
     public long SegmentSizeBytes { get; set; } = DefaultSegmentSizeBytes;
 
