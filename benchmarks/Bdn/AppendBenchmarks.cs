@@ -5,7 +5,7 @@ namespace MmapQueues.Benchmarks.Bdn;
 /// <summary>Shared body of the append suites: one queue per parameter set, a pool of producer threads.</summary>
 public abstract class AppendBenchmarkBase
 {
-    private string _dir = "";
+    private ScratchQueue _scratch = null!;
     private MmapQueue _queue = null!;
     private ProducerPool _pool = null!;
     private byte[] _payload = Array.Empty<byte>();
@@ -22,8 +22,8 @@ public abstract class AppendBenchmarkBase
     [GlobalSetup]
     public void Setup()
     {
-        _dir = Scratch.NewDirectory($"append-{Mode}-{PayloadSize}-{Threads}");
-        _queue = new MmapQueue(_dir, new MmapQueueOptions { FlushMode = Mode });
+        _scratch = new ScratchQueue($"append-{Mode}-{PayloadSize}-{Threads}", new MmapQueueOptions { FlushMode = Mode });
+        _queue = _scratch.Queue;
         _payload = new byte[PayloadSize];
         new Random(1).NextBytes(_payload);
         int perThread = OpsPerInvoke / Threads;
@@ -41,11 +41,10 @@ public abstract class AppendBenchmarkBase
         try
         {
             _pool.Dispose();
-            _queue.Dispose();
         }
         finally
         {
-            Scratch.Delete(_dir); // GiB per benchmark: never leave it behind
+            _scratch.Dispose(); // GiB per benchmark: never leave it behind
         }
     }
 }

@@ -37,3 +37,29 @@ internal static class Scratch
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }
 }
+
+/// <summary>A queue in a fresh scratch directory; disposing closes the queue and deletes the directory.</summary>
+internal sealed class ScratchQueue : IDisposable
+{
+    private readonly string _dir;
+
+    public ScratchQueue(string name, MmapQueueOptions options)
+    {
+        _dir = Scratch.NewDirectory(name);
+        Queue = new MmapQueue(_dir, options);
+    }
+
+    public MmapQueue Queue { get; }
+
+    public void Dispose()
+    {
+        try
+        {
+            Queue.Dispose();
+        }
+        finally
+        {
+            Scratch.Delete(_dir); // GiB per benchmark sometimes: never leave it behind
+        }
+    }
+}

@@ -11,7 +11,7 @@ namespace MmapQueues.Benchmarks.Bdn;
 public class ClaimAppendBenchmarks
 {
     private const int Ops = 16384;
-    private string _dir = "";
+    private ScratchQueue _scratch = null!;
     private MmapQueue _queue = null!;
     private byte[] _payload = Array.Empty<byte>();
 
@@ -21,8 +21,8 @@ public class ClaimAppendBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _dir = Scratch.NewDirectory($"claim-{PayloadSize}");
-        _queue = new MmapQueue(_dir, new MmapQueueOptions { FlushMode = FlushMode.Async });
+        _scratch = new ScratchQueue($"claim-{PayloadSize}", new MmapQueueOptions { FlushMode = FlushMode.Async });
+        _queue = _scratch.Queue;
         _payload = new byte[PayloadSize];
         new Random(1).NextBytes(_payload);
     }
@@ -51,15 +51,5 @@ public class ClaimAppendBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        try
-        {
-            _queue.Dispose();
-        }
-        finally
-        {
-            Scratch.Delete(_dir);
-        }
-    }
+    public void Cleanup() => _scratch.Dispose();
 }

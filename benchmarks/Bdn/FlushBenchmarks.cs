@@ -9,7 +9,7 @@ namespace MmapQueues.Benchmarks.Bdn;
 [MemoryDiagnoser]
 public class FlushBenchmarks
 {
-    private string _dir = "";
+    private ScratchQueue _scratch = null!;
     private MmapQueue _queue = null!;
     private readonly byte[] _payload = new byte[64];
     private int _records;
@@ -20,8 +20,8 @@ public class FlushBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _dir = Scratch.NewDirectory($"flush-{BytesBetweenFlushes}");
-        _queue = new MmapQueue(_dir, new MmapQueueOptions { FlushMode = FlushMode.Async });
+        _scratch = new ScratchQueue($"flush-{BytesBetweenFlushes}", new MmapQueueOptions { FlushMode = FlushMode.Async });
+        _queue = _scratch.Queue;
         _records = Math.Max(1, BytesBetweenFlushes / _payload.Length);
     }
 
@@ -36,15 +36,5 @@ public class FlushBenchmarks
     public void FlushNothingNew() => _queue.Flush();
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        try
-        {
-            _queue.Dispose();
-        }
-        finally
-        {
-            Scratch.Delete(_dir);
-        }
-    }
+    public void Cleanup() => _scratch.Dispose();
 }

@@ -7,7 +7,7 @@ namespace MmapQueues.Benchmarks.Bdn;
 public class ReadBenchmarks
 {
     private const int Records = 262_144;
-    private string _dir = "";
+    private ScratchQueue _scratch = null!;
     private MmapQueue _queue = null!;
 
     [Params(64, 1024)]
@@ -16,8 +16,8 @@ public class ReadBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _dir = Scratch.NewDirectory($"read-{PayloadSize}");
-        _queue = new MmapQueue(_dir, new MmapQueueOptions { FlushMode = FlushMode.Async });
+        _scratch = new ScratchQueue($"read-{PayloadSize}", new MmapQueueOptions { FlushMode = FlushMode.Async });
+        _queue = _scratch.Queue;
         var payload = new byte[PayloadSize];
         new Random(1).NextBytes(payload);
         for (int i = 0; i < Records; i++) _queue.Enqueue(payload);
@@ -33,15 +33,5 @@ public class ReadBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        try
-        {
-            _queue.Dispose();
-        }
-        finally
-        {
-            Scratch.Delete(_dir);
-        }
-    }
+    public void Cleanup() => _scratch.Dispose();
 }

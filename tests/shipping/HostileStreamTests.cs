@@ -230,29 +230,14 @@ public sealed class HostileStreamTests : IDisposable
 }
 
 /// <summary>A duplex stream for tests: reads come from a script, writes are collected.</summary>
-internal sealed class ScriptedStream(byte[] script) : Stream
+internal sealed class ScriptedStream(byte[] script) : DuplexTestStream
 {
     private readonly MemoryStream _in = new(script);
     private readonly MemoryStream _out = new();
 
     public byte[] Written => _out.ToArray();
-    public override int Read(byte[] buffer, int offset, int count) => _in.Read(buffer, offset, count);
     public override int Read(Span<byte> buffer) => _in.Read(buffer);
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(_in.Read(buffer.Span));
-    public override void Write(byte[] buffer, int offset, int count) => _out.Write(buffer, offset, count);
     public override void Write(ReadOnlySpan<byte> buffer) => _out.Write(buffer);
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        _out.Write(buffer.Span);
-        return ValueTask.CompletedTask;
-    }
-    public override void Flush() { }
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 }
+

@@ -49,7 +49,7 @@ public sealed class ResumeTests
 }
 
 /// <summary>A stream that kills its socket (RST) after <c>limit</c> bytes read or written: a connection dying mid-flight.</summary>
-internal sealed class CuttingStream(Stream inner, Socket socket, long limit) : Stream
+internal sealed class CuttingStream(Stream inner, Socket socket, long limit) : DuplexTestStream
 {
     private long _left = limit;
 
@@ -76,8 +76,6 @@ internal sealed class CuttingStream(Stream inner, Socket socket, long limit) : S
         return (int)Math.Min(count, _left);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     public override int Read(Span<byte> buffer)
     {
         int n = inner.Read(buffer[..Allow(buffer.Length)]);
@@ -92,8 +90,6 @@ internal sealed class CuttingStream(Stream inner, Socket socket, long limit) : S
         return n;
     }
 
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         while (!buffer.IsEmpty)
@@ -104,20 +100,4 @@ internal sealed class CuttingStream(Stream inner, Socket socket, long limit) : S
             buffer = buffer[n..];
         }
     }
-
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        Write(buffer.Span);
-        return ValueTask.CompletedTask;
-    }
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    public override void Flush() { }
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 }
