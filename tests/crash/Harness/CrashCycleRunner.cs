@@ -115,7 +115,7 @@ internal sealed class CrashCycleRunner
                 }
                 catch (Exception e) when (e is IOException or CrashCheckException or InvalidOperationException)
                 {
-                    found.Add($"the queue did not open or read cleanly: {e.GetType().Name}: {e.Message}");
+                    found.Add($"{CycleCheck.NotOpenedCleanly}: {e.GetType().Name}: {e.Message}");
                     baseline = new List<long>();
                     consumerAt = null;
                     dir = "";

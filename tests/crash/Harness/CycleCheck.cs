@@ -12,6 +12,9 @@ internal static class CycleCheck
     /// <summary>Prefix of the violation that a lost acknowledged record produces.</summary>
     public const string AckedLost = "ACKNOWLEDGED RECORD LOST";
 
+    /// <summary>Prefix of the violation recorded when recovery refuses the queue (it reported corruption).</summary>
+    public const string NotOpenedCleanly = "the queue did not open or read cleanly";
+
     public static List<string> Violations(IReadOnlyList<long> baseline, ChildProcess child, int run, List<long> recovered,
         bool everyEnqueuedMustSurvive, CrashStats stats)
     {
