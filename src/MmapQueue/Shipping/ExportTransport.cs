@@ -23,7 +23,7 @@ internal abstract class ExportTransport : IDisposable
     /// <summary>Pushes out anything the transport buffers (after SYNC and END).</summary>
     public virtual void Flush() { }
 
-    /// <summary>Makes blocked calls return (used on cancellation).</summary>
+    /// <summary>Makes blocked calls return and ends the connection (used on cancellation); idempotent.</summary>
     public abstract void Abort();
 
     public abstract void Dispose();
@@ -52,8 +52,11 @@ internal sealed class SocketTransport(Socket socket) : ExportTransport
     public override void SendRange(Segment segment, SafeFileHandle? file, int offset, int count) =>
         SocketSendfile.Send(socket, file!, offset, count, segment.Path);
 
+    private int _aborted;
+
     public override void Abort()
     {
+        if (Interlocked.Exchange(ref _aborted, 1) == 1) return; // the cancellation callback and Run's finally both call it
         try
         {
             socket.Shutdown(SocketShutdown.Both);
@@ -61,6 +64,10 @@ internal sealed class SocketTransport(Socket socket) : ExportTransport
         catch (ObjectDisposedException)
         {
             // the caller closed the socket already: blocked calls have returned
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.NotConnected)
+        {
+            // the peer reset the connection already: blocked calls have returned
         }
     }
 

@@ -46,6 +46,13 @@ internal sealed partial class Exporter
         {
             throw new OperationCanceledException($"Export from {_queue.Path} was cancelled.", e, _cancel);
         }
+        finally
+        {
+            // Cancellation callbacks run one at a time, the last registered first: the wait for new records
+            // (WaitForMore) can wake this thread, which then disposes `abort` before Abort ran, and the
+            // peer would wait forever on an open connection. So a cancelled session shuts it down here too.
+            if (_cancel.IsCancellationRequested) _transport.Abort();
+        }
     }
 
     private long RunCore(long fromSequence)
