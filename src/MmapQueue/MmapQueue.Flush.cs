@@ -113,8 +113,9 @@ public sealed partial class MmapQueue
     private void FlushCoreUnsynchronized(long target)
     {
         var started = Stopwatch.GetTimestamp();
+        // Null once Dispose finished: a Flush or sync-mode wait that raced it and was not covered by its flush.
+        Segment seg = _frontier ?? throw new ObjectDisposedException(nameof(MmapQueue), $"Queue {_directory} is disposed.");
         bool skipMsync = _options.TestOnlySkipMsyncEveryNthFlush > 0 && ++_flushCount % _options.TestOnlySkipMsyncEveryNthFlush == 0;
-        Segment seg = _frontier!;
         int off = _frontierOffset;
         long seq = _durableSequence;
         seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
@@ -157,7 +158,7 @@ public sealed partial class MmapQueue
     private void WalkAndSyncUnsynchronized(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
     {
         var spin = new SpinWait();
-        // long.MaxValue (Dispose): wait for nobody, take everything published.
+        // long.MaxValue: wait for nobody, take everything published.
         long mustReach = target == long.MaxValue ? 0 : target;
         long stopAt = target == long.MaxValue ? long.MaxValue : target + GroupCommitOvershoot;
         while (seq < stopAt)

@@ -16,7 +16,7 @@ namespace MmapQueues;
 /// happens before <c>Enqueue</c> returns); <b>durable</b> when it survives power loss (an msync covered it).
 /// What each <see cref="FlushMode"/> loses on a process kill and on power loss is in the README.</para>
 /// <para>Thread safety: <c>Enqueue</c>, <c>Flush</c> and <c>OpenReader</c> may be called from any number
-/// of threads at once. <see cref="Dispose"/> must not race with them. Only one <c>MmapQueue</c>, in any
+/// of threads at once; <see cref="Dispose"/> too (later calls throw <see cref="ObjectDisposedException"/>). Only one <c>MmapQueue</c>, in any
 /// process, may have a directory open; a second one gets an <see cref="IOException"/> naming the holder.</para>
 /// </remarks>
 public sealed partial class MmapQueue : IDisposable
@@ -144,23 +144,41 @@ public sealed partial class MmapQueue : IDisposable
     /// <exception cref="SequenceOutOfRangeException">The sequence is not stored (before <see cref="FirstSequence"/>: retention deleted it) or not yet written (after <see cref="NextSequence"/>).</exception>
     public QueueReader OpenReader(long fromSequence = 0) => OpenReader(fromSequence, OutOfRange.Throw);
 
-    /// <summary>Flushes everything (records become durable), stops background work, unmaps and releases the lock.</summary>
+    /// <summary>
+    /// Flushes everything (records become durable), stops background work, unmaps and releases the lock.
+    /// Safe while other threads append: an append that reserved its place before Dispose is waited for and
+    /// flushed with the rest; one that comes later throws <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
-        StopRetention();
-        StopBackgroundFlush();
+        Segment active;
+        long reserved;
+        lock (_rollLock)
+        {
+            if (_disposed) return;
+            _disposed = true; // Roll checks it under this lock: no segment is rolled in after this
+            active = _active;
+            // Sealing fails every later reservation, which then goes to Roll and throws ObjectDisposedException,
+            // so no producer starts copying into the mapping unmapped below. Producers that reserved already
+            // are waited for by the flush (it walks to `reserved`, waiting for each commit word).
+            (long records, _) = active.Seal();
+            reserved = active.BaseSequence + records;
+        }
+        bool flushed = false;
         try
         {
+            StopRetention();
+            StopBackgroundFlush();
             lock (_flushLock)
             {
-                FlushCoreUnsynchronized(long.MaxValue);
+                FlushCoreUnsynchronized(reserved);
                 PersistWatermarksUnsynchronized(includeFrontier: true); // so the next open trusts every sealed segment without a scan
             }
+            flushed = true;
         }
         finally
         {
+            if (!flushed) WaitUntilPublished(active); // the flush failed before seeing every producer finish
             _allocator.Dispose();
             _frontier = null;
             Volatile.Read(ref _active).Release();
@@ -168,6 +186,23 @@ public sealed partial class MmapQueue : IDisposable
             _lock.Dispose();
             _metrics?.Dispose();
             WakeReaders();
+        }
+    }
+
+    /// <summary>
+    /// Waits until every record reserved in the sealed <paramref name="segment"/> is published: the last
+    /// store a producer makes into the mapping is its commit word (acquire here pairs with PublishWord).
+    /// </summary>
+    private static void WaitUntilPublished(Segment segment)
+    {
+        (long records, _) = segment.ReservedTail;
+        int off = SegmentLayout.FirstRecordOffset;
+        var spin = new SpinWait();
+        for (long i = 0; i < records; i++)
+        {
+            uint word;
+            while ((word = segment.ReadWord(off)) == 0) spin.SpinOnce();
+            off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
         }
     }
 
