@@ -261,5 +261,7 @@ public sealed partial class MmapQueue : IDisposable
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     internal bool IsDisposed => _disposed;
+
+    /// <summary>The queue's logger, for the shipping sessions it runs (events 1040/1041).</summary>
     internal ILogger Logger => _logger;
 }

@@ -1,7 +1,10 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
+using System.Net.Sockets;
 using MmapQueues.Format;
+using MmapQueues.Shipping;
+using MmapQueues.Tests.Shipping;
 
 namespace MmapQueues.Tests.App;
 
@@ -43,6 +46,63 @@ public class LoggingTests
         LogEntry torn = Assert.Single(logs.WithId(1002));
         Assert.Equal(LogLevel.Warning, torn.Level);
         Assert.Contains($"Torn tail in {segment}: truncated 13 bytes from offset {end}", torn.Message);
+    }
+
+    [Fact]
+    public async Task AShippingSessionLogsItsPeerConnectingAndDisconnectingWithTheSequenceReached()
+    {
+        using var dir = new TempDir();
+        var logs = new CapturingLoggerProvider();
+        string source = Path.Combine(dir.Path, "source");
+        using var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 }, logs);
+        for (int i = 0; i < 10; i++) q.Enqueue(new byte[100]);
+        string peer;
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            peer = s.RemoteEndPoint!.ToString()!;
+            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(Path.Combine(dir.Path, "replica"), r));
+            Assert.Equal(10, await Task.Run(() => q.ExportTo(s)));
+            Assert.Equal(10, await received.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        LogEntry connected = Assert.Single(logs.WithId(1040));
+        Assert.Equal(LogLevel.Information, connected.Level);
+        Assert.Equal($"Replica {peer} connected to {source}; shipping from sequence 0", connected.Message);
+        LogEntry disconnected = Assert.Single(logs.WithId(1041));
+        Assert.Equal($"Replica {peer} disconnected from {source} at sequence 10: the session ended (END acknowledged)", disconnected.Message);
+    }
+
+    [Fact]
+    public async Task ACancelledFollowSessionLogsItsPeerDisconnectingAsCancelled()
+    {
+        using var dir = new TempDir();
+        var logs = new CapturingLoggerProvider();
+        string source = Path.Combine(dir.Path, "source");
+        using var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 }, logs);
+        for (int i = 0; i < 5; i++) q.Enqueue(new byte[100]);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            using var cts = new CancellationTokenSource();
+            var caughtUp = new TaskCompletionSource();
+            var progress = new Progress(p => { if (p.DurableSequence == 5) caughtUp.TrySetResult(); });
+            Task<long> export = q.ExportToAsync(s, 0, new ExportOptions { Follow = true, Progress = progress }, cts.Token);
+            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(Path.Combine(dir.Path, "replica"), r));
+            await caughtUp.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
+            await Assert.ThrowsAnyAsync<IOException>(() => received.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        Assert.Single(logs.WithId(1040));
+        Assert.EndsWith($"disconnected from {source} at sequence 5: the session was cancelled", Assert.Single(logs.WithId(1041)).Message);
+    }
+
+    /// <summary>Reports on the exporter's thread (System.Progress would post to the thread pool, out of order).</summary>
+    private sealed class Progress(Action<ShippingProgress> report) : IProgress<ShippingProgress>
+    {
+        public void Report(ShippingProgress value) => report(value);
     }
 
     [Fact]

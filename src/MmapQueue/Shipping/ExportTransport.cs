@@ -11,6 +11,9 @@ internal abstract class ExportTransport : IDisposable
     /// <summary>The direction the receiver answers on (RESUME, ACK, ERROR).</summary>
     public abstract Stream Incoming { get; }
 
+    /// <summary>Who the replica is, for the peer log events: an address, or the stream's type.</summary>
+    public abstract string Peer { get; }
+
     /// <summary>Writes a protocol message (header or handshake) completely.</summary>
     public abstract void Write(ReadOnlySpan<byte> bytes);
 
@@ -35,6 +38,7 @@ internal sealed class SocketTransport(Socket socket) : ExportTransport
     private readonly NetworkStream _incoming = new(socket, ownsSocket: false);
 
     public override Stream Incoming => _incoming;
+    public override string Peer { get; } = socket.RemoteEndPoint?.ToString() ?? "an unconnected socket";
     public override bool NeedsFile => true;
 
     public override void Write(ReadOnlySpan<byte> bytes)
@@ -78,6 +82,7 @@ internal sealed class SocketTransport(Socket socket) : ExportTransport
 internal sealed class StreamTransport(Stream stream) : ExportTransport
 {
     public override Stream Incoming => stream;
+    public override string Peer => $"over a {stream.GetType().Name}";
     public override bool NeedsFile => false;
     public override void Write(ReadOnlySpan<byte> bytes) => stream.Write(bytes);
     public override void Flush() => stream.Flush();

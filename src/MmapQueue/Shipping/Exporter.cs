@@ -24,6 +24,7 @@ internal sealed partial class Exporter
     private Exception? _peerFailure;
     private long _sent;  // Volatile: written by Run before each range, read by the ack thread to bound ACKs
     private long _bytes;
+    private bool _connected; // the handshake succeeded: PeerConnected was logged, PeerDisconnected follows
 
     public Exporter(MmapQueue queue, ExportTransport transport, bool follow, IProgress<ShippingProgress>? progress, CancellationToken cancel)
     {
@@ -38,16 +39,36 @@ internal sealed partial class Exporter
     public long Run(long fromSequence)
     {
         using CancellationTokenRegistration abort = _cancel.Register(_transport.Abort);
+        string reason = "failed";
         try
         {
-            return RunCore(fromSequence);
+            long next = RunCore(fromSequence);
+            reason = "the session ended (END acknowledged)";
+            return next;
+        }
+        catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
+        {
+            reason = "the session was cancelled";
+            throw;
         }
         catch (Exception e) when (_cancel.IsCancellationRequested && e is IOException or ObjectDisposedException)
         {
+            reason = "the session was cancelled";
             throw new OperationCanceledException($"Export from {_queue.Path} was cancelled.", e, _cancel);
+        }
+        catch (Exception e)
+        {
+            reason = $"{e.GetType().Name}: {e.Message}";
+            throw;
         }
         finally
         {
+            if (_connected)
+            {
+                long acked;
+                lock (_ackLock) acked = _acked;
+                Log.PeerDisconnected(_queue.Logger, _transport.Peer, _queue.Path, acked, reason);
+            }
             // Cancellation callbacks run one at a time, the last registered first: the wait for new records
             // (WaitForMore) can wake this thread, which then disposes `abort` before Abort ran, and the
             // peer would wait forever on an open connection. So a cancelled session shuts it down here too.
@@ -68,6 +89,8 @@ internal sealed partial class Exporter
         (Segment seg, int off, long seq) = Locate(resume);
         _acked = seq;
         _sent = seq;
+        _connected = true;
+        Log.PeerConnected(_queue.Logger, _transport.Peer, _queue.Path, seq);
         var ackThread = new Thread(ReadAcks) { IsBackground = true, Name = "MmapQueue export acks" };
         ackThread.Start();
 
