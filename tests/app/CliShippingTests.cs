@@ -8,7 +8,7 @@ namespace MmapQueues.Tests.App;
 
 public class CliShippingTests
 {
-    private static CliIo Io(StringWriter data, StringWriter error) =>
+    private static CliIo Io(TextWriter data, TextWriter error) =>
         new(AnsiConsole.Create(new AnsiConsoleSettings
         {
             Ansi = AnsiSupport.No,
@@ -33,7 +33,7 @@ public class CliShippingTests
             for (int i = 0; i < 5000; i++) q.Enqueue(Encoding.ASCII.GetBytes($"event {i} {new string('x', i % 90)}"));
 
         int port = FreePort();
-        var receiveData = new StringWriter();
+        var receiveData = new SharedWriter(); // polled here while receive writes to it
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         Task<int> receive = MmapqCli.RunAsync(["receive", replica, "--port", port.ToString()], Io(receiveData, new StringWriter()), cts.Token);
         while (!receiveData.ToString().Contains("listening on", StringComparison.Ordinal))

@@ -28,7 +28,7 @@ public class CliTests
         public string Error = "";
     }
 
-    private static async Task<Run> Mmapq(string[] args, CancellationToken ct = default, StringWriter? data = null)
+    private static async Task<Run> Mmapq(string[] args, CancellationToken ct = default, TextWriter? data = null)
     {
         var console = new StringWriter();
         data ??= new StringWriter();
@@ -42,7 +42,7 @@ public class CliTests
         });
         ansi.Profile.Width = 200;
         int code = await MmapqCli.RunAsync(args, new CliIo(ansi, TextWriter.Synchronized(data), error), ct);
-        return new Run { ExitCode = code, Output = console.ToString(), Data = data.ToString(), Error = error.ToString() };
+        return new Run { ExitCode = code, Output = console.ToString(), Data = data.ToString() ?? "", Error = error.ToString() };
     }
 
     [Fact]
@@ -168,7 +168,7 @@ public class CliTests
         for (int i = 0; i < 5; i++) q.Enqueue(Encoding.ASCII.GetBytes($"old {i}"));
         TailCommand.PollInterval = TimeSpan.FromMilliseconds(10);
         using var cts = new CancellationTokenSource();
-        var data = new StringWriter();
+        var data = new SharedWriter(); // read here while the tail command writes to it
         Task<Run> tail = Mmapq(["tail", q.Path, "-n", "2", "-f"], cts.Token, data);
         for (int i = 0; i < 400; i++) q.Enqueue(Encoding.ASCII.GetBytes($"new {i}")); // several rolls of 8 KiB segments
         using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(60)); // a hang guard, not a timing assertion

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
@@ -30,6 +31,19 @@ public sealed class CapturingLoggerProvider : ILoggerProvider, ILoggerFactory
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
             owner._entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception));
     }
+}
+
+/// <summary>A text writer one thread can read (ToString) while another writes to it; StringWriter is not.</summary>
+public sealed class SharedWriter : TextWriter
+{
+    private readonly StringBuilder _text = new();
+
+    public override Encoding Encoding => Encoding.UTF8;
+    public override void Write(char value) { lock (_text) _text.Append(value); }
+    public override void Write(string? value) { lock (_text) _text.Append(value); }
+    public override void Write(char[] buffer, int index, int count) { lock (_text) _text.Append(buffer, index, count); }
+    public override void Write(ReadOnlySpan<char> buffer) { lock (_text) _text.Append(buffer); }
+    public override string ToString() { lock (_text) return _text.ToString(); }
 }
 
 internal static class Repo
