@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace MmapQueues.Tests;
 
 /// <summary>
@@ -43,6 +45,82 @@ public class DisposeBackgroundWorkTests
 
             Assert.Null(disposeFailure);
             Assert.Equal(appended, q.DurableSequence);
+        }
+    }
+
+    /// <summary>
+    /// A consumer's commit runs a retention pass on its own thread; the pass is paused (in its log line for
+    /// the deleted segment, event 1012) while Dispose runs. Once Dispose returned, the pass must not go on
+    /// changing the directory (another process may hold the queue by then): Dispose waits for it.
+    /// </summary>
+    [Fact]
+    public void ARetentionPassStartedByACommitBeforeDisposeDoesNotTouchTheQueueAfterDisposeReturned()
+    {
+        for (int round = 0; round < 3; round++)
+        {
+            using var dir = new TempDir();
+            using var logs = new PausingLoggerFactory(pauseOnEventId: 1012);
+            var q = new MmapQueue(dir.Path, QueueTestKit.Options(), logs);
+            var reader = q.OpenReader("c");
+            QueueTestKit.Fill(q, 2 * QueueTestKit.RecordsPerSegment + 1);
+            QueueTestKit.ReadExpecting(reader, QueueTestKit.RecordsPerSegment + 1); // on segment 1: segment 0 is consumed, not held
+            Exception? commitFailure = null;
+            var committer = new Thread(() => commitFailure = Record.Exception(reader.Commit));
+            committer.Start();
+            Assert.True(logs.Paused.Wait(TimeSpan.FromSeconds(30)), "the commit's retention pass did not delete segment 0");
+
+            string[]? filesAtReturn = null;
+            Exception? disposeFailure = null;
+            var disposer = new Thread(() =>
+            {
+                disposeFailure = Record.Exception(q.Dispose);
+                filesAtReturn = FileNames(dir.Path);
+            });
+            disposer.Start();
+            disposer.Join(TimeSpan.FromMilliseconds(50)); // a Dispose that does not wait for the pass returns meanwhile
+            logs.Resume.Set();
+            Assert.True(committer.Join(TimeSpan.FromSeconds(30)), "the commit did not end");
+            Assert.True(disposer.Join(TimeSpan.FromSeconds(30)), "Dispose did not return");
+
+            Assert.Null(disposeFailure);
+            Assert.Null(commitFailure);
+            Assert.Equal(filesAtReturn, FileNames(dir.Path));
+            Assert.Equal(0, QueueTestKit.OpenFilesUnder(dir.Path));
+            reader.Dispose();
+        }
+    }
+
+    private static string[] FileNames(string dir) =>
+        Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
+
+    /// <summary>Pauses the thread that logs <c>pauseOnEventId</c> (the first time) until <see cref="Resume"/> is set.</summary>
+    private sealed class PausingLoggerFactory(int pauseOnEventId) : ILoggerFactory
+    {
+        public int PauseOnEventId { get; } = pauseOnEventId;
+        public ManualResetEventSlim Paused { get; } = new();
+        public ManualResetEventSlim Resume { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this);
+        public void AddProvider(ILoggerProvider provider) { }
+
+        public void Dispose()
+        {
+            Resume.Set();
+            Paused.Dispose();
+            Resume.Dispose();
+        }
+
+        private sealed class Logger(PausingLoggerFactory owner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (eventId.Id != owner.PauseOnEventId || owner.Paused.IsSet) return;
+                owner.Paused.Set();
+                owner.Resume.Wait();
+            }
         }
     }
 }
