@@ -273,6 +273,12 @@ public sealed partial class MmapQueue
                 {
                     Log.BackgroundFlushFailed(_logger, _directory, e); // the next Flush or tick tries again
                 }
+                catch (ObjectDisposedException) when (_disposed)
+                {
+                    // A tick between Dispose marking the queue disposed and stopping this loop: Dispose's own
+                    // flush covers everything. Faulting here would make Dispose throw and skip that flush.
+                    return;
+                }
             }
         }, stop);
     }

@@ -231,6 +231,10 @@ public sealed partial class MmapQueue
         }
         _ageStop?.Dispose();
         WaitForBackgroundWork();
+        // A pass on another thread (Commit, RemoveConsumer) that checked _disposed before Dispose set it may
+        // still be deleting; wait for it, so nothing touches the directory once Dispose released the lock.
+        // Later passes take this lock after Dispose set _disposed and return at once.
+        lock (_retentionLock) { }
         lock (_segmentsLock) _spaceFreed.TrySetResult(); // blocked producers wake, see the queue disposed, and throw
     }
 
