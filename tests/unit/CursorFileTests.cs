@@ -9,6 +9,22 @@ public class CursorFileTests
     private static byte[] FileBytes(string dir) => File.ReadAllBytes(Path.Combine(dir, "cursors"));
 
     [Fact]
+    public void ACommitAfterTheStoreIsDisposedThrowsAndLeavesTheFileAsItWas()
+    {
+        using var dir = new TempDir();
+        var store = CursorStore.Open(dir.Path, Id);
+        store.Commit("billing", 100);
+        byte[] before = FileBytes(dir.Path);
+        store.Dispose();
+        // What a consumer's Commit that raced the queue's Dispose reaches: it must not reopen or rewrite the file.
+        Assert.Throws<ObjectDisposedException>(() => store.Commit("billing", 200));
+        Assert.Throws<ObjectDisposedException>(() => store.Commit("billing", 1 << 20));
+        Assert.Equal(before, FileBytes(dir.Path));
+        using var reopened = CursorStore.Open(dir.Path, Id);
+        Assert.Equal(100, reopened.Snapshot.Committed["billing"]);
+    }
+
+    [Fact]
     public void CursorFileTornAtEveryByteYieldsTheOldOrTheNewPosition()
     {
         using var dir = new TempDir();

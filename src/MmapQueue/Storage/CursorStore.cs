@@ -20,6 +20,7 @@ internal sealed class CursorStore : IDisposable
     private readonly Guid _queueId;
     private SafeFileHandle? _file; // open from the first write on; one descriptor for the queue's life
     private int _slotSize;
+    private bool _disposed;        // under _lock: set by Dispose, after which no write reopens the file
     private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist, Read in Snapshot
 
     private CursorStore(string directory, Guid queueId, CursorState state, int slotSize)
@@ -78,6 +79,9 @@ internal sealed class CursorStore : IDisposable
     {
         lock (_lock)
         {
+            // A Commit that raced the queue's Dispose: writing now would recreate the file after the directory
+            // lock was released (and leak its descriptor).
+            if (_disposed) throw new ObjectDisposedException(nameof(MmapQueue), $"Queue {_directory} is disposed; the cursors file {_path} is closed.");
             CursorState? next = change(_state);
             if (next is null) return;
             PersistUnsynchronized(next with { Generation = _state.Generation + 1 });
@@ -128,6 +132,7 @@ internal sealed class CursorStore : IDisposable
     {
         lock (_lock)
         {
+            _disposed = true;
             _file?.Dispose();
             _file = null;
         }
