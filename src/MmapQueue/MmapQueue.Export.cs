@@ -11,7 +11,9 @@ public sealed partial class MmapQueue
     /// the raw bytes of the segment files, only visible records, sent with ranged <c>sendfile</c> straight
     /// from the page cache. Returns once the replica has acknowledged every record sent as durable.
     /// </summary>
-    /// <param name="socket">A connected, blocking or non-blocking stream socket. It is not closed.</param>
+    /// <param name="socket">A connected, blocking or non-blocking stream socket. It is not closed, but it carries one
+    /// session: close it after this returns (a thread reading the replica's acknowledgements ends when it closes)
+    /// and connect again for the next session.</param>
     /// <param name="fromSequence">Where a new (empty) replica starts: at the segment holding this sequence.
     /// An existing replica resumes where it is, whatever this says (its records are contiguous from its first segment).</param>
     /// <returns>The next sequence not sent: every record before it is durable on the replica.</returns>
