@@ -114,6 +114,38 @@ public sealed partial class MmapQueue
         ApplyRetention(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
     }
 
+    /// <summary>
+    /// Claims <paramref name="name"/> for a shipping session (no reader of that name may be open, nor
+    /// another session) and registers it at <see cref="FirstSequence"/> if it is new. Release with <see cref="CloseConsumer"/>.
+    /// </summary>
+    internal void OpenShippingConsumer(string name)
+    {
+        ThrowIfDisposed();
+        ValidateConsumerName(name);
+        lock (_openConsumers)
+        {
+            if (!_openConsumers.Add(name))
+                throw new InvalidOperationException($"Consumer '{name}' of queue {_directory} is already open (a reader or another " +
+                                                    "shipping session); one holder per named consumer, so commits cannot race.");
+        }
+        try
+        {
+            if (!_cursors.Snapshot.Committed.ContainsKey(name)) _cursors.Commit(name, FirstSequence);
+        }
+        catch
+        {
+            CloseConsumer(name);
+            throw;
+        }
+    }
+
+    /// <summary>Commits a shipping consumer to the replica's durable position; never moves it back.</summary>
+    internal void CommitShipped(string name, long replicaDurable)
+    {
+        if (_cursors.Snapshot.Committed.TryGetValue(name, out long committed) && committed >= replicaDurable) return;
+        CommitConsumer(name, replicaDurable);
+    }
+
     internal void CloseConsumer(string name)
     {
         lock (_openConsumers) _openConsumers.Remove(name);

@@ -24,7 +24,7 @@ public sealed partial class MmapQueue
         ArgumentNullException.ThrowIfNull(socket);
         ThrowIfDisposed();
         using var transport = new SocketTransport(socket);
-        return new Exporter(this, transport, follow: false, progress: null, CancellationToken.None).Run(fromSequence);
+        return new Exporter(this, transport, options: null, CancellationToken.None).Run(fromSequence);
     }
 
     /// <summary>
@@ -35,7 +35,7 @@ public sealed partial class MmapQueue
     {
         ArgumentNullException.ThrowIfNull(stream);
         ThrowIfDisposed();
-        return new Exporter(this, new StreamTransport(stream), follow: false, progress: null, CancellationToken.None).Run(fromSequence);
+        return new Exporter(this, new StreamTransport(stream), options: null, CancellationToken.None).Run(fromSequence);
     }
 
     /// <summary>
@@ -63,7 +63,7 @@ public sealed partial class MmapQueue
         Task.Factory.StartNew(() =>
         {
             using (transport)
-                return new Exporter(this, transport, options?.Follow ?? false, options?.Progress, cancellationToken).Run(fromSequence);
+                return new Exporter(this, transport, options, cancellationToken).Run(fromSequence);
         }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     internal Guid QueueId => _queueId;

@@ -27,7 +27,34 @@ public class CliShippingTests
     [Fact]
     public async Task ExportAndReceiveCommandsShipAQueueOverLoopbackToAByteIdenticalReplica()
     {
-        using var dir = new TempDir();
+        (string source, string replica, TempDir dir) = await ShipWithCli([]);
+        using (dir)
+        {
+            string[] segments = Directory.GetFiles(source, "*.seg").Select(Path.GetFileName).Order().ToArray()!;
+            Assert.Equal(segments, Directory.GetFiles(replica, "*.seg").Select(Path.GetFileName).Order().ToArray());
+            foreach (string s in segments)
+                Assert.True(File.ReadAllBytes(Path.Combine(source, s)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(replica, s))), $"{s} differs");
+        }
+    }
+
+    [Fact]
+    public async Task ExportAsANamedConsumerLetsRetentionFreeWhatTheReplicaHolds()
+    {
+        (string source, string replica, TempDir dir) = await ShipWithCli(["--consumer", "replica"]);
+        using (dir)
+        {
+            using var q = new MmapQueue(source);
+            Assert.Equal(5000, q.Consumers["replica"]);
+            Assert.True(q.FirstSequence > 0, "retention freed nothing on the source");
+            using var rq = new MmapQueue(replica);
+            Assert.Equal((0L, 5000L), (rq.FirstSequence, rq.NextSequence));
+        }
+    }
+
+    /// <summary>Fills a queue, runs 'mmapq receive' and 'mmapq export' (with <paramref name="exportArgs"/>) over loopback.</summary>
+    private static async Task<(string Source, string Replica, TempDir Dir)> ShipWithCli(string[] exportArgs)
+    {
+        var dir = new TempDir(); // the caller disposes it
         string source = dir.Sub("source"), replica = dir.Sub("replica");
         using (var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 * 1024, FlushMode = FlushMode.Async }))
             for (int i = 0; i < 5000; i++) q.Enqueue(Encoding.ASCII.GetBytes($"event {i} {new string('x', i % 90)}"));
@@ -44,16 +71,12 @@ public class CliShippingTests
 
         var exportData = new StringWriter();
         var exportError = new StringWriter();
-        int exported = await MmapqCli.RunAsync(["export", source, "--to", $"127.0.0.1:{port}"], Io(exportData, exportError), cts.Token);
+        int exported = await MmapqCli.RunAsync(["export", source, "--to", $"127.0.0.1:{port}", .. exportArgs], Io(exportData, exportError), cts.Token);
         Assert.True(exported == 0, exportError.ToString());
         Assert.Contains("the peer holds every record below sequence 5000 durably", exportData.ToString());
         Assert.Equal(0, await receive);
         Assert.Contains("every record below sequence 5000 is durable in the replica", receiveData.ToString());
-
-        string[] segments = Directory.GetFiles(source, "*.seg").Select(Path.GetFileName).Order().ToArray()!;
-        Assert.Equal(segments, Directory.GetFiles(replica, "*.seg").Select(Path.GetFileName).Order().ToArray());
-        foreach (string s in segments)
-            Assert.True(File.ReadAllBytes(Path.Combine(source, s)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(replica, s))), $"{s} differs");
+        return (source, replica, dir);
     }
 
     [Fact]

@@ -12,4 +12,13 @@ public sealed class ExportOptions
 
     /// <summary>Receives progress after every chunk and every acknowledgement; null for none.</summary>
     public IProgress<ShippingProgress>? Progress { get; set; }
+
+    /// <summary>
+    /// Ship as this named consumer (retention by shipping): the session registers it if it is new (at
+    /// <see cref="MmapQueue.FirstSequence"/>, as <see cref="MmapQueue.OpenReader(string)"/> does) and commits
+    /// it to the replica's durable position at every acknowledgement, so retention deletes a segment once
+    /// the replica holds it durably and every other consumer is past it. No reader of the same name may be
+    /// open during the session. Null (the default): shipping does not hold back or free any segment.
+    /// </summary>
+    public string? ConsumerName { get; set; }
 }

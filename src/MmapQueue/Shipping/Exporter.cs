@@ -26,18 +26,22 @@ internal sealed partial class Exporter
     private long _bytes;
     private bool _connected; // the handshake succeeded: PeerConnected was logged, PeerDisconnected follows
 
-    public Exporter(MmapQueue queue, ExportTransport transport, bool follow, IProgress<ShippingProgress>? progress, CancellationToken cancel)
+    private readonly string? _consumer; // retention by shipping: committed at every ACK (ExportOptions.ConsumerName)
+
+    public Exporter(MmapQueue queue, ExportTransport transport, ExportOptions? options, CancellationToken cancel)
     {
         _queue = queue;
         _transport = transport;
-        _follow = follow;
-        _progress = progress;
+        _follow = options?.Follow ?? false;
+        _progress = options?.Progress;
+        _consumer = options?.ConsumerName;
         _cancel = cancel;
     }
 
     /// <summary>Runs the session; returns the next sequence not sent (all before it are durable on the replica).</summary>
     public long Run(long fromSequence)
     {
+        if (_consumer is not null) _queue.OpenShippingConsumer(_consumer);
         using CancellationTokenRegistration abort = _cancel.Register(_transport.Abort);
         string reason = "failed";
         try
@@ -73,6 +77,7 @@ internal sealed partial class Exporter
             // (WaitForMore) can wake this thread, which then disposes `abort` before Abort ran, and the
             // peer would wait forever on an open connection. So a cancelled session shuts it down here too.
             if (_cancel.IsCancellationRequested) _transport.Abort();
+            if (_consumer is not null) _queue.CloseConsumer(_consumer);
         }
     }
 
@@ -229,10 +234,16 @@ internal sealed partial class Exporter
                 if (header.Kind != WireProtocol.Kind.Ack)
                     throw ShippingProtocolException.Field("message from the receiver", 0, "ACK (4) or ERROR (5)", $"{header.Kind}");
                 long sent = Volatile.Read(ref _sent); // pairs with the Volatile.Write in RunCore
+                long acked;
+                lock (_ackLock) acked = _acked; // this thread is its only writer
+                if (header.A < acked || header.A > sent)
+                    throw ShippingProtocolException.Field("ACK", 8, $"a durable sequence from {acked} to {sent} (sent so far)", $"{header.A}");
+                // Retention by shipping, before Finish can see the ACK: when the session returns, the consumer
+                // is committed to where the replica is durable. A queue disposed meanwhile (follow mode ends
+                // that way) keeps its previous commit, which the next session moves on.
+                if (_consumer is not null && !_queue.IsDisposed) _queue.CommitShipped(_consumer, header.A);
                 lock (_ackLock)
                 {
-                    if (header.A < _acked || header.A > sent)
-                        throw ShippingProtocolException.Field("ACK", 8, $"a durable sequence from {_acked} to {sent} (sent so far)", $"{header.A}");
                     _acked = header.A;
                     Monitor.PulseAll(_ackLock); // wakes Finish
                 }

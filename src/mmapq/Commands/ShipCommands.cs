@@ -17,9 +17,11 @@ internal static class ShipCommands
         var to = new Option<string>("--to") { Description = "The receiving peer, HOST:PORT.", Required = true };
         var from = new Option<long>("--from") { Description = "First sequence to send if the replica is new.", DefaultValueFactory = _ => 0 };
         var follow = new Option<bool>("--follow") { Description = "Keep shipping new records until Ctrl+C." };
+        var consumer = new Option<string?>("--consumer") { Description = "Ship as this named consumer: it is committed at every acknowledgement, so retention frees what the replica holds durably." };
         var command = new Command("export", "Ship the queue to a peer running 'mmapq receive' (sendfile, resumes where the replica's durable copy ends). Takes the queue's writer lock.")
-            { directory, to, from, follow };
-        command.SetAction((parse, ct) => RunExport(io, parse.GetValue(directory)!, parse.GetValue(to)!, parse.GetValue(from), parse.GetValue(follow), ct));
+            { directory, to, from, follow, consumer };
+        command.SetAction((parse, ct) => RunExport(io, parse.GetValue(directory)!, parse.GetValue(to)!, parse.GetValue(from), parse.GetValue(follow),
+            parse.GetValue(consumer), ct));
         return command;
     }
 
@@ -34,7 +36,7 @@ internal static class ShipCommands
         return command;
     }
 
-    private static async Task<int> RunExport(CliIo io, string directory, string to, long from, bool follow, CancellationToken ct)
+    private static async Task<int> RunExport(CliIo io, string directory, string to, long from, bool follow, string? consumer, CancellationToken ct)
     {
         if (!IPEndPoint.TryParse(to, out IPEndPoint? peer) || peer.Port == 0)
         {
@@ -47,6 +49,7 @@ internal static class ShipCommands
             return ExitCodes.CannotOpen;
         }
         using var queue = new MmapQueue(directory, new MmapQueueOptions { FlushMode = FlushMode.Async });
+        if (consumer is not null) queue.Flush(); // retention frees only segments the flusher is done with; nothing else appends here (the export holds the writer lock)
         using var socket = new Socket(peer.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -67,7 +70,7 @@ internal static class ShipCommands
                 bar.Value = Math.Max(0, p.DurableSequence - from);
                 bar.Description = $"shipped {p.Bytes / 1e6:F1} MB, durable on the peer below {p.DurableSequence:N0}";
             });
-            next = await queue.ExportToAsync(socket, from, new ExportOptions { Follow = follow, Progress = progress }, ct).ConfigureAwait(false);
+            next = await queue.ExportToAsync(socket, from, new ExportOptions { Follow = follow, Progress = progress, ConsumerName = consumer }, ct).ConfigureAwait(false);
             bar.Value = bar.MaxValue;
         }).ConfigureAwait(false);
         io.Data.WriteLine($"exported: the peer holds every record below sequence {next} durably");
