@@ -34,14 +34,7 @@ public sealed partial class MmapQueue
     /// <exception cref="InvalidOperationException">A reader for this consumer is already open.</exception>
     public QueueReader OpenReader(string consumerName)
     {
-        ThrowIfDisposed();
-        ValidateConsumerName(consumerName);
-        lock (_openConsumers)
-        {
-            if (!_openConsumers.Add(consumerName))
-                throw new InvalidOperationException($"Consumer '{consumerName}' of queue {_directory} is already open; " +
-                                                    "dispose its reader first (one reader per named consumer, so commits cannot race).");
-        }
+        ClaimConsumer(consumerName);
         var reader = new QueueReader(this, consumerName);
         try
         {
@@ -120,14 +113,7 @@ public sealed partial class MmapQueue
     /// </summary>
     internal void OpenShippingConsumer(string name)
     {
-        ThrowIfDisposed();
-        ValidateConsumerName(name);
-        lock (_openConsumers)
-        {
-            if (!_openConsumers.Add(name))
-                throw new InvalidOperationException($"Consumer '{name}' of queue {_directory} is already open (a reader or another " +
-                                                    "shipping session); one holder per named consumer, so commits cannot race.");
-        }
+        ClaimConsumer(name);
         try
         {
             if (!_cursors.Snapshot.Committed.ContainsKey(name)) _cursors.Commit(name, FirstSequence);
@@ -144,6 +130,19 @@ public sealed partial class MmapQueue
     {
         if (_cursors.Snapshot.Committed.TryGetValue(name, out long committed) && committed >= replicaDurable) return;
         CommitConsumer(name, replicaDurable);
+    }
+
+    /// <summary>Makes the caller the one holder of a named consumer (a reader or a shipping session), so commits cannot race.</summary>
+    private void ClaimConsumer(string name)
+    {
+        ThrowIfDisposed();
+        ValidateConsumerName(name);
+        lock (_openConsumers)
+        {
+            if (!_openConsumers.Add(name))
+                throw new InvalidOperationException($"Consumer '{name}' of queue {_directory} is already open (a reader or a shipping " +
+                                                    "session); dispose its reader or end the session first: one holder per named consumer, so commits cannot race.");
+        }
     }
 
     internal void CloseConsumer(string name)
