@@ -18,7 +18,8 @@ internal sealed partial class Exporter
     private readonly CancellationToken _cancel;
     private readonly byte[] _header = new byte[WireProtocol.HeaderSize];
 
-    // One lock, named: _acked and _peerFailure are written by the ack thread and read by Run under _ackLock.
+    // One lock, named: _acked and _peerFailure are written by the ack thread and read by Run under _ackLock
+    // (and _consumerReleased the other way round).
     private readonly object _ackLock = new();
     private long _acked;
     private Exception? _peerFailure;
@@ -27,6 +28,7 @@ internal sealed partial class Exporter
     private bool _connected; // the handshake succeeded: PeerConnected was logged, PeerDisconnected follows
 
     private readonly string? _consumer; // retention by shipping: committed at every ACK (ExportOptions.ConsumerName)
+    private bool _consumerReleased;     // under _ackLock: Run has ended and released _consumer
 
     public Exporter(MmapQueue queue, ExportTransport transport, ExportOptions? options, CancellationToken cancel)
     {
@@ -77,7 +79,11 @@ internal sealed partial class Exporter
             // (WaitForMore) can wake this thread, which then disposes `abort` before Abort ran, and the
             // peer would wait forever on an open connection. So a cancelled session shuts it down here too.
             if (_cancel.IsCancellationRequested) _transport.Abort();
-            if (_consumer is not null) _queue.CloseConsumer(_consumer);
+            if (_consumer is not null)
+            {
+                lock (_ackLock) _consumerReleased = true; // the ack thread, if still reading, commits no more
+                _queue.CloseConsumer(_consumer);
+            }
         }
     }
 
@@ -238,12 +244,13 @@ internal sealed partial class Exporter
                 lock (_ackLock) acked = _acked; // this thread is its only writer
                 if (header.A < acked || header.A > sent)
                     throw ShippingProtocolException.Field("ACK", 8, $"a durable sequence from {acked} to {sent} (sent so far)", $"{header.A}");
-                // Retention by shipping, before Finish can see the ACK: when the session returns, the consumer
-                // is committed to where the replica is durable. A queue disposed meanwhile (follow mode ends
-                // that way) keeps its previous commit, which the next session moves on.
-                if (_consumer is not null && !_queue.IsDisposed) _queue.CommitShipped(_consumer, header.A);
                 lock (_ackLock)
                 {
+                    // Retention by shipping, before Finish can see the ACK: when the session returns, the
+                    // consumer is committed to where the replica is durable. Under the lock so that no commit
+                    // follows Run releasing the name. A queue disposed meanwhile (follow mode ends that way)
+                    // keeps its previous commit, which the next session moves on.
+                    if (_consumer is not null && !_consumerReleased && !_queue.IsDisposed) _queue.CommitShipped(_consumer, header.A);
                     _acked = header.A;
                     Monitor.PulseAll(_ackLock); // wakes Finish
                 }
