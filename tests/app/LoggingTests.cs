@@ -3,7 +3,6 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using System.Net.Sockets;
 using MmapQueues.Format;
-using MmapQueues.Shipping;
 using MmapQueues.Tests.Shipping;
 
 namespace MmapQueues.Tests.App;
@@ -87,7 +86,7 @@ public class LoggingTests
         {
             using var cts = new CancellationTokenSource();
             var caughtUp = new TaskCompletionSource();
-            var progress = new Progress(p => { if (p.DurableSequence == 5) caughtUp.TrySetResult(); });
+            var progress = new SyncProgress(p => { if (p.DurableSequence == 5) caughtUp.TrySetResult(); });
             Task<long> export = q.ExportToAsync(s, 0, new ExportOptions { Follow = true, Progress = progress }, cts.Token);
             Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(Path.Combine(dir.Path, "replica"), r));
             await caughtUp.Task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -97,12 +96,6 @@ public class LoggingTests
         }
         Assert.Single(logs.WithId(1040));
         Assert.EndsWith($"disconnected from {source} at sequence 5: the session was cancelled", Assert.Single(logs.WithId(1041)).Message);
-    }
-
-    /// <summary>Reports on the exporter's thread (System.Progress would post to the thread pool, out of order).</summary>
-    private sealed class Progress(Action<ShippingProgress> report) : IProgress<ShippingProgress>
-    {
-        public void Report(ShippingProgress value) => report(value);
     }
 
     [Fact]

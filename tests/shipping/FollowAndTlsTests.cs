@@ -116,10 +116,4 @@ public sealed class FollowAndTlsTests
         using X509Certificate2 ephemeral = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
         return X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
     }
-
-    /// <summary>IProgress that reports on the caller's thread (Progress&lt;T&gt; posts to the thread pool, too late for asserts).</summary>
-    private sealed class SyncProgress(Action<ShippingProgress> report) : IProgress<ShippingProgress>
-    {
-        public void Report(ShippingProgress value) => report(value);
-    }
 }

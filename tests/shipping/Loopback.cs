@@ -121,3 +121,9 @@ internal static class Loopback
         return n;
     }
 }
+
+/// <summary>IProgress that reports on the exporter's thread (Progress&lt;T&gt; posts to the thread pool, too late for asserts).</summary>
+internal sealed class SyncProgress(Action<ShippingProgress> report) : IProgress<ShippingProgress>
+{
+    public void Report(ShippingProgress value) => report(value);
+}

@@ -49,7 +49,6 @@ internal static class ShipCommands
             return ExitCodes.CannotOpen;
         }
         using var queue = new MmapQueue(directory, new MmapQueueOptions { FlushMode = FlushMode.Async });
-        if (consumer is not null) queue.Flush(); // retention frees only segments the flusher is done with; nothing else appends here (the export holds the writer lock)
         using var socket = new Socket(peer.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
