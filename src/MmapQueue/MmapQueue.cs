@@ -152,7 +152,7 @@ public sealed partial class MmapQueue : IDisposable
     public void Dispose()
     {
         Segment active;
-        long reserved;
+        long records, reserved;
         lock (_rollLock)
         {
             if (_disposed) return;
@@ -161,7 +161,7 @@ public sealed partial class MmapQueue : IDisposable
             // Sealing fails every later reservation, which then goes to Roll and throws ObjectDisposedException,
             // so no producer starts copying into the mapping unmapped below. Producers that reserved already
             // are waited for by the flush (it walks to `reserved`, waiting for each commit word).
-            (long records, _) = active.Seal();
+            (records, _) = active.Seal();
             reserved = active.BaseSequence + records;
         }
         bool flushed = false;
@@ -178,7 +178,8 @@ public sealed partial class MmapQueue : IDisposable
         }
         finally
         {
-            if (!flushed) WaitUntilPublished(active); // the flush failed before seeing every producer finish
+            // The flush failed before seeing every producer finish: wait for them as an index build does.
+            if (!flushed) new SegmentIndex(_segmentSize).Complete(active, records);
             _allocator.Dispose();
             _frontier = null;
             Volatile.Read(ref _active).Release();
@@ -186,23 +187,6 @@ public sealed partial class MmapQueue : IDisposable
             _lock.Dispose();
             _metrics?.Dispose();
             WakeReaders();
-        }
-    }
-
-    /// <summary>
-    /// Waits until every record reserved in the sealed <paramref name="segment"/> is published: the last
-    /// store a producer makes into the mapping is its commit word (acquire here pairs with PublishWord).
-    /// </summary>
-    private static void WaitUntilPublished(Segment segment)
-    {
-        (long records, _) = segment.ReservedTail;
-        int off = SegmentLayout.FirstRecordOffset;
-        var spin = new SpinWait();
-        for (long i = 0; i < records; i++)
-        {
-            uint word;
-            while ((word = segment.ReadWord(off)) == 0) spin.SpinOnce();
-            off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
         }
     }
 
