@@ -30,7 +30,7 @@ public sealed partial class MmapQueue
     /// records read after the last commit are read again after a crash or reopen. A consumer whose
     /// committed records a limit deleted resumes at <see cref="FirstSequence"/>, with a warning logged.
     /// </summary>
-    /// <param name="consumerName">1 to 255 bytes of UTF-8; names are compared ordinally.</param>
+    /// <param name="consumerName">1 to 255 bytes of UTF-8, without lone surrogates; names are compared ordinally.</param>
     /// <exception cref="InvalidOperationException">A reader for this consumer is already open.</exception>
     public QueueReader OpenReader(string consumerName)
     {
@@ -181,12 +181,5 @@ public sealed partial class MmapQueue
         }
     }
 
-    private static void ValidateConsumerName(string consumerName)
-    {
-        ArgumentNullException.ThrowIfNull(consumerName);
-        int bytes = Encoding.UTF8.GetByteCount(consumerName);
-        if (bytes is 0 or > CursorsLayout.MaxNameBytes)
-            throw new ArgumentException($"A consumer name must be 1 to {CursorsLayout.MaxNameBytes} bytes of UTF-8; " +
-                                        $"'{consumerName}' has {bytes}.", nameof(consumerName));
-    }
+    private static void ValidateConsumerName(string consumerName) => CursorFile.ValidateName(consumerName, nameof(consumerName));
 }

@@ -19,7 +19,7 @@ public sealed partial class MmapQueue
         {
             Log.IndexRebuilt(_logger, seg.IndexPath, $"entry ({record}, {offset}) does not point at record {seg.BaseSequence + record}");
             seg.DropIndex(index);
-            File.Delete(seg.IndexPath);
+            QueueFiles.Delete(seg.IndexPath);
             index = seg.SetIndex(LoadOrBuildIndex(seg, trustFile: false));
             (record, offset) = index.Locate(seg, recordNumber);
         }
@@ -92,7 +92,7 @@ public sealed partial class MmapQueue
     {
         try
         {
-            index.Write(seg.IndexPath, seg.BaseSequence, _queueId);
+            index.Write(seg.IndexPath, seg.BaseSequence, _queueId, _options.FilePermissions);
         }
         catch (IOException e)
         {

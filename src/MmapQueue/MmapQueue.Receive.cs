@@ -77,16 +77,16 @@ public sealed partial class MmapQueue
     private static MmapQueue OpenReplica(string path, WireProtocol.Hello h, MmapQueueOptions options)
     {
         string dir = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(dir);
+        QueueFiles.CreateDirectory(dir, options.FilePermissions);
         string metaPath = System.IO.Path.Combine(dir, SegmentNames.MetaName);
-        if (!File.Exists(metaPath))
+        if (QueueDirectory.TryReadMeta(metaPath) is not { } m)
         {
             if (QueueDirectory.ListSegments(dir).Count > 0)
                 throw new ShippingProtocolException($"Replica directory {dir} holds segment files but no {SegmentNames.MetaName}; refusing to adopt queue {h.QueueId} over them.");
-            QueueDirectory.OpenOrCreateMeta(dir, h.SegmentSize, h.QueueId);
+            QueueDirectory.OpenOrCreateMeta(dir, h.SegmentSize, h.QueueId, options.FilePermissions);
             if (h.StartBase > 0)
             {
-                Segment first = SegmentFiles.CreateSpare(dir, h.SegmentSize);
+                Segment first = SegmentFiles.CreateSpare(dir, h.SegmentSize, options.FilePermissions);
                 SegmentFiles.Activate(first, dir, h.StartBase, h.QueueId);
                 first.Release();
                 Native.Libc.FsyncDirectory(dir);
@@ -94,7 +94,6 @@ public sealed partial class MmapQueue
         }
         else
         {
-            QueueDirectory.Meta m = QueueDirectory.ReadMeta(metaPath);
             if (m.QueueId != h.QueueId || m.SegmentSize != h.SegmentSize)
                 throw new ShippingProtocolException($"Replica {dir} is a copy of queue {m.QueueId} with {m.SegmentSize}-byte segments; " +
                                                     $"the sender ships queue {h.QueueId} with {h.SegmentSize}-byte segments.");

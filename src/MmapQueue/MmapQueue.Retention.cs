@@ -151,7 +151,7 @@ public sealed partial class MmapQueue
             freed = _spaceFreed;
             _spaceFreed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
-        foreach (Segment s in removed) File.Delete(s.IndexPath);
+        foreach (Segment s in removed) QueueFiles.Delete(s.IndexPath);
         freed.TrySetResult();
     }
 
@@ -248,18 +248,19 @@ public sealed partial class MmapQueue
 
     /// <summary>
     /// Before recovery: deletes segments wholly below the retention floor (their unlink was interrupted by a
-    /// crash), index files without a segment, and index tmp files.
+    /// crash), index files without a segment, and temporary files (a spare segment, a half-written index,
+    /// cursors or queue.meta).
     /// </summary>
     private static void RemoveLeftovers(string directory, long floor, Microsoft.Extensions.Logging.ILogger logger)
     {
-        foreach (string tmp in Directory.EnumerateFiles(directory, "*" + Format.IndexLayout.Extension + ".*.tmp")) File.Delete(tmp);
+        QueueFiles.DeleteTemporaries(directory);
         var files = QueueDirectory.ListSegments(directory);
         for (int i = 0; i + 1 < files.Count && files[i + 1].Base <= floor; i++)
         {
             Log.LeftoverSegmentRemoved(logger, files[i].Path, floor);
-            File.Delete(files[i].Path);
+            QueueFiles.Delete(files[i].Path);
         }
         foreach (string idx in Directory.EnumerateFiles(directory, "*" + Format.IndexLayout.Extension))
-            if (!File.Exists(System.IO.Path.ChangeExtension(idx, SegmentNames.Extension))) File.Delete(idx);
+            if (!System.IO.Path.Exists(System.IO.Path.ChangeExtension(idx, SegmentNames.Extension))) QueueFiles.Delete(idx);
     }
 }

@@ -24,7 +24,7 @@ public sealed partial class MmapQueue : IDisposable
     private readonly string _directory;
     private readonly MmapQueueOptions _options;
     private readonly ILogger _logger;
-    private readonly FileStream _lock;
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _lock; // holds flock(LOCK_EX) on the lock file
     private readonly Guid _queueId;
     private readonly long _segmentSize;
     private readonly int _maxPayload;
@@ -60,11 +60,11 @@ public sealed partial class MmapQueue : IDisposable
         _logger = (ILogger?)loggerFactory?.CreateLogger<MmapQueue>() ?? NullLogger.Instance;
         _directory = System.IO.Path.GetFullPath(path);
         var started = Stopwatch.StartNew();
-        Directory.CreateDirectory(_directory);
-        _lock = QueueDirectory.AcquireLock(_directory);
+        QueueFiles.CreateDirectory(_directory, _options.FilePermissions);
+        _lock = QueueDirectory.AcquireLock(_directory, _options.FilePermissions);
         try
         {
-            var meta = QueueDirectory.OpenOrCreateMeta(_directory, _options.SegmentSizeBytes, _options.QueueIdForNewQueue);
+            var meta = QueueDirectory.OpenOrCreateMeta(_directory, _options.SegmentSizeBytes, _options.QueueIdForNewQueue, _options.FilePermissions);
             if (meta.SegmentSize != _options.SegmentSizeBytes)
                 Log.SegmentSizeFromMeta(_logger, _directory, meta.SegmentSize, _options.SegmentSizeBytes);
             _queueId = meta.QueueId;
@@ -73,8 +73,8 @@ public sealed partial class MmapQueue : IDisposable
             if (_options.MaxQueueSizeBytes > 0 && _options.MaxQueueSizeBytes < 2 * _segmentSize)
                 throw new ArgumentException($"MaxQueueSizeBytes must be at least two segments ({2 * _segmentSize} bytes with the segment size " +
                                             $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
-            _allocator = new SegmentAllocator(_directory, _segmentSize, _options.Preheat, _options.LockInMemory, _logger);
-            _cursors = CursorStore.Open(_directory, _queueId);
+            _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger);
+            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions);
             RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
 
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);

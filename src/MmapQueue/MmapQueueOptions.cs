@@ -67,6 +67,19 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// </summary>
     public TimeSpan? RetentionAge { get; set; }
 
+    /// <summary>
+    /// Permissions of the files the queue creates. Default <c>0600</c> (<see cref="UnixFileMode.UserRead"/> |
+    /// <see cref="UnixFileMode.UserWrite"/>): only the owner can read the payloads. Add
+    /// <see cref="UnixFileMode.GroupRead"/> (0640) or <see cref="UnixFileMode.OtherRead"/> (0644) to let a reader
+    /// running as another user in; a directory the queue creates gets the matching search bits (0700, 0750,
+    /// 0755). Only read bits may be added: a queue directory others can write to could be filled with links.
+    /// Files and directories that already exist keep their mode.
+    /// </summary>
+    public UnixFileMode FilePermissions { get; set; } = DefaultFilePermissions;
+
+    /// <summary>The default <see cref="FilePermissions"/>: 0600.</summary>
+    public const UnixFileMode DefaultFilePermissions = Storage.QueueFiles.DefaultFileMode;
+
     /// <summary>Test hook for the crash suite: skip the msync of every Nth flush while still reporting it durable.</summary>
     internal int TestOnlySkipMsyncEveryNthFlush { get; set; }
 
@@ -105,6 +118,9 @@ public sealed class MmapQueueOptions : IValidatableObject
             yield return ($"FullPolicy must be Block, Reject or DropOldest; found {(int)FullPolicy}.", nameof(FullPolicy));
         if (FullBlockTimeout != Timeout.InfiniteTimeSpan && (FullBlockTimeout < TimeSpan.Zero || FullBlockTimeout.TotalMilliseconds > int.MaxValue))
             yield return ($"FullBlockTimeout must be from 0 to {int.MaxValue} ms, or Timeout.InfiniteTimeSpan; found {FullBlockTimeout}.", nameof(FullBlockTimeout));
+        if ((FilePermissions & DefaultFilePermissions) != DefaultFilePermissions || (FilePermissions & ~Storage.QueueFiles.AllowedFileModes) != 0)
+            yield return ($"FilePermissions must hold UserRead and UserWrite (0600) and may add only GroupRead and OtherRead (up to 0644); " +
+                          $"found 0{Convert.ToString((int)FilePermissions, 8)}.", nameof(FilePermissions));
         if (RetentionAge is { } age && age <= TimeSpan.Zero)
             yield return ($"RetentionAge must be more than 0, or null for no age limit; found {age}.", nameof(RetentionAge));
     }

@@ -9,7 +9,8 @@ namespace MmapQueues.Cli;
 /// </summary>
 internal sealed record CliIo(IAnsiConsole Console, TextWriter Data, TextWriter Error)
 {
-    public void Fail(string message) => Error.WriteLine($"error: {message}");
+    /// <summary>Prints an error; the message may quote a file or a peer, so it is escaped (<see cref="TerminalText"/>).</summary>
+    public void Fail(string message) => Error.WriteLine($"error: {TerminalText.Escape(message)}");
 }
 
 /// <summary>Process exit codes of mmapq.</summary>

@@ -38,15 +38,15 @@ internal static class MmapqCli
         {
             inspector = QueueInspector.Open(directory);
         }
-        catch (Exception e) when (e is DirectoryNotFoundException or InvalidDataException or UnauthorizedAccessException)
-        {
-            io.Fail(e.Message);
-            return ExitCodes.CannotOpen;
-        }
         catch (QueueCorruptedException e)
         {
             io.Fail(e.Message);
             return ExitCodes.Corrupt;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException) // DirectoryNotFoundException is an IOException
+        {
+            io.Fail(e.Message);
+            return ExitCodes.CannotOpen;
         }
         try
         {

@@ -71,15 +71,7 @@ internal static class RecordPrinter
 
     private static string Escape(ReadOnlySpan<byte> payload)
     {
-        if (!TryUtf8(payload, out string? text)) return "0x" + Convert.ToHexString(payload);
-        var sb = new StringBuilder(text.Length);
-        foreach (char c in text)
-        {
-            if (c == '\\') sb.Append(@"\\");
-            else if (char.IsControl(c)) sb.Append(c switch { '\n' => @"\n", '\r' => @"\r", '\t' => @"\t", _ => $"\\u{(int)c:x4}" });
-            else sb.Append(c);
-        }
-        return sb.ToString();
+        return TryUtf8(payload, out string? text) ? TerminalText.Escape(text) : "0x" + Convert.ToHexString(payload);
     }
 
     private static bool TryUtf8(ReadOnlySpan<byte> payload, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? text)

@@ -10,11 +10,44 @@ internal static partial class Libc
     public const int MS_ASYNC = 1, MS_SYNC = 4;
     public const int MADV_RANDOM = 1, MADV_SEQUENTIAL = 2, MADV_WILLNEED = 3, MADV_DONTNEED = 4;
     public const int MADV_POPULATE_WRITE = 23;
-    public const int O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
-    public const int EINTR = 4, EAGAIN = 11, EINVAL = 22, ENOSPC = 28, EOPNOTSUPP = 95;
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800;
+    public const int O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000;
+    public const int ENOENT = 2, EINTR = 4, EAGAIN = 11, EWOULDBLOCK = EAGAIN, EEXIST = 17, ENOTDIR = 20, EINVAL = 22;
+    public const int ENOSPC = 28, ENOSYS = 38, ELOOP = 40, EOPNOTSUPP = 95;
+    public const int LOCK_EX = 2, LOCK_NB = 4;
+    public const int F_GETFL = 3, F_SETFL = 4;
+    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, STATX_TYPE = 0x1, STATX_MODE = 0x2, RENAME_NOREPLACE = 1;
+    public const int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000;
+
+    /// <summary>Size of <c>struct statx</c> (the same on every architecture) and the offset of its u16 <c>stx_mode</c>.</summary>
+    public const int StatxSize = 256, StatxModeOffset = 28;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int openat(int dirFd, string name, int flags, int mode);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int renameat(int oldDirFd, string oldName, int newDirFd, string newName);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int renameat2(int oldDirFd, string oldName, int newDirFd, string newName, uint flags);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int unlinkat(int dirFd, string name, int flags);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int statx(int dirFd, string name, int flags, uint mask, Span<byte> buffer);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fchmod(int fd, uint mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fcntl(int fd, int command, int argument);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
@@ -65,17 +98,22 @@ internal static partial class Libc
     public static int LastErrno => Marshal.GetLastPInvokeError();
 
     /// <summary>fsync a directory so that entries created or renamed in it survive power loss.</summary>
-    public static void FsyncDirectory(string directory)
+    public static void FsyncDirectory(string directory) => Storage.QueueFiles.FsyncDirectory(directory);
+
+    /// <summary>The file type and permission bits (<c>st_mode</c>) of an open descriptor.</summary>
+    public static int FileModeOf(int fd, string pathForErrors)
     {
-        int fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-        if (fd < 0) throw new IOException($"open({directory}) for fsync failed: {LastError()}");
-        try
-        {
-            if (fsync(fd) != 0) throw new IOException($"fsync of directory {directory} failed: {LastError()}");
-        }
-        finally
-        {
-            close(fd);
-        }
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, buffer) != 0)
+            throw new IOException($"statx of {pathForErrors} failed: {LastError()}");
+        return MemoryMarshal.Read<ushort>(buffer[StatxModeOffset..]); // host order, as the kernel wrote it
+    }
+
+    /// <summary>The file type bits of <paramref name="path"/> itself (a link is not followed); -1 when it cannot be read.</summary>
+    public static int FileTypeOfLink(string path)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, buffer) != 0) return -1;
+        return MemoryMarshal.Read<ushort>(buffer[StatxModeOffset..]) & S_IFMT;
     }
 }

@@ -187,7 +187,7 @@ internal sealed partial class Exporter
     }
 
     private SafeFileHandle? OpenForSendfile(Segment seg) =>
-        _transport.NeedsFile ? File.OpenHandle(seg.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete) : null;
+        _transport.NeedsFile ? Storage.QueueFiles.OpenExisting(seg.Path, write: false) : null;
 
     /// <summary>Blocks until a record after (seg, off) is visible; false if the queue was disposed.</summary>
     private bool WaitForMore(Segment seg, int off, long seq)

@@ -16,6 +16,35 @@ internal sealed record CursorState(long Generation, long RetainedFrom, IReadOnly
 /// </summary>
 internal static class CursorFile
 {
+    /// <summary>
+    /// UTF-8 that throws on what it cannot encode or decode. The lenient default would store a lone surrogate
+    /// as U+FFFD, so the name read back would differ from the one committed and its position be orphaned.
+    /// </summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> unless <paramref name="name"/> is well-formed UTF-16 (no lone
+    /// surrogate) whose UTF-8 form is 1 to <see cref="CursorsLayout.MaxNameBytes"/> bytes: what an entry's
+    /// one-byte length prefix can hold and what reads back as the same string.
+    /// </summary>
+    public static void ValidateName(string name, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(name, parameterName);
+        int bytes;
+        try
+        {
+            bytes = StrictUtf8.GetByteCount(name);
+        }
+        catch (EncoderFallbackException e)
+        {
+            throw new ArgumentException($"A consumer name must be valid Unicode; found a lone surrogate U+{(int)e.CharUnknown:X4} " +
+                                        $"at index {e.Index} of a {name.Length}-character name.", parameterName, e);
+        }
+        if (bytes is 0 or > CursorsLayout.MaxNameBytes)
+            throw new ArgumentException($"A consumer name must be 1 to {CursorsLayout.MaxNameBytes} bytes of UTF-8; " +
+                                        $"'{name}' has {bytes}.", parameterName);
+    }
+
     /// <summary>The slot size that fits <paramref name="state"/>: a multiple of 4096.</summary>
     public static int SlotSizeFor(CursorState state)
     {
@@ -41,7 +70,7 @@ internal static class CursorFile
         int at = CursorsLayout.HeaderSize;
         foreach (var (name, sequence) in state.Committed.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            int n = Encoding.UTF8.GetBytes(name, slot[(at + 1)..]);
+            int n = StrictUtf8.GetBytes(name, slot[(at + 1)..]);
             slot[at] = (byte)n;
             at += 1 + n;
             BinaryPrimitives.WriteInt64LittleEndian(slot[at..], sequence);
@@ -97,7 +126,16 @@ internal static class CursorFile
         {
             if (at >= end || at + 1 + slot[at] + sizeof(long) > end) { problem = $"entry {i} runs past the body ({body} bytes)"; return null; }
             int n = slot[at];
-            string name = Encoding.UTF8.GetString(slot.Slice(at + 1, n));
+            string name;
+            try
+            {
+                name = StrictUtf8.GetString(slot.Slice(at + 1, n));
+            }
+            catch (DecoderFallbackException)
+            {
+                problem = $"entry {i} has a name that is not valid UTF-8";
+                return null;
+            }
             at += 1 + n;
             committed[name] = BinaryPrimitives.ReadInt64LittleEndian(slot[at..]);
             at += sizeof(long);
@@ -109,7 +147,7 @@ internal static class CursorFile
     private static int BodyLength(CursorState state)
     {
         int total = 0;
-        foreach (string name in state.Committed.Keys) total += 1 + Encoding.UTF8.GetByteCount(name) + sizeof(long);
+        foreach (string name in state.Committed.Keys) total += 1 + StrictUtf8.GetByteCount(name) + sizeof(long);
         return total;
     }
 

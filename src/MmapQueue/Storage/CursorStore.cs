@@ -18,13 +18,15 @@ internal sealed class CursorStore : IDisposable
     private readonly string _path;
     private readonly string _directory;
     private readonly Guid _queueId;
+    private readonly UnixFileMode _fileMode;
     private SafeFileHandle? _file; // open from the first write on; one descriptor for the queue's life
     private int _slotSize;
     private bool _disposed;        // under _lock: set by Dispose, after which no write reopens the file
     private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist, Read in Snapshot
 
-    private CursorStore(string directory, Guid queueId, CursorState state, int slotSize)
+    private CursorStore(string directory, Guid queueId, UnixFileMode fileMode, CursorState state, int slotSize)
     {
+        _fileMode = fileMode;
         _directory = directory;
         _path = Path.Combine(directory, SegmentNames.CursorsName);
         _queueId = queueId;
@@ -32,19 +34,36 @@ internal sealed class CursorStore : IDisposable
         _slotSize = slotSize;
     }
 
-    /// <summary>Loads the cursors file (none yet means no consumers and no floor).</summary>
-    public static CursorStore Open(string directory, Guid queueId)
+    /// <summary>
+    /// Loads the cursors file (none yet means no consumers and no floor); a file it creates later gets
+    /// <paramref name="fileMode"/>. A grow that crashed before its rename left a temporary file, which the
+    /// queue's leftover sweep removes: the old file still holds the state.
+    /// </summary>
+    public static CursorStore Open(string directory, Guid queueId, UnixFileMode fileMode = QueueFiles.DefaultFileMode)
     {
         string path = Path.Combine(directory, SegmentNames.CursorsName);
-        File.Delete(path + ".tmp"); // a grow that crashed before its rename: the old file still holds the state
-        if (!File.Exists(path)) return new CursorStore(directory, queueId, CursorState.Empty, 0);
-        byte[] bytes = File.ReadAllBytes(path);
-        CursorState state = CursorFile.Decode(bytes, queueId, path);
-        return new CursorStore(directory, queueId, state, bytes.Length / 2)
+        SafeFileHandle? file = QueueFiles.TryOpenExisting(path, write: true);
+        if (file is null) return new CursorStore(directory, queueId, fileMode, CursorState.Empty, 0);
+        try
         {
-            _file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite),
-        };
+            long length = RandomAccess.GetLength(file);
+            if (length > MaxFileBytes)
+                throw QueueCorruptedException.At(path, 0, $"a cursors file of at most {MaxFileBytes} bytes", $"{length} bytes");
+            byte[] bytes = new byte[length];
+            if (RandomAccess.Read(file, bytes, 0) != bytes.Length)
+                throw QueueCorruptedException.At(path, 0, $"{length} bytes to read", "a shorter file");
+            CursorState state = CursorFile.Decode(bytes, queueId, path);
+            return new CursorStore(directory, queueId, fileMode, state, bytes.Length / 2) { _file = file };
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>A bound on the file a reader accepts: two slots of 64 MiB (over 200,000 consumers of the longest name).</summary>
+    private const int MaxFileBytes = 2 * (64 << 20);
 
     /// <summary>The last durable state. Lock-free; pairs with the <c>Volatile.Write</c> in <see cref="PersistUnsynchronized"/>.</summary>
     public CursorState Snapshot => Volatile.Read(ref _state);
@@ -108,23 +127,16 @@ internal sealed class CursorStore : IDisposable
         Volatile.Write(ref _state, next); // publish only once durable: pairs with Volatile.Read in Snapshot
     }
 
-    /// <summary>A new file with both slots (tmp, fsync, rename, directory fsync): first write or a bigger slot.</summary>
+    /// <summary>A new file with both slots, replaced atomically and durably: first write or a bigger slot.</summary>
     private void Rewrite(CursorState next, int slotSize)
     {
         byte[] file = new byte[2 * slotSize];
         CursorFile.EncodeSlot(file.AsSpan(0, slotSize), next, _queueId);
         CursorFile.EncodeSlot(file.AsSpan(slotSize, slotSize), next, _queueId);
-        string tmp = _path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            fs.Write(file);
-            fs.Flush(flushToDisk: true);
-        }
         _file?.Dispose();
         _file = null;
-        File.Move(tmp, _path, overwrite: true);
-        Libc.FsyncDirectory(_directory);
-        _file = File.OpenHandle(_path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        QueueFiles.ReplaceAtomically(_path, file, _fileMode, durable: true);
+        _file = QueueFiles.OpenExisting(_path, write: true);
         _slotSize = slotSize;
     }
 

@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+using MmapQueues.Native;
 using MmapQueues.Format;
 
 namespace MmapQueues.Storage;
@@ -15,11 +18,11 @@ internal static class QueueDirectory
 
     public readonly record struct Meta(long SegmentSize, Guid QueueId);
 
-    /// <summary>Reads queue.meta, or creates it (tmp, write, fsync, rename, fsync directory) for a new queue.</summary>
-    public static Meta OpenOrCreateMeta(string directory, long segmentSizeForNewQueue, Guid? queueIdForNewQueue = null)
+    /// <summary>Reads queue.meta, or creates it crash-atomically (<see cref="QueueFiles.ReplaceAtomically"/>) for a new queue.</summary>
+    public static Meta OpenOrCreateMeta(string directory, long segmentSizeForNewQueue, Guid? queueIdForNewQueue, UnixFileMode fileMode)
     {
         string path = Path.Combine(directory, SegmentNames.MetaName);
-        if (File.Exists(path)) return ReadMeta(path);
+        if (TryReadMeta(path) is { } existing) return existing;
 
         var meta = new Meta(segmentSizeForNewQueue, queueIdForNewQueue ?? Guid.NewGuid());
         Span<byte> b = stackalloc byte[MetaLength];
@@ -29,21 +32,19 @@ internal static class QueueDirectory
         BinaryPrimitives.WriteInt64LittleEndian(b[16..], meta.SegmentSize);
         meta.QueueId.TryWriteBytes(b[24..40]);
         BinaryPrimitives.WriteUInt32LittleEndian(b[40..], Crc32C.Compute(b[..40]));
-        string tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            fs.Write(b);
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
-        Native.Libc.FsyncDirectory(directory);
+        QueueFiles.ReplaceAtomically(path, b, fileMode, durable: true);
         return meta;
     }
 
     /// <summary>Reads and validates queue.meta.</summary>
-    public static Meta ReadMeta(string path)
+    public static Meta ReadMeta(string path) =>
+        TryReadMeta(path) ?? throw new FileNotFoundException($"{path} does not exist.", path);
+
+    /// <summary>Reads and validates queue.meta; null when there is none.</summary>
+    public static Meta? TryReadMeta(string path)
     {
-        byte[] b = File.ReadAllBytes(path);
+        byte[]? b = QueueFiles.TryReadAll(path, MetaLength);
+        if (b is null) return null;
         if (b.Length != MetaLength)
             throw QueueCorruptedException.At(path, 0, $"{MetaLength} bytes", $"{b.Length} bytes");
         ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(b);
@@ -59,39 +60,48 @@ internal static class QueueDirectory
     }
 
     /// <summary>
-    /// Takes the writer lock: <c>flock</c> (through <see cref="FileShare.None"/>) on the lock file, which then
+    /// Takes the writer lock: <c>flock(LOCK_EX | LOCK_NB)</c>, called directly (not .NET's <see cref="FileShare"/>
+    /// emulation, which <c>DOTNET_SYSTEM_IO_DISABLEFILELOCKING</c> switches off) on the lock file, which then
     /// holds the owner's process id. A second writer, in this process or another, gets an error naming it.
+    /// The lock lasts until the returned handle is closed, or the process ends.
     /// </summary>
-    public static FileStream AcquireLock(string directory)
+    public static SafeFileHandle AcquireLock(string directory, UnixFileMode fileMode)
     {
         string path = Path.Combine(directory, SegmentNames.LockName);
-        FileStream fs;
+        SafeFileHandle file = QueueFiles.OpenOrCreate(path, fileMode);
         try
         {
-            fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            int fd = (int)file.DangerousGetHandle();
+            if (Libc.flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) != 0)
+            {
+                if (Libc.LastErrno != Libc.EWOULDBLOCK) throw new IOException($"flock of {path} failed: {Libc.LastError()}");
+                throw new IOException($"Queue {directory} is already open for writing by {ReadHolder(path)} (lock file {path}); " +
+                                      "only one MmapQueue may write a queue directory at a time.");
+            }
+            byte[] holder = Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} ({Environment.ProcessPath})");
+            if (Libc.ftruncate(fd, 0) != 0) throw new IOException($"ftruncate of {path} failed: {Libc.LastError()}");
+            RandomAccess.Write(file, holder, 0);
+            return file;
         }
-        catch (IOException e) when (File.Exists(path))
+        catch
         {
-            string holder = ReadHolder(path);
-            throw new IOException($"Queue {directory} is already open for writing by {holder} (lock file {path}); " +
-                                  "only one MmapQueue may write a queue directory at a time.", e);
+            file.Dispose();
+            throw;
         }
-        fs.SetLength(0);
-        using (var w = new StreamWriter(fs, leaveOpen: true)) w.Write($"pid {Environment.ProcessId} ({Environment.ProcessPath})");
-        fs.Flush();
-        return fs;
     }
 
+    /// <summary>
+    /// The holder recorded in a lock file, as text for an error message. Read without taking a lock, and
+    /// never through a link; the text is the file's (a local user's) and callers that print it escape it.
+    /// </summary>
     internal static string ReadHolder(string path)
     {
-        // Opened with libc, not FileStream: .NET takes a shared flock for every FileStream, which the
-        // holder's exclusive lock would refuse.
-        int fd = Native.Libc.open(path, Native.Libc.O_RDONLY | Native.Libc.O_CLOEXEC, 0);
-        if (fd < 0) return $"another process (lock file unreadable: {Native.Libc.LastError()})";
-        using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
-        Span<byte> buf = stackalloc byte[512];
-        int n = RandomAccess.Read(handle, buf, 0);
-        string text = System.Text.Encoding.UTF8.GetString(buf[..n]).Trim();
+        const int MaxHolderBytes = 512;
+        using SafeFileHandle? file = QueueFiles.TryOpenExisting(path, write: false);
+        if (file is null) return "another process (no lock file)";
+        Span<byte> buf = stackalloc byte[MaxHolderBytes];
+        int n = RandomAccess.Read(file, buf, 0);
+        string text = Encoding.UTF8.GetString(buf[..n]).Trim();
         return text.Length > 0 ? $"process {text}" : "another process (no pid recorded yet)";
     }
 

@@ -68,14 +68,14 @@ internal sealed class QueueInspector
         string full = Path.GetFullPath(directory);
         if (!System.IO.Directory.Exists(full))
             throw new DirectoryNotFoundException($"Queue directory {full} does not exist.");
-        string meta = Path.Combine(full, SegmentNames.MetaName);
-        if (!File.Exists(meta))
+        QueueDirectory.Meta? meta = QueueDirectory.TryReadMeta(Path.Combine(full, SegmentNames.MetaName));
+        if (meta is null)
         {
             var names = System.IO.Directory.EnumerateFileSystemEntries(full).Select(Path.GetFileName).Take(5).ToList();
             string found = names.Count == 0 ? "it is empty" : $"it holds {string.Join(", ", names)}{(names.Count == 5 ? ", ..." : "")}";
             throw new InvalidDataException($"{full} is not an MmapQueue directory: expected {SegmentNames.MetaName}, but {found}.");
         }
-        return new QueueInspector(full, QueueDirectory.ReadMeta(meta));
+        return new QueueInspector(full, meta.Value);
     }
 
     /// <summary>Lists the segment files now present, validating each header (a bad one throws <see cref="QueueCorruptedException"/>).</summary>
@@ -109,7 +109,7 @@ internal sealed class QueueInspector
     {
         if (sequence < 0) sequence = segment.BaseSequence;
         if (_buffer.Length != SegmentSize) _buffer = new byte[SegmentSize];
-        using SafeFileHandle file = File.OpenHandle(segment.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using SafeFileHandle file = QueueFiles.OpenExisting(segment.Path, write: false);
         var window = new Window(file, _buffer, offset);
         int off = offset;
         long seq = sequence;

@@ -26,7 +26,6 @@ internal static class Recovery
 {
     public static RecoveredQueue Open(string directory, QueueDirectory.Meta meta, ILogger logger)
     {
-        File.Delete(Path.Combine(directory, SegmentNames.SpareName));
         var files = QueueDirectory.ListSegments(directory);
         var segments = new List<Segment>(files.Count);
         var durableEnds = new long[files.Count];
@@ -78,7 +77,7 @@ internal static class Recovery
                     for (int j = segments.Count - 1; j > i; j--)
                     {
                         Log.DroppedSegmentAfterTear(logger, segments[j].Path);
-                        File.Delete(segments[j].Path);
+                        QueueFiles.Delete(segments[j].Path);
                         segments.RemoveAt(j);
                     }
                     isLast = true;
@@ -154,7 +153,7 @@ internal static class Recovery
         if (durableEnd == seg.Size) return true;
         long markerAt = durableEnd - SegmentLayout.RecordHeaderSize;
         if (markerAt < SegmentLayout.FirstRecordOffset || durableEnd > seg.Size) return false;
-        using var handle = File.OpenHandle(seg.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var handle = QueueFiles.OpenExisting(seg.Path, write: false);
         Span<byte> frame = stackalloc byte[SegmentLayout.RecordHeaderSize];
         if (RandomAccess.Read(handle, frame, markerAt) != frame.Length) return false;
         uint word = BinaryPrimitives.ReadUInt32LittleEndian(frame);

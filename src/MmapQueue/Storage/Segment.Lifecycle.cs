@@ -43,7 +43,7 @@ internal sealed partial class Segment
         {
             if (_refs > 0 || _deleted) return false;
             _deleted = true;
-            File.Delete(Path);
+            QueueFiles.Delete(Path);
             return true;
         }
     }

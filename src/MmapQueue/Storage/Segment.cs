@@ -77,7 +77,7 @@ internal sealed partial class Segment
             if (_deleted) throw new InvalidOperationException($"Segment {Path} was deleted by retention.");
             if (_map is null)
             {
-                using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+                using var handle = QueueFiles.OpenExisting(Path, write: true);
                 _map = MappedRegion.Map(handle, Size, Path);
             }
             _refs++;
@@ -92,7 +92,7 @@ internal sealed partial class Segment
             if (--_refs > 0) return;
             _map?.Dispose();
             _map = null;
-            if (_deleted) File.Delete(Path);
+            if (_deleted) QueueFiles.Delete(Path);
         }
     }
 
@@ -109,7 +109,7 @@ internal sealed partial class Segment
         {
             _deleted = true;
             if (_refs > 0) return false;
-            File.Delete(Path);
+            QueueFiles.Delete(Path);
             return true;
         }
     }

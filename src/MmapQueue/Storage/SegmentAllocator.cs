@@ -6,21 +6,23 @@ namespace MmapQueues.Storage;
 /// Keeps the next segment ready in the background: created, preallocated and mapped before the writer fills
 /// the current one (and preheated by <see cref="SegmentHeater"/>, which goes on while the writer uses it), so
 /// a roll costs the writer a header write, an msync of one page and a rename. One spare at a time
-/// (<c>next.seg.tmp</c>).
+/// (<c>next.seg.{random}.tmp</c>).
 /// </summary>
 internal sealed class SegmentAllocator : IDisposable
 {
     private readonly string _directory;
     private readonly long _segmentSize;
+    private readonly UnixFileMode _fileMode;
     private readonly bool _preheat, _lockInMemory;
     private readonly ILogger _logger;
     private readonly SegmentHeater _heater;
     private Task<Segment>? _pending;
 
-    public SegmentAllocator(string directory, long segmentSize, bool preheat, bool lockInMemory, ILogger logger)
+    public SegmentAllocator(string directory, long segmentSize, UnixFileMode fileMode, bool preheat, bool lockInMemory, ILogger logger)
     {
         _directory = directory;
         _segmentSize = segmentSize;
+        _fileMode = fileMode;
         _preheat = preheat;
         _lockInMemory = lockInMemory;
         _logger = logger;
@@ -65,10 +67,10 @@ internal sealed class SegmentAllocator : IDisposable
         }
         catch (IOException)
         {
-            // The header msync or the rename failed: the spare is still next.seg.tmp. Drop it (its mapping
+            // The header msync or the rename failed: the spare is still a temporary file. Drop it (its mapping
             // and file) so the next roll starts from a fresh one instead of leaking this one; then report.
             spare.Release();
-            File.Delete(Path.Combine(_directory, SegmentNames.SpareName));
+            QueueFiles.Delete(spare.Path);
             throw;
         }
         Start();
@@ -77,7 +79,7 @@ internal sealed class SegmentAllocator : IDisposable
 
     private Segment Create()
     {
-        Segment spare = SegmentFiles.CreateSpare(_directory, _segmentSize);
+        Segment spare = SegmentFiles.CreateSpare(_directory, _segmentSize, _fileMode);
         bool populate = _preheat && SegmentHeater.HeatBeforeUse(spare);
         _heater.HeatInBackground(spare, populate);
         return spare;
@@ -90,14 +92,17 @@ internal sealed class SegmentAllocator : IDisposable
         if (pending is not null) pending.ContinueWith(static _ => { }, TaskScheduler.Default).Wait(); // let Create finish queueing
         _heater.Dispose();
         if (pending is null) return;
+        Segment spare;
         try
         {
-            pending.GetAwaiter().GetResult().Release();
+            spare = pending.GetAwaiter().GetResult();
         }
         catch (IOException e)
         {
             Log.SpareFailed(_logger, e.Message); // nothing was appended to a spare: only worth a log line
+            return;
         }
-        File.Delete(Path.Combine(_directory, SegmentNames.SpareName));
+        spare.Release();
+        QueueFiles.Delete(spare.Path);
     }
 }

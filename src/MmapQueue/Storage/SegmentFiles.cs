@@ -8,24 +8,24 @@ namespace MmapQueues.Storage;
 internal static class SegmentFiles
 {
     /// <summary>
-    /// Creates the spare segment <c>next.seg.tmp</c>: real blocks reserved with <c>fallocate</c> (a full disk
+    /// Creates the spare segment, a temporary file <c>next.seg.{random}.tmp</c> created exclusively with
+    /// <paramref name="fileMode"/>: real blocks reserved with <c>fallocate</c> (a full disk
     /// fails here with an <see cref="IOException"/>, never later as a SIGBUS on a page fault) and mapped;
     /// <see cref="SegmentHeater"/> preheats it. It gets its header and final name only when it becomes
     /// active (<see cref="Activate"/>), because only then is its base sequence known.
     /// </summary>
-    public static Segment CreateSpare(string directory, long size)
+    public static Segment CreateSpare(string directory, long size, UnixFileMode fileMode)
     {
-        string path = Path.Combine(directory, SegmentNames.SpareName);
-        File.Delete(path);
+        var (created, path) = QueueFiles.CreateTemporary(Path.Combine(directory, SegmentNames.SpareStem), fileMode);
         MappedRegion map;
-        using (SafeFileHandle handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
+        using (SafeFileHandle handle = created)
         {
             if (Libc.fallocate((int)handle.DangerousGetHandle(), 0, 0, size) != 0)
             {
                 int errno = Libc.LastErrno;
                 string why = Libc.LastError();
                 handle.Dispose();
-                File.Delete(path);
+                QueueFiles.Delete(path);
                 if (errno == Libc.ENOSPC)
                     throw new IOException($"Cannot create segment {path}: the disk is full. Needed {size} bytes, " +
                                           $"{FreeBytes(directory)} bytes free. Records appended so far are kept; free space and append again.");
@@ -49,14 +49,14 @@ internal static class SegmentFiles
         header.Write(spare.Bytes);
         spare.Region.Flush(0, SegmentLayout.HeaderSize, spare.Path);
         string final = SegmentNames.For(directory, baseSequence);
-        File.Move(spare.Path, final, overwrite: false);
+        QueueFiles.Rename(spare.Path, final, replace: false);
         spare.Rename(final, baseSequence);
     }
 
     /// <summary>Checks an existing segment's size and header; errors name the file, offset, expected and found.</summary>
     public static SegmentHeader Validate(string path, long expectedBase, long expectedSize, Guid queueId)
     {
-        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using SafeFileHandle handle = QueueFiles.OpenExisting(path, write: false);
         long length = RandomAccess.GetLength(handle);
         if (length != expectedSize)
             throw QueueCorruptedException.At(path, 0, $"file length {expectedSize} (the queue's segment size)", $"{length}");

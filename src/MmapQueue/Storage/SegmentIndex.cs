@@ -115,7 +115,7 @@ internal sealed class SegmentIndex
     }
 
     /// <summary>Writes the side file (tmp, rename; no fsync: it is a hint and is rebuilt if lost).</summary>
-    public void Write(string path, long baseSequence, Guid queueId)
+    public void Write(string path, long baseSequence, Guid queueId, UnixFileMode fileMode)
     {
         byte[] bytes;
         lock (_lock)
@@ -139,20 +139,17 @@ internal sealed class SegmentIndex
             }
             BinaryPrimitives.WriteUInt32LittleEndian(b[IndexLayout.CrcOffset..], FileCrc(b));
         }
-        string tmp = $"{path}.{Environment.CurrentManagedThreadId}.tmp"; // two builders racing never share a tmp file
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
+        QueueFiles.ReplaceAtomically(path, bytes, fileMode, durable: false); // a hint: a lost one is rebuilt
     }
 
     /// <summary>Loads a side file; null (with the reason) when it is missing or does not check out.</summary>
+    /// <summary>The largest index file a valid one can be: one entry per page of the largest segment.</summary>
+    private const int MaxFileBytes = IndexLayout.HeaderSize + IndexLayout.EntrySize * (int)(SegmentLayout.MaxSegmentSize / SegmentLayout.PageSize);
+
     public static SegmentIndex? TryLoad(string path, long baseSequence, long segmentSize, Guid queueId, out string problem)
     {
-        byte[] b;
-        try
-        {
-            b = File.ReadAllBytes(path);
-        }
-        catch (FileNotFoundException)
+        byte[]? b = QueueFiles.TryReadAll(path, MaxFileBytes);
+        if (b is null)
         {
             problem = "missing";
             return null;

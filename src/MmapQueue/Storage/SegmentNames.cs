@@ -6,7 +6,8 @@ namespace MmapQueues.Storage;
 internal static class SegmentNames
 {
     public const string Extension = ".seg";
-    public const string SpareName = "next.seg.tmp";
+    /// <summary>The spare segment is a temporary file named after this: <c>next.seg.{random}.tmp</c>.</summary>
+    public const string SpareStem = "next.seg";
     public const string MetaName = "queue.meta";
     public const string LockName = "lock";
     public const string CursorsName = "cursors";

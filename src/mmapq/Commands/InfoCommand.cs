@@ -55,7 +55,7 @@ internal static class InfoCommand
 
         long first = segments.Count > 0 ? segments[0].BaseSequence : 0;
         var c = io.Console;
-        c.MarkupLineInterpolated($"[bold]queue[/]     {q.Directory}");
+        c.MarkupLineInterpolated($"[bold]queue[/]     {TerminalText.Escape(q.Directory)}");
         c.MarkupLineInterpolated($"[bold]id[/]        {q.QueueId}   format version {SegmentLayout.FormatVersion}");
         c.MarkupLineInterpolated($"[bold]sequences[/] [[{first}, {next})   {next - first:N0} records stored");
         c.MarkupLineInterpolated($"[bold]disk[/]      {segments.Count} segments of {Bytes(q.SegmentSize)} = {Bytes(segments.Count * q.SegmentSize)} (tail uses {Bytes(used)})");
@@ -68,14 +68,22 @@ internal static class InfoCommand
     private static string Writer(string directory)
     {
         string lockFile = Path.Combine(directory, SegmentNames.LockName);
-        if (!File.Exists(lockFile)) return "never opened for writing";
-        // ReadHolder reads without flock: a FileStream would take a shared flock, which a live writer's
-        // exclusive one refuses and which would make a writer starting at that moment fail.
-        string holder = QueueDirectory.ReadHolder(lockFile); // "process pid N (path)" as the writer recorded it
+        if (!Path.Exists(lockFile)) return "never opened for writing";
+        // ReadHolder takes no lock (a live writer holds it) and follows no link: a lock file replaced by a
+        // link to another file is reported, its target never read. The text is the file's: escape it.
+        string holder;
+        try
+        {
+            holder = QueueDirectory.ReadHolder(lockFile); // "process pid N (path)" as the writer recorded it
+        }
+        catch (IOException e)
+        {
+            return $"unknown ({TerminalText.Escape(e.Message)})";
+        }
         string[] parts = holder.Split(' ', 4);
         if (parts.Length >= 3 && parts[1] == "pid" && int.TryParse(parts[2], out int pid))
             return $"pid {pid} ({(Directory.Exists($"/proc/{pid}") ? "running" : "not running")}), from the lock file";
-        return holder;
+        return TerminalText.Escape(holder);
     }
 
     private static string Consumers(string directory) =>

@@ -26,7 +26,7 @@ internal static class VerifyCommand
             return r;
         });
         foreach (Finding f in report.Findings)
-            io.Data.WriteLine($"{(f.IsError ? "BAD" : "WARN")} {f.File} offset {f.Offset}: {f.Message}");
+            io.Data.WriteLine($"{(f.IsError ? "BAD" : "WARN")} {TerminalText.Escape(f.File)} offset {f.Offset}: {TerminalText.Escape(f.Message)}");
         int errors = report.Findings.Count(f => f.IsError);
         io.Data.WriteLine(report.Ok
             ? $"OK: {report.Records:N0} records in {report.Segments} segments, every CRC matches ({report.Findings.Count} warnings)."

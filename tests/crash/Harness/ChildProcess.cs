@@ -55,7 +55,7 @@ internal sealed class ChildProcess : IDisposable
         }
     }
 
-    public static ChildProcess Start(IEnumerable<string> args)
+    public static ChildProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -66,6 +66,7 @@ internal sealed class ChildProcess : IDisposable
         psi.ArgumentList.Add(DllPath);
         foreach (string a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_TieredPGO"] = "0"; // fewer background JIT threads on a shared 2-core machine
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start the crash child");
         p.ErrorDataReceived += (_, _) => { }; // drained so a chatty stderr cannot block the child
         p.BeginErrorReadLine();
