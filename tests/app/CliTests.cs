@@ -20,7 +20,7 @@ public class CliTests
         return path;
     }
 
-    private sealed class Run
+    internal sealed class Run
     {
         public int ExitCode;
         public string Output = "";
@@ -28,7 +28,7 @@ public class CliTests
         public string Error = "";
     }
 
-    private static async Task<Run> Mmapq(string[] args, CancellationToken ct = default, TextWriter? data = null)
+    internal static async Task<Run> Mmapq(string[] args, CancellationToken ct = default, TextWriter? data = null)
     {
         var console = new StringWriter();
         data ??= new StringWriter();
