@@ -78,6 +78,32 @@ public class FileSecurityTests
     }
 
     [Fact]
+    public void AnIndexFileReplacedByALinkIsRebuiltAndItsTargetIsLeftUntouched()
+    {
+        using var dir = new TempDir();
+        string q = dir.Sub("q"), victim = PlantVictim(dir);
+        using (var queue = new MmapQueue(q, Options()))
+        {
+            Fill(queue, 2 * RecordsPerSegment + 1);
+            queue.WaitForBackgroundWork();
+        }
+        string idx = Path.Combine(q, SegmentName(0)[..^4] + ".idx");
+        Assert.True(File.Exists(idx), "the roll should have written the index of the sealed segment");
+        File.Delete(idx);
+        File.CreateSymbolicLink(idx, victim);
+
+        using (var queue = new MmapQueue(q, Options()))
+        {
+            using var reader = queue.OpenReader(RecordsPerSegment - 2); // a seek that consults segment 0's index
+            ReadExpecting(reader, 3);
+            queue.WaitForBackgroundWork();
+        }
+        Assert.Equal(VictimText, File.ReadAllText(victim));
+        Assert.True(File.Exists(idx), "the index should have been rebuilt");
+        Assert.Null(new FileInfo(idx).LinkTarget); // the link was replaced, not written through
+    }
+
+    [Fact]
     public void AQueuePathWhoseLastComponentIsALinkIsRefused()
     {
         using var dir = new TempDir();

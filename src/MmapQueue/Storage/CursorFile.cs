@@ -45,20 +45,27 @@ internal static class CursorFile
                                         $"'{name}' has {bytes}.", parameterName);
     }
 
-    /// <summary>The slot size that fits <paramref name="state"/>: a multiple of 4096.</summary>
+    /// <summary>The largest slot: 64 MiB, over 200,000 consumers of the longest name. Readers refuse a longer file.</summary>
+    public const int MaxSlotSize = 64 << 20;
+
+    /// <summary>The slot size that fits <paramref name="state"/>: a multiple of 4096, at most <see cref="MaxSlotSize"/>.</summary>
     public static int SlotSizeFor(CursorState state)
     {
-        int needed = CursorsLayout.HeaderSize + BodyLength(state);
-        return (needed + CursorsLayout.MinSlotSize - 1) / CursorsLayout.MinSlotSize * CursorsLayout.MinSlotSize;
+        long needed = CursorsLayout.HeaderSize + BodyLength(state);
+        if (needed > MaxSlotSize)
+            throw new InvalidOperationException($"The cursors file cannot hold {state.Committed.Count} consumers: they need a {needed}-byte slot, " +
+                                                $"at most {MaxSlotSize} is allowed. Remove consumers that are no longer used.");
+        return (int)((needed + CursorsLayout.MinSlotSize - 1) / CursorsLayout.MinSlotSize * CursorsLayout.MinSlotSize);
     }
 
     /// <summary>Writes <paramref name="state"/> into <paramref name="slot"/> (the whole slot, zero padded).</summary>
     public static void EncodeSlot(Span<byte> slot, CursorState state, Guid queueId)
     {
         slot.Clear();
-        int body = BodyLength(state);
-        if (CursorsLayout.HeaderSize + body > slot.Length)
-            throw new ArgumentException($"cursor state needs {CursorsLayout.HeaderSize + body} bytes; slot has {slot.Length}");
+        long needed = CursorsLayout.HeaderSize + BodyLength(state);
+        if (needed > slot.Length)
+            throw new ArgumentException($"cursor state needs {needed} bytes; slot has {slot.Length}");
+        int body = (int)needed - CursorsLayout.HeaderSize;
         BinaryPrimitives.WriteUInt64LittleEndian(slot, CursorsLayout.Magic);
         BinaryPrimitives.WriteUInt32LittleEndian(slot[CursorsLayout.VersionOffset..], CursorsLayout.Version);
         BinaryPrimitives.WriteInt32LittleEndian(slot[CursorsLayout.SlotSizeOffset..], slot.Length);
@@ -144,9 +151,9 @@ internal static class CursorFile
         return new CursorState(generation, retainedFrom, committed);
     }
 
-    private static int BodyLength(CursorState state)
+    private static long BodyLength(CursorState state)
     {
-        int total = 0;
+        long total = 0;
         foreach (string name in state.Committed.Keys) total += 1 + StrictUtf8.GetByteCount(name) + sizeof(long);
         return total;
     }

@@ -46,12 +46,7 @@ internal sealed class CursorStore : IDisposable
         if (file is null) return new CursorStore(directory, queueId, fileMode, CursorState.Empty, 0);
         try
         {
-            long length = RandomAccess.GetLength(file);
-            if (length > MaxFileBytes)
-                throw QueueCorruptedException.At(path, 0, $"a cursors file of at most {MaxFileBytes} bytes", $"{length} bytes");
-            byte[] bytes = new byte[length];
-            if (RandomAccess.Read(file, bytes, 0) != bytes.Length)
-                throw QueueCorruptedException.At(path, 0, $"{length} bytes to read", "a shorter file");
+            byte[] bytes = QueueFiles.ReadAll(file, path, 2 * CursorFile.MaxSlotSize);
             CursorState state = CursorFile.Decode(bytes, queueId, path);
             return new CursorStore(directory, queueId, fileMode, state, bytes.Length / 2) { _file = file };
         }
@@ -62,8 +57,6 @@ internal sealed class CursorStore : IDisposable
         }
     }
 
-    /// <summary>A bound on the file a reader accepts: two slots of 64 MiB (over 200,000 consumers of the longest name).</summary>
-    private const int MaxFileBytes = 2 * (64 << 20);
 
     /// <summary>The last durable state. Lock-free; pairs with the <c>Volatile.Write</c> in <see cref="PersistUnsynchronized"/>.</summary>
     public CursorState Snapshot => Volatile.Read(ref _state);

@@ -65,7 +65,12 @@ internal static class QueueFiles
     public static byte[]? TryReadAll(string path, int maxBytes)
     {
         using SafeFileHandle? file = TryOpenExisting(path, write: false);
-        if (file is null) return null;
+        return file is null ? null : ReadAll(file, path, maxBytes);
+    }
+
+    /// <summary>Reads the whole of an open file; a file longer than <paramref name="maxBytes"/> is refused.</summary>
+    public static byte[] ReadAll(SafeFileHandle file, string path, int maxBytes)
+    {
         long length = RandomAccess.GetLength(file);
         if (length > maxBytes)
             throw QueueCorruptedException.At(path, 0, $"a file of at most {maxBytes} bytes", $"{length} bytes");

@@ -148,7 +148,16 @@ internal sealed class SegmentIndex
 
     public static SegmentIndex? TryLoad(string path, long baseSequence, long segmentSize, Guid queueId, out string problem)
     {
-        byte[]? b = QueueFiles.TryReadAll(path, MaxFileBytes);
+        byte[]? b;
+        try
+        {
+            b = QueueFiles.TryReadAll(path, MaxFileBytes);
+        }
+        catch (QueueCorruptedException e) // not a regular file, or too long: a hint to rebuild (the rename replaces a link, never follows it)
+        {
+            problem = e.Message;
+            return null;
+        }
         if (b is null)
         {
             problem = "missing";
