@@ -104,6 +104,27 @@ public class FileSecurityTests
     }
 
     [Fact]
+    public async Task AFifoPlantedAsQueueMetaIsRefusedInsteadOfBlockingTheOpen()
+    {
+        using var dir = new TempDir();
+        string q = dir.Sub("q");
+        using (var queue = new MmapQueue(q, Options())) queue.Enqueue([1]);
+        string meta = Path.Combine(q, "queue.meta");
+        File.Delete(meta);
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [meta]))
+        {
+            mkfifo.WaitForExit();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        // Reading a FIFO blocks until a writer comes: the open must refuse it, not wait (bounded here so a
+        // regression fails instead of hanging the run).
+        Task<QueueCorruptedException> open = Task.Run(() => Assert.Throws<QueueCorruptedException>(() => new MmapQueue(q, Options())));
+        QueueCorruptedException e = await open.WaitAsync(TimeSpan.FromSeconds(60)); // TimeoutException: the open blocked
+        Assert.Contains("found a FIFO", e.Message);
+    }
+
+    [Fact]
     public void AQueuePathWhoseLastComponentIsALinkIsRefused()
     {
         using var dir = new TempDir();

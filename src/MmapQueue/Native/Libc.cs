@@ -17,7 +17,8 @@ internal static partial class Libc
     public const int LOCK_EX = 2, LOCK_NB = 4;
     public const int F_GETFL = 3, F_SETFL = 4;
     public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, STATX_TYPE = 0x1, STATX_MODE = 0x2, RENAME_NOREPLACE = 1;
-    public const int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000;
+    public const int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000;
+    public const int S_IFCHR = 0x2000, S_IFBLK = 0x6000;
 
     /// <summary>Size of <c>struct statx</c> (the same on every architecture) and the offset of its u16 <c>stx_mode</c>.</summary>
     public const int StatxSize = 256, StatxModeOffset = 28;

@@ -186,7 +186,7 @@ internal static class QueueFiles
         try
         {
             int type = Libc.FileModeOf(fd, path) & Libc.S_IFMT;
-            if (type != Libc.S_IFREG) throw NotRegular(path, type == Libc.S_IFDIR ? "a directory" : $"file type 0{Convert.ToString(type, 8)}");
+            if (type != Libc.S_IFREG) throw NotRegular(path, TypeName(type));
             if ((flags & Libc.O_CREAT) != 0 && Libc.fchmod(fd, (uint)mode) != 0) // exactly the mode asked for, whatever the umask
                 throw new IOException($"chmod of {path} to {Octal(mode)} failed: {Libc.LastError()}");
             int fl = Libc.fcntl(fd, Libc.F_GETFL, 0);
@@ -203,6 +203,15 @@ internal static class QueueFiles
 
     private static QueueCorruptedException NotRegular(string path, string found) =>
         QueueCorruptedException.At(path, 0, "a regular file (MmapQueue follows no link inside a queue directory)", found);
+
+    private static string TypeName(int type) => type switch
+    {
+        Libc.S_IFDIR => "a directory",
+        Libc.S_IFIFO => "a FIFO",
+        Libc.S_IFSOCK => "a socket",
+        Libc.S_IFCHR or Libc.S_IFBLK => "a device",
+        _ => $"file type 0{Convert.ToString(type, 8)}",
+    };
 
     private static string Octal(UnixFileMode mode) => "0" + Convert.ToString((int)mode, 8);
 
