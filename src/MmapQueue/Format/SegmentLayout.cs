@@ -161,6 +161,10 @@ internal struct SegmentHeader
         return Crc32C.Compute(bytes[..SegmentLayout.HeaderCrcCoveredBytes]);
     }
 
+    /// <summary>The durable watermark of a segment's header (outside the header CRC; it moves with each flush).</summary>
+    public static long ReadDurableEnd(ReadOnlySpan<byte> file) =>
+        (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(file[SegmentLayout.DurableEndOffset..]);
+
     public static SegmentHeader Read(ReadOnlySpan<byte> file) =>
         MemoryMarshal.Read<SegmentHeader>(file[..SegmentLayout.HeaderSize]);
 

@@ -95,22 +95,19 @@ internal sealed class SegmentIndex
 
     private void ScanUnsynchronized(Segment segment, int untilRecord)
     {
-        int off = _scanOffset, rec = _scanRecord;
-        long size = segment.Size;
+        // The cursor acquire-loads each commit word (pairs with PublishWord), so a length it sees is final.
+        var cursor = new FrameCursor(segment.Bytes, _scanOffset, segment.BaseSequence + _scanRecord);
+        int rec = _scanRecord;
         while (rec < untilRecord)
         {
-            if (off + SegmentLayout.RecordHeaderSize > size) { _complete = true; break; }
-            uint word = segment.ReadWord(off); // acquire: pairs with PublishWord, so the length is final
-            if (word == 0) break;
-            if (word == SegmentLayout.EndOfSegmentWord) { _complete = true; break; }
-            uint flags = word & ~SegmentLayout.LengthMask;
-            int frame = SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
-            if ((flags & SegmentLayout.PublishedFlag) == 0 || off + frame > size) break; // corrupt: the reader reports it
-            if (off / _step > _entries[^1].Offset / _step) _entries.Add((rec, off));
-            off += frame;
+            FrameKind kind = cursor.Read(verifyCrc: false);
+            if (kind is FrameKind.EndOfSegment or FrameKind.SegmentFull) { _complete = true; break; }
+            if (kind is not (FrameKind.Payload or FrameKind.Aborted)) break; // nothing published yet, or corrupt: the reader reports it
+            if (cursor.Offset / _step > _entries[^1].Offset / _step) _entries.Add((rec, cursor.Offset));
+            cursor.Advance();
             rec++;
         }
-        _scanOffset = off;
+        _scanOffset = cursor.Offset;
         _scanRecord = rec;
     }
 
