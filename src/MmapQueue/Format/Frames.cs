@@ -93,7 +93,7 @@ internal static class Frames
 
     /// <summary>
     /// Acquire-loads the commit word at <paramref name="offset"/> (stored little-endian); pairs with the release
-    /// store of <see cref="Storage.Segment.PublishWord"/>, so every byte of a frame whose word it sees is final.
+    /// store of <see cref="PublishCommitWord"/>, so every byte of a frame whose word it sees is final.
     /// </summary>
     /// <remarks>The caller has checked that the frame header lies inside <paramref name="segment"/>.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -102,6 +102,18 @@ internal static class Frames
         Debug.Assert((uint)offset <= (uint)(segment.Length - sizeof(uint)), $"commit word at {offset} outside {segment.Length} bytes");
         uint word = Volatile.Read(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(segment), offset)));
         return BitConverter.IsLittleEndian ? word : BinaryPrimitives.ReverseEndianness(word);
+    }
+
+    /// <summary>
+    /// Release-stores the commit word at <paramref name="offset"/> (little-endian), after the CRC and payload:
+    /// a <see cref="LoadCommitWord"/> that sees the word also sees every byte stored before it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void PublishCommitWord(Span<byte> segment, int offset, uint word)
+    {
+        Debug.Assert((uint)offset <= (uint)(segment.Length - sizeof(uint)), $"commit word at {offset} outside {segment.Length} bytes");
+        Volatile.Write(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(segment), offset)),
+            BitConverter.IsLittleEndian ? word : BinaryPrimitives.ReverseEndianness(word));
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using MmapQueues.Format;
 using Microsoft.Extensions.Logging;
@@ -164,6 +163,5 @@ internal static class Recovery
     }
 
     /// <summary>Stores the durable watermark; it reaches the disk with the next msync that covers the header.</summary>
-    public static void SetDurableEnd(Segment seg, long offset) =>
-        BinaryPrimitives.WriteUInt64LittleEndian(seg.Bytes[SegmentLayout.DurableEndOffset..], (ulong)offset);
+    public static void SetDurableEnd(Segment seg, long offset) => SegmentHeader.WriteDurableEnd(seg.Bytes, offset);
 }

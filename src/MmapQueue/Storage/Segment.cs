@@ -190,9 +190,7 @@ internal sealed partial class Segment
     /// <see cref="ReadWord"/> sees the word also sees every byte stored before it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PublishWord(int offset, uint word) =>
-        Volatile.Write(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(Bytes), offset)),
-            BitConverter.IsLittleEndian ? word : System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(word)); // stored little-endian
+    public void PublishWord(int offset, uint word) => Frames.PublishCommitWord(Bytes, offset, word);
 
     public override string ToString() => $"{System.IO.Path.GetFileName(Path)} (base {BaseSequence})";
 }

@@ -7,7 +7,7 @@ internal static class SegmentNames
 {
     public const string Extension = ".seg";
     public const string SpareName = "next.seg.tmp";
-    public const string MetaName = "queue.meta";
+    public const string MetaName = Format.MetaLayout.FileName;
     public const string LockName = "lock";
     public const string CursorsName = "cursors";
 
