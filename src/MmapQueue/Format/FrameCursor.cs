@@ -5,8 +5,9 @@ namespace MmapQueues.Format;
 
 /// <summary>
 /// The one frame walker: a position (offset, sequence) in a segment's bytes that says what lies there and
-/// steps over records. Recovery, the index build, the flusher, the reader, export and the inspector all
-/// walk with it; none of them decodes a commit word itself.
+/// steps over records. Recovery, the index build, the flusher, export, the inspector and the index-hint
+/// check walk with it; none of them decodes a commit word itself. <c>QueueReader.TryRead</c> alone steps by
+/// hand over the same <see cref="Frames.Classify"/>: the cursor cost it 15-17 % for 64 B records (measured).
 /// </summary>
 /// <remarks>
 /// <para><see cref="Read"/> classifies the frame at the position without moving: a record, an aborted claim,

@@ -81,14 +81,11 @@ internal static class Frames
     public static FrameKind ClassifyWord(uint word, out int payloadLength)
     {
         payloadLength = (int)(word & SegmentLayout.LengthMask);
-        return (word & ~SegmentLayout.LengthMask) switch
-        {
-            0 when word == 0 => FrameKind.Empty,
-            SegmentLayout.PublishedFlag => FrameKind.Payload,
-            SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag => FrameKind.Aborted,
-            SegmentLayout.PublishedFlag | SegmentLayout.EndOfSegmentFlag when payloadLength == 0 => FrameKind.EndOfSegment,
-            _ => FrameKind.Bad,
-        };
+        uint flags = word & ~SegmentLayout.LengthMask;
+        if (flags == SegmentLayout.PublishedFlag) return FrameKind.Payload; // the common case first: one compare on the read path
+        if (flags == (SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag)) return FrameKind.Aborted;
+        if (word == SegmentLayout.EndOfSegmentWord) return FrameKind.EndOfSegment; // END_OF_SEGMENT carries length 0
+        return word == 0 ? FrameKind.Empty : FrameKind.Bad;
     }
 
     /// <summary>
