@@ -30,6 +30,10 @@ internal static class Frames
     /// (with an acquire load when the segment is live). On <see cref="FrameKind.Bad"/>, <paramref name="problem"/>
     /// says what was expected and what was found.
     /// </summary>
+    /// <remarks>
+    /// Walks use <see cref="FrameCursor"/>, which calls this; only <c>QueueReader.TryRead</c> (measured faster
+    /// stepping by hand) and the receiver (its commit word is held back, not yet in the mapping) call it directly.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FrameKind Classify(ReadOnlySpan<byte> segment, int offset, uint word, long sequence, bool verifyCrc,
         out int payloadLength, out FrameProblem? problem)
