@@ -208,15 +208,15 @@ public sealed partial class MmapQueue
         // long.MaxValue: wait for nobody, take everything published.
         long mustReach = target == long.MaxValue ? 0 : target;
         long stopAt = target == long.MaxValue ? long.MaxValue : target + GroupCommitOvershoot;
-        while (seq < stopAt)
+        var cursor = new FrameCursor(seg.Bytes, off, seq);
+        while (cursor.Sequence < stopAt)
         {
-            uint word = off + SegmentLayout.RecordHeaderSize <= seg.Size ? seg.ReadWord(off) : 0; // acquire: pairs with PublishWord
-            bool segmentDone = off + SegmentLayout.RecordHeaderSize > seg.Size || word == SegmentLayout.EndOfSegmentWord;
-            if (segmentDone)
+            FrameKind kind = cursor.Read(verifyCrc: false); // acquire-loads the commit word: pairs with PublishWord
+            if (kind is FrameKind.EndOfSegment or FrameKind.SegmentFull)
             {
-                Segment? next = SegmentStartingAt(seq);
+                Segment? next = SegmentStartingAt(cursor.Sequence);
                 if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
-                int end = word == SegmentLayout.EndOfSegmentWord ? off + SegmentLayout.RecordHeaderSize : off;
+                int end = cursor.End;
                 long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
                 if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
                 seg.FlushedOffset = end;
@@ -226,18 +226,21 @@ public sealed partial class MmapQueue
                 next.Acquire();
                 seg.Release();
                 seg = next;
-                off = SegmentLayout.FirstRecordOffset;
+                cursor = new FrameCursor(seg.Bytes, SegmentLayout.FirstRecordOffset, cursor.Sequence);
                 continue;
             }
-            if (word == 0)
+            if (kind == FrameKind.Empty)
             {
-                if (seq >= mustReach) break; // past the target: take what is published, wait for nothing more
+                if (cursor.Sequence >= mustReach) break; // past the target: take what is published, wait for nothing more
                 spin.SpinOnce();          // a producer reserved below target and is still copying
                 continue;
             }
-            off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
-            seq++;
+            if (kind == FrameKind.Bad) // only bytes written past the queue's back can do this: do not report them durable
+                throw QueueCorruptedException.At(seg.Path, cursor.Offset, cursor.Problem!.Value.Expected, cursor.Problem.Value.Found);
+            cursor.Advance();
         }
+        off = cursor.Offset;
+        seq = cursor.Sequence;
 
         if (off > seg.FlushedOffset)
         {

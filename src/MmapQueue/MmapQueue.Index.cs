@@ -49,7 +49,8 @@ public sealed partial class MmapQueue
         return next is null ? null : next.BaseSequence - seg.BaseSequence;
     }
 
-    private Segment? SegmentStartingAfter(Segment seg)
+    /// <summary>The segment listed after <paramref name="seg"/>, or null if it is the last (or no longer listed).</summary>
+    internal Segment? SegmentStartingAfter(Segment seg)
     {
         Segment[] s = Segments;
         int i = Array.IndexOf(s, seg);
@@ -59,11 +60,9 @@ public sealed partial class MmapQueue
     /// <summary>Checks a hint from a side file: the frame there must carry the sequence the entry claims (its CRC covers it).</summary>
     private static bool LandsOnRecord(Segment seg, int record, int offset)
     {
-        Span<byte> bytes = seg.Bytes;
-        if (offset < SegmentLayout.FirstRecordOffset || offset % SegmentLayout.RecordAlignment != 0 || offset > bytes.Length) return false;
-        uint word = offset + SegmentLayout.RecordHeaderSize <= bytes.Length ? seg.ReadWord(offset) : 0;
-        FrameKind kind = Frames.Classify(bytes, offset, word, seg.BaseSequence + record, verifyCrc: true, out _, out _);
-        return kind is FrameKind.Payload or FrameKind.Aborted or FrameKind.EndOfSegment or FrameKind.SegmentFull;
+        if (offset < SegmentLayout.FirstRecordOffset || offset % SegmentLayout.RecordAlignment != 0 || offset > seg.Size) return false;
+        var cursor = new FrameCursor(seg.Bytes, offset, seg.BaseSequence + record);
+        return cursor.Read(verifyCrc: true) is FrameKind.Payload or FrameKind.Aborted or FrameKind.EndOfSegment or FrameKind.SegmentFull;
     }
 
     /// <summary>

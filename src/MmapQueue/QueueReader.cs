@@ -49,6 +49,9 @@ public sealed partial class QueueReader : IDisposable
         {
             Segment? seg = _segment;
             if (seg is null) break; // disposed
+            // The one walk not written with FrameCursor: the same Frames.Classify, stepped by hand. The cursor
+            // measured 15-17 % slower here for 64 B records (BenchmarkDotNet ReadBenchmarks, alternating runs,
+            // benchmarks/RESULTS.md "One frame walker"): its extra state spills registers on this path.
             Span<byte> bytes = seg.Bytes;
             uint word = _offset + SegmentLayout.RecordHeaderSize <= bytes.Length ? seg.ReadWord(_offset) : 0; // acquire: pairs with PublishWord
             FrameKind kind = Frames.Classify(bytes, _offset, word, _sequence, verifyCrc: _sequence >= _target, out int length, out FrameProblem? problem);

@@ -30,16 +30,15 @@ public sealed class HostileStreamTests : IDisposable
         {
             byte[] bytes = File.ReadAllBytes(path);
             var frames = new List<int>();
-            int off = SegmentLayout.FirstRecordOffset;
-            while (off + SegmentLayout.RecordHeaderSize <= bytes.Length)
+            var cursor = new FrameCursor(bytes, SegmentLayout.FirstRecordOffset, b);
+            while (cursor.Read(verifyCrc: true) is FrameKind.Payload or FrameKind.Aborted)
             {
-                uint word = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(off));
-                if (word == 0) break;
-                frames.Add(off);
-                off += word == SegmentLayout.EndOfSegmentWord ? SegmentLayout.RecordHeaderSize : SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
-                if (word == SegmentLayout.EndOfSegmentWord) break;
+                frames.Add(cursor.Offset);
+                cursor.Advance();
             }
-            _segments.Add((b, bytes, frames, off));
+            Assert.True(cursor.Kind is not FrameKind.Bad, $"{path} at {cursor.Offset}: {cursor.Problem}");
+            if (cursor.Kind == FrameKind.EndOfSegment) frames.Add(cursor.Offset);
+            _segments.Add((b, bytes, frames, cursor.End));
         }
         Assert.True(_segments.Count >= 2, "the script should cross a segment boundary");
     }
@@ -175,8 +174,8 @@ public sealed class HostileStreamTests : IDisposable
 
     private static int NextFrameEnd((long Base, byte[] Bytes, List<int> Frames, int End) seg, int frame)
     {
-        uint word = BinaryPrimitives.ReadUInt32LittleEndian(seg.Bytes.AsSpan(frame));
-        return frame + SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+        Frames.ClassifyWord(BinaryPrimitives.ReadUInt32LittleEndian(seg.Bytes.AsSpan(frame)), out int length);
+        return frame + SegmentLayout.FrameLength(length); // the end marker has length 0: a bare frame header
     }
 
     [Fact]

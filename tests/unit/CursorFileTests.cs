@@ -1,3 +1,4 @@
+using MmapQueues.Format;
 using MmapQueues.Storage;
 
 namespace MmapQueues.Tests;

@@ -143,30 +143,13 @@ public class SeekTests
             using var r = q.OpenReader(b1 + 12);
             ReadExpecting(r, 3); // trusting the entry would return record 11 as 12
         }
-        Assert.NotEqual(2, (File.ReadAllBytes(idx).Length - 64) / 8); // rebuilt from a scan, with its real entries
+        Assert.NotEqual(2, (File.ReadAllBytes(idx).Length - Format.IndexLayout.HeaderSize) / Format.IndexLayout.EntrySize); // rebuilt from a scan, with its real entries
     }
 
     private static byte[] EncodeIndex(long baseSequence, Guid queueId, long records, int end, (int Record, int Offset)[] entries)
     {
-        var b = new byte[Format.IndexLayout.HeaderSize + entries.Length * Format.IndexLayout.EntrySize];
-        var w = b.AsSpan();
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(w, Format.IndexLayout.Magic);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(w[Format.IndexLayout.VersionOffset..], Format.IndexLayout.Version);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(w[Format.IndexLayout.EntryCountOffset..], entries.Length);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(w[Format.IndexLayout.BaseSequenceOffset..], baseSequence);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(w[Format.IndexLayout.RecordCountOffset..], records);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(w[Format.IndexLayout.EndOffsetOffset..], end);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(w[Format.IndexLayout.StepOffset..], Format.IndexLayout.StepFor(SegmentSize));
-        queueId.TryWriteBytes(w[Format.IndexLayout.QueueIdOffset..]);
-        for (int i = 0; i < entries.Length; i++)
-        {
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(w[(64 + i * 8)..], entries[i].Record);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(w[(68 + i * 8)..], entries[i].Offset);
-        }
-        uint crc = Format.Crc32C.Append(Format.Crc32C.Seed, w[..Format.IndexLayout.CrcOffset]);
-        crc = Format.Crc32C.Append(crc, w[(Format.IndexLayout.CrcOffset + 4)..Format.IndexLayout.HeaderSize]);
-        crc = Format.Crc32C.Finish(Format.Crc32C.Append(crc, w[Format.IndexLayout.HeaderSize..]));
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(w[Format.IndexLayout.CrcOffset..], crc);
+        var b = new byte[Format.IndexLayout.FileLength(entries.Length)];
+        Format.IndexLayout.Write(b, new Format.IndexLayout.Contents(baseSequence, records, end, Format.IndexLayout.StepFor(SegmentSize), queueId, entries));
         return b;
     }
 }

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace MmapQueues.Format;
 
@@ -28,6 +30,10 @@ internal static class Frames
     /// (with an acquire load when the segment is live). On <see cref="FrameKind.Bad"/>, <paramref name="problem"/>
     /// says what was expected and what was found.
     /// </summary>
+    /// <remarks>
+    /// Walks use <see cref="FrameCursor"/>, which calls this; only <c>QueueReader.TryRead</c> (measured faster
+    /// stepping by hand) and the receiver (its commit word is held back, not yet in the mapping) call it directly.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FrameKind Classify(ReadOnlySpan<byte> segment, int offset, uint word, long sequence, bool verifyCrc,
         out int payloadLength, out FrameProblem? problem)
@@ -44,15 +50,7 @@ internal static class Frames
         out int payloadLength, out FrameProblem? problem)
     {
         problem = null;
-        payloadLength = (int)(word & SegmentLayout.LengthMask);
-        uint flags = word & ~SegmentLayout.LengthMask;
-        FrameKind kind = flags switch
-        {
-            SegmentLayout.PublishedFlag => FrameKind.Payload,
-            SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag => FrameKind.Aborted,
-            SegmentLayout.PublishedFlag | SegmentLayout.EndOfSegmentFlag when payloadLength == 0 => FrameKind.EndOfSegment,
-            _ => FrameKind.Bad,
-        };
+        FrameKind kind = ClassifyWord(word, out payloadLength);
         if (kind == FrameKind.Bad)
         {
             problem = BadFlags(word);
@@ -77,6 +75,79 @@ internal static class Frames
         return kind;
     }
 
+    /// <summary>
+    /// What a commit word alone says: <see cref="FrameKind.Empty"/> (zero), a record, an aborted claim, the end
+    /// marker, or <see cref="FrameKind.Bad"/> (flags MmapQueue never writes). The only place the flags are tested.
+    /// The frame is <see cref="SegmentLayout.FrameLength"/>(<paramref name="payloadLength"/>) bytes long for
+    /// every kind but Empty and Bad (the end marker has length 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FrameKind ClassifyWord(uint word, out int payloadLength)
+    {
+        payloadLength = (int)(word & SegmentLayout.LengthMask);
+        uint flags = word & ~SegmentLayout.LengthMask;
+        if (flags == SegmentLayout.PublishedFlag) return FrameKind.Payload; // the common case first: one compare on the read path
+        if (flags == (SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag)) return FrameKind.Aborted;
+        if (word == SegmentLayout.EndOfSegmentWord) return FrameKind.EndOfSegment; // END_OF_SEGMENT carries length 0
+        return word == 0 ? FrameKind.Empty : FrameKind.Bad;
+    }
+
+    /// <summary>
+    /// Acquire-loads the commit word at <paramref name="offset"/> (stored little-endian); pairs with the release
+    /// store of <see cref="PublishCommitWord"/>, so every byte of a frame whose word it sees is final.
+    /// </summary>
+    /// <remarks>The caller has checked that the frame header lies inside <paramref name="segment"/>.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint LoadCommitWord(ReadOnlySpan<byte> segment, int offset)
+    {
+        Debug.Assert((uint)offset <= (uint)(segment.Length - sizeof(uint)), $"commit word at {offset} outside {segment.Length} bytes");
+        uint word = Volatile.Read(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(segment), offset)));
+        return BitConverter.IsLittleEndian ? word : BinaryPrimitives.ReverseEndianness(word);
+    }
+
+    /// <summary>
+    /// Release-stores the commit word at <paramref name="offset"/> (little-endian), after the CRC and payload:
+    /// a <see cref="LoadCommitWord"/> that sees the word also sees every byte stored before it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void PublishCommitWord(Span<byte> segment, int offset, uint word)
+    {
+        Debug.Assert((uint)offset <= (uint)(segment.Length - sizeof(uint)), $"commit word at {offset} outside {segment.Length} bytes");
+        Volatile.Write(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(segment), offset)),
+            BitConverter.IsLittleEndian ? word : BinaryPrimitives.ReverseEndianness(word));
+    }
+
+    /// <summary>
+    /// Where a sealed segment ends according to its header's durable watermark, when the watermark proves it:
+    /// the segment size (filled exactly, or a marker in its last 8 bytes), or just past an end marker whose
+    /// CRC names <paramref name="nextSequence"/>. Null when it does not; the caller then walks the frames.
+    /// <paramref name="read"/> reads the frame header before the watermark (the only bytes looked at).
+    /// </summary>
+    public static int? SealedEnd(long durableEnd, long segmentSize, long nextSequence, ReadBytesAt read)
+    {
+        long d = Math.Min(durableEnd, segmentSize);
+        if (d == segmentSize) return (int)d;
+        long markerAt = d - SegmentLayout.RecordHeaderSize;
+        if (markerAt < SegmentLayout.FirstRecordOffset || d % SegmentLayout.RecordAlignment != 0) return null;
+        Span<byte> frame = stackalloc byte[SegmentLayout.RecordHeaderSize];
+        if (!read(markerAt, frame)) return null;
+        uint word = BinaryPrimitives.ReadUInt32LittleEndian(frame);
+        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(frame[SegmentLayout.RecordCrcOffset..]);
+        return word == SegmentLayout.EndOfSegmentWord && crc == SegmentLayout.RecordCrc(nextSequence, word, default) ? (int)d : null;
+    }
+
+    /// <summary>
+    /// Why the frame at <paramref name="offset"/> is <see cref="FrameKind.Bad"/> (null if it is not): classified
+    /// again, with its CRC. Static and out of line, so a <see cref="FrameCursor"/> asked for it stays in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static FrameProblem? Diagnose(ReadOnlySpan<byte> segment, int offset, long sequence)
+    {
+        uint word = offset + SegmentLayout.RecordHeaderSize <= segment.Length ? LoadCommitWord(segment, offset) : 0;
+        Classify(segment, offset, word, sequence, verifyCrc: true, out _, out FrameProblem? problem);
+        return problem;
+    }
+
     // The messages are built out of line: inlined into the reader's hot path, the string-interpolation
     // locals cost a zeroed 256-byte stack frame on every TryRead (see benchmarks/RESULTS.md, case 5).
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -99,6 +170,9 @@ internal static class Frames
         BinaryPrimitives.WriteUInt32LittleEndian(segment[(offset + SegmentLayout.RecordCrcOffset)..], crc);
     }
 }
+
+/// <summary>Fills <paramref name="into"/> with the bytes at <paramref name="offset"/>; false if they are not there.</summary>
+internal delegate bool ReadBytesAt(long offset, Span<byte> into);
 
 /// <summary>What a frame check expected and what it found, for error messages.</summary>
 internal readonly record struct FrameProblem(string Expected, string Found);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
 namespace MmapQueues.Format;
@@ -16,7 +17,7 @@ namespace MmapQueues.Format;
 ///  |                                                                  | then zeros (never written)    |
 ///  +------------------------------------------------------------------+------------------- ... ------+
 ///
-/// Header (little-endian), SegmentHeader below, pinned by a test:
+/// Header (little-endian), SegmentHeader below; FormatLayoutTests pins its size, offsets and byte order:
 ///   0  u64  magic        "MMQSEG01" (0x3130_4745_5351_4D4D)
 ///   8  u32  version      FormatVersion (1)
 ///  12  u32  headerSize   64
@@ -42,39 +43,14 @@ namespace MmapQueues.Format;
 /// The writer stores the crc and the payload, then publishes the commit word with one release store;
 /// readers load the commit word with an acquire load and stop at the first zero word.
 ///
-/// Index side file "&lt;base&gt;.idx" (a hint, never trusted: CursorsLayout/IndexLayout constants below).
-/// Written (tmp, rename, no fsync) when a segment is sealed; rebuilt by a scan when missing or invalid.
-///   0  u64  magic        "MMQIDX01"
-///   8  u32  version      1
-///  12  u32  entryCount
-///  16  i64  baseSequence must match the segment
-///  24  i64  recordCount  records in the segment (aborted ones included, the end marker not)
-///  32  u32  endOffset    offset just past the last record (where the end marker, if any, sits)
-///  36  u32  step         one entry for the first record at or after every multiple of step bytes
-///  40  16B  queueId
-///  56  u32  crc          CRC32C of bytes [0, 56) and of the entries
-///  60  u32  reserved     0
-///  64  entryCount x { u32 recordNumber (sequence - baseSequence), u32 offset }
-/// A reader that lands on an entry checks that frame's CRC, which covers its sequence: a stale or wrong
-/// entry fails it, and the index is rebuilt.
+/// End-of-segment marker (where the next record did not fit; a frame with no payload):
+///   0  u32  commit word  PUBLISHED | END_OF_SEGMENT = 0xC000_0000 (EndOfSegmentWord), length 0
+///   4  u32  crc          CRC32C over (u64 base sequence of the next segment, u32 commit word)
+/// A segment that leaves fewer than 8 bytes after its last record has no marker: its end is implicit.
+/// FrameCursor is the one walker over these frames; Frames encodes and classifies them.
 ///
-/// Cursors file "cursors": two slots of slotSize bytes (a multiple of 4096), at 0 and at slotSize; the
-/// file is exactly 2 * slotSize long. As LMDB's two meta pages: generation g is written into slot g % 2
-/// (in place, then fdatasync), so a torn write can only damage the slot that does not hold the newest
-/// durable state; the reader takes the valid slot with the higher generation. Growing the slot rewrites
-/// the whole file (tmp, fsync, rename, directory fsync).
-///   0  u64  magic        "MMQCUR01"
-///   8  u32  version      1
-///  12  u32  slotSize
-///  16  u64  generation   >= 1
-///  24  16B  queueId
-///  40  u32  count        named consumers in this slot
-///  44  u32  bodyLength   bytes of entries
-///  48  u32  crc          CRC32C of bytes [0, 48), of [52, 64) and of the body
-///  52  u32  reserved     0
-///  56  i64  retainedFrom retention floor: every segment that ends at or before it is deleted (or about
-///                        to be); opening deletes such leftovers before recovery looks for gaps
-///  64  body: count x { u8 nameLength, name (UTF-8), i64 committed sequence (the next one to read) }
+/// The other files of a queue directory are drawn in their own format files: IndexLayout.cs (".idx"),
+/// CursorFile.cs ("cursors"), MetaLayout.cs ("queue.meta").
 /// </code>
 /// </remarks>
 internal static class SegmentLayout
@@ -83,8 +59,11 @@ internal static class SegmentLayout
     public const ulong Magic = 0x3130_4745_5351_4D4D;
     public const uint FormatVersion = 1;
     public const int HeaderSize = 64;
-    public const int HeaderCrcCoveredBytes = 48;
-    public const int DurableEndOffset = 56;
+    public const int MagicOffset = 0, VersionOffset = 8, HeaderSizeOffset = 12, SegmentSizeOffset = 16, BaseSequenceOffset = 24;
+    public const int QueueIdOffset = 32, HeaderCrcOffset = 48, ReservedOffset = 52, DurableEndOffset = 56;
+    public const int QueueIdSize = 16;
+    /// <summary>The header CRC covers bytes [0, HeaderCrcOffset).</summary>
+    public const int HeaderCrcCoveredBytes = HeaderCrcOffset;
     public const int FirstRecordOffset = HeaderSize;
 
     public const int RecordHeaderSize = 8;
@@ -124,18 +103,22 @@ internal static class SegmentLayout
     }
 }
 
-/// <summary>The 64-byte segment header, exactly as drawn in <see cref="SegmentLayout"/>.</summary>
+/// <summary>
+/// The 64-byte segment header, exactly as drawn in <see cref="SegmentLayout"/>. The explicit layout mirrors the
+/// file (a test checks the fields tile the header without overlap); the bytes are always read and written
+/// little-endian through the named offsets, never by copying the struct, so the host's byte order does not matter.
+/// </summary>
 [StructLayout(LayoutKind.Explicit, Size = SegmentLayout.HeaderSize)]
 internal struct SegmentHeader
 {
-    [FieldOffset(0)] public ulong Magic;
-    [FieldOffset(8)] public uint Version;
-    [FieldOffset(12)] public uint HeaderSize;
-    [FieldOffset(16)] public ulong SegmentSize;
-    [FieldOffset(24)] public long BaseSequence;
-    [FieldOffset(32)] public Guid QueueId;
-    [FieldOffset(48)] public uint HeaderCrc;
-    [FieldOffset(52)] public uint Reserved;
+    [FieldOffset(SegmentLayout.MagicOffset)] public ulong Magic;
+    [FieldOffset(SegmentLayout.VersionOffset)] public uint Version;
+    [FieldOffset(SegmentLayout.HeaderSizeOffset)] public uint HeaderSize;
+    [FieldOffset(SegmentLayout.SegmentSizeOffset)] public ulong SegmentSize;
+    [FieldOffset(SegmentLayout.BaseSequenceOffset)] public long BaseSequence;
+    [FieldOffset(SegmentLayout.QueueIdOffset)] public Guid QueueId;
+    [FieldOffset(SegmentLayout.HeaderCrcOffset)] public uint HeaderCrc;
+    [FieldOffset(SegmentLayout.ReservedOffset)] public uint Reserved;
     [FieldOffset(SegmentLayout.DurableEndOffset)] public ulong DurableEnd;
 
     public static SegmentHeader Create(long segmentSize, long baseSequence, Guid queueId)
@@ -154,48 +137,85 @@ internal struct SegmentHeader
         return h;
     }
 
+    /// <summary>The CRC32C of the encoded bytes [0, <see cref="SegmentLayout.HeaderCrcCoveredBytes"/>).</summary>
     public readonly uint ComputeCrc()
     {
-        SegmentHeader copy = this;
-        ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(new ReadOnlySpan<SegmentHeader>(ref copy));
+        Span<byte> bytes = stackalloc byte[SegmentLayout.HeaderSize];
+        Write(bytes);
         return Crc32C.Compute(bytes[..SegmentLayout.HeaderCrcCoveredBytes]);
     }
 
-    public static SegmentHeader Read(ReadOnlySpan<byte> file) =>
-        MemoryMarshal.Read<SegmentHeader>(file[..SegmentLayout.HeaderSize]);
+    /// <summary>Decodes the first <see cref="SegmentLayout.HeaderSize"/> bytes of a segment file; <see cref="Check"/> validates.</summary>
+    public static SegmentHeader Read(ReadOnlySpan<byte> file)
+    {
+        ReadOnlySpan<byte> b = file[..SegmentLayout.HeaderSize];
+        return new SegmentHeader
+        {
+            Magic = BinaryPrimitives.ReadUInt64LittleEndian(b[SegmentLayout.MagicOffset..]),
+            Version = BinaryPrimitives.ReadUInt32LittleEndian(b[SegmentLayout.VersionOffset..]),
+            HeaderSize = BinaryPrimitives.ReadUInt32LittleEndian(b[SegmentLayout.HeaderSizeOffset..]),
+            SegmentSize = BinaryPrimitives.ReadUInt64LittleEndian(b[SegmentLayout.SegmentSizeOffset..]),
+            BaseSequence = BinaryPrimitives.ReadInt64LittleEndian(b[SegmentLayout.BaseSequenceOffset..]),
+            QueueId = new Guid(b.Slice(SegmentLayout.QueueIdOffset, SegmentLayout.QueueIdSize)), // Guid's own little-endian byte layout
+            HeaderCrc = BinaryPrimitives.ReadUInt32LittleEndian(b[SegmentLayout.HeaderCrcOffset..]),
+            Reserved = BinaryPrimitives.ReadUInt32LittleEndian(b[SegmentLayout.ReservedOffset..]),
+            DurableEnd = BinaryPrimitives.ReadUInt64LittleEndian(b[SegmentLayout.DurableEndOffset..]),
+        };
+    }
 
+    /// <summary>Encodes the header into the first <see cref="SegmentLayout.HeaderSize"/> bytes of <paramref name="file"/>.</summary>
     public readonly void Write(Span<byte> file)
     {
-        SegmentHeader copy = this;
-        MemoryMarshal.Write(file[..SegmentLayout.HeaderSize], in copy);
+        Span<byte> b = file[..SegmentLayout.HeaderSize];
+        BinaryPrimitives.WriteUInt64LittleEndian(b[SegmentLayout.MagicOffset..], Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[SegmentLayout.VersionOffset..], Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[SegmentLayout.HeaderSizeOffset..], HeaderSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[SegmentLayout.SegmentSizeOffset..], SegmentSize);
+        BinaryPrimitives.WriteInt64LittleEndian(b[SegmentLayout.BaseSequenceOffset..], BaseSequence);
+        QueueId.TryWriteBytes(b.Slice(SegmentLayout.QueueIdOffset, SegmentLayout.QueueIdSize));
+        BinaryPrimitives.WriteUInt32LittleEndian(b[SegmentLayout.HeaderCrcOffset..], HeaderCrc);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[SegmentLayout.ReservedOffset..], Reserved);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[SegmentLayout.DurableEndOffset..], DurableEnd);
+    }
+
+    /// <summary>The durable watermark of a segment's header (outside the header CRC; it moves with each flush).</summary>
+    public static long ReadDurableEnd(ReadOnlySpan<byte> file) =>
+        (long)BinaryPrimitives.ReadUInt64LittleEndian(file[SegmentLayout.DurableEndOffset..]);
+
+    /// <summary>Stores the durable watermark in a segment's header (a mapping: it reaches the disk with the next msync of the header page).</summary>
+    public static void WriteDurableEnd(Span<byte> file, long offset) =>
+        BinaryPrimitives.WriteUInt64LittleEndian(file[SegmentLayout.DurableEndOffset..], (ulong)offset);
+
+    /// <summary>
+    /// Checks the header of the segment that should start at <paramref name="expectedBase"/> in a queue of
+    /// <paramref name="expectedSize"/>-byte segments with id <paramref name="queueId"/>: null when it is one
+    /// MmapQueue wrote, else the first field that is not, with its offset.
+    /// </summary>
+    public readonly FieldProblem? Check(long expectedBase, long expectedSize, Guid queueId)
+    {
+        if (Magic != SegmentLayout.Magic)
+            return new(SegmentLayout.MagicOffset, $"segment magic 0x{SegmentLayout.Magic:X16}", $"0x{Magic:X16}");
+        if (Version != SegmentLayout.FormatVersion)
+            return new(SegmentLayout.VersionOffset, $"format version {SegmentLayout.FormatVersion}", $"{Version}");
+        uint crc = ComputeCrc();
+        if (HeaderCrc != crc)
+            return new(SegmentLayout.HeaderCrcOffset, $"header CRC32C 0x{crc:X8}", $"0x{HeaderCrc:X8}");
+        if (HeaderSize != SegmentLayout.HeaderSize)
+            return new(SegmentLayout.HeaderSizeOffset, $"header size {SegmentLayout.HeaderSize}", $"{HeaderSize}");
+        if ((long)SegmentSize != expectedSize)
+            return new(SegmentLayout.SegmentSizeOffset, $"segment size {expectedSize}", $"{SegmentSize}");
+        if (BaseSequence != expectedBase)
+            return new(SegmentLayout.BaseSequenceOffset, $"base sequence {expectedBase} (from the file name)", $"{BaseSequence}");
+        if (QueueId != queueId)
+            return new(SegmentLayout.QueueIdOffset, $"queue id {queueId} (from {MetaLayout.FileName})", $"{QueueId}");
+        // The watermark lies outside the header CRC (it changes with every flush), so check it is one a writer
+        // can have stored: a damaged one would move the line between a torn tail and corruption.
+        if (DurableEnd < SegmentLayout.FirstRecordOffset || DurableEnd > (ulong)expectedSize || DurableEnd % SegmentLayout.RecordAlignment != 0)
+            return new(SegmentLayout.DurableEndOffset,
+                $"a durable watermark from {SegmentLayout.FirstRecordOffset} to {expectedSize}, a multiple of {SegmentLayout.RecordAlignment}", $"{DurableEnd}");
+        return null;
     }
 }
 
-/// <summary>Constants of the index side file drawn in <see cref="SegmentLayout"/>.</summary>
-internal static class IndexLayout
-{
-    /// <summary>"MMQIDX01" read as a little-endian u64.</summary>
-    public const ulong Magic = 0x3130_5844_4951_4D4D;
-    public const uint Version = 1;
-    public const string Extension = ".idx";
-    public const int HeaderSize = 64;
-    public const int EntrySize = 8;
-    public const int VersionOffset = 8, EntryCountOffset = 12, BaseSequenceOffset = 16, RecordCountOffset = 24;
-    public const int EndOffsetOffset = 32, StepOffset = 36, QueueIdOffset = 40, CrcOffset = 56;
-
-    /// <summary>Bytes between index entries: about 1024 entries per segment, at least a page apart.</summary>
-    public static int StepFor(long segmentSize) => (int)Math.Max(SegmentLayout.PageSize, segmentSize / 1024);
-}
-
-/// <summary>Constants of the cursors file drawn in <see cref="SegmentLayout"/>.</summary>
-internal static class CursorsLayout
-{
-    /// <summary>"MMQCUR01" read as a little-endian u64.</summary>
-    public const ulong Magic = 0x3130_5255_4351_4D4D;
-    public const uint Version = 1;
-    public const int HeaderSize = 64;
-    public const int VersionOffset = 8, SlotSizeOffset = 12, GenerationOffset = 16, QueueIdOffset = 24;
-    public const int CountOffset = 40, BodyLengthOffset = 44, CrcOffset = 48, RetainedFromOffset = 56;
-    public const int MaxNameBytes = 255;
-    public const int MinSlotSize = SegmentLayout.PageSize;
-}
+/// <summary>A field of a file that does not hold what MmapQueue writes: where, what was expected, what was found.</summary>
+internal readonly record struct FieldProblem(int Offset, string Expected, string Found);

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using MmapQueues.Format;
 using MmapQueues.Storage;
 
@@ -71,52 +70,39 @@ internal sealed partial class Exporter
         // Acquire load of DurableSequence: pairs with the flusher's release store, which it made after
         // reading every commit word of this segment (so all of them are published) and after storing the
         // header watermark (Flush's segmentDone path, or Recovery for segments found on open).
-        if (!forward && NextAfter(seg) is { } nextBase && nextBase <= stopAt && _queue.DurableSequence >= nextBase
-            && SealedEnd(seg) is int end && end >= off)
+        if (!forward && _queue.SegmentStartingAfter(seg)?.BaseSequence is { } nextBase && nextBase <= stopAt && _queue.DurableSequence >= nextBase
+            && SealedEnd(seg, nextBase) is int end && end >= off)
             return (end, nextBase, true);
 
-        Span<byte> bytes = seg.Bytes;
+        var cursor = new FrameCursor(seg.Bytes, off, seq); // acquire-loads each commit word: pairs with PublishWord
         while (true)
         {
-            if (off + SegmentLayout.RecordHeaderSize > seg.Size) return (off, seq, true);
-            uint word = seg.ReadWord(off); // acquire: pairs with PublishWord
-            if (word == 0) return (off, seq, false);
-            FrameKind kind = Frames.Classify(bytes, off, word, seq, verifyCrc: false, out int length, out FrameProblem? problem);
-            switch (kind)
+            switch (cursor.Read(verifyCrc: false))
             {
                 case FrameKind.Payload:
                 case FrameKind.Aborted:
-                    if (seq >= stopAt) return (off, seq, false);
-                    off += SegmentLayout.FrameLength(length);
-                    seq++;
+                    if (cursor.Sequence >= stopAt) return (cursor.Offset, cursor.Sequence, false);
+                    cursor.Advance();
                     continue;
+                case FrameKind.Empty:
+                    return (cursor.Offset, cursor.Sequence, false);
                 case FrameKind.EndOfSegment:
-                    return (off + SegmentLayout.RecordHeaderSize, seq, true);
+                case FrameKind.SegmentFull:
+                    return (cursor.End, cursor.Sequence, true);
                 default:
-                    throw QueueCorruptedException.At(seg.Path, off, problem!.Value.Expected, problem.Value.Found);
+                    throw QueueCorruptedException.At(seg.Path, cursor.Offset, cursor.Problem!.Value.Expected, cursor.Problem.Value.Found);
             }
         }
     }
 
     /// <summary>
-    /// The end of a segment that is durable as a whole, from its header watermark: just past its end
-    /// marker, or the segment size when it was filled exactly (recovery may store 8 more then: clamped).
-    /// Null when the watermark does not look like that; the caller then walks.
+    /// The end of a segment that is durable as a whole, from its header watermark (<see cref="Frames.SealedEnd"/>).
+    /// Null when the watermark does not prove it; the caller then walks.
     /// </summary>
-    private static int? SealedEnd(Segment seg)
-    {
-        long d = Math.Min((long)BinaryPrimitives.ReadUInt64LittleEndian(seg.Bytes[SegmentLayout.DurableEndOffset..]), seg.Size);
-        if (d == seg.Size) return (int)d; // filled exactly, or a marker in the last 8 bytes: either way it ends here
-        if (d < SegmentLayout.FirstRecordOffset + SegmentLayout.RecordHeaderSize || d % SegmentLayout.RecordAlignment != 0) return null;
-        return seg.ReadWord((int)d - SegmentLayout.RecordHeaderSize) == SegmentLayout.EndOfSegmentWord ? (int)d : null;
-    }
-
-    /// <summary>Base sequence of the segment listed after <paramref name="seg"/>, or null if it is the last.</summary>
-    private long? NextAfter(Segment seg)
-    {
-        Segment[] all = _queue.Segments;
-        for (int i = all.Length - 1; i > 0; i--)
-            if (all[i - 1] == seg) return all[i].BaseSequence;
-        return null;
-    }
+    private static int? SealedEnd(Segment seg, long nextBase) =>
+        Frames.SealedEnd(SegmentHeader.ReadDurableEnd(seg.Bytes), seg.Size, nextBase, (offset, into) =>
+        {
+            seg.Bytes.Slice((int)offset, into.Length).CopyTo(into);
+            return true;
+        });
 }

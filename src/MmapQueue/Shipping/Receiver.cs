@@ -182,12 +182,9 @@ internal sealed class Receiver
     private void CheckCommitWord()
     {
         uint word = BinaryPrimitives.ReadUInt32LittleEndian(_word);
-        uint flags = word & ~SegmentLayout.LengthMask;
-        int length = (int)(word & SegmentLayout.LengthMask);
-        int frame;
-        if (word == SegmentLayout.EndOfSegmentWord) frame = SegmentLayout.RecordHeaderSize;
-        else if (flags is SegmentLayout.PublishedFlag or (SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag)) frame = SegmentLayout.FrameLength(length);
-        else throw Refuse("a published commit word (flags PUBLISHED[|ABORTED], or END_OF_SEGMENT)", $"0x{word:X8}");
+        if (Frames.ClassifyWord(word, out int length) is FrameKind.Empty or FrameKind.Bad)
+            throw Refuse("a published commit word (flags PUBLISHED[|ABORTED], or END_OF_SEGMENT)", $"0x{word:X8}");
+        int frame = SegmentLayout.FrameLength(length); // the end marker's length is 0: a bare frame header
         if ((long)_frameStart + frame > _active.Size)
             throw Refuse($"a record that ends inside the segment ({_active.Size} bytes)", $"a length of {length} bytes (commit word 0x{word:X8})");
         _commitWord = word;

@@ -1,11 +1,12 @@
 using Microsoft.Win32.SafeHandles;
+using MmapQueues.Format;
 using MmapQueues.Native;
 
 namespace MmapQueues.Storage;
 
 /// <summary>
 /// The cursors file at run time: named consumers' committed sequences and the retention floor, written
-/// double-buffered (format and torn-write argument in <see cref="Format.SegmentLayout"/>).
+/// double-buffered (format and torn-write argument in <see cref="CursorsLayout"/>).
 /// </summary>
 /// <remarks>
 /// One lock, <see cref="_lock"/>, serializes writers. Readers outside it (retention) use

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 using MmapQueues.Native;
@@ -8,14 +7,10 @@ namespace MmapQueues.Storage;
 
 /// <summary>
 /// The queue directory: <c>queue.meta</c> (format version, segment size, queue id; written once,
-/// crash-atomically), the writer's <c>lock</c> file, and the list of segment files.
+/// crash-atomically; layout in <see cref="MetaLayout"/>), the writer's <c>lock</c> file, and the list of segment files.
 /// </summary>
 internal static class QueueDirectory
 {
-    // queue.meta: u64 magic "MMQMETA1" | u32 version | u32 reserved | u64 segment size | 16B queue id | u32 crc32c of [0,40)
-    private const ulong MetaMagic = 0x3141_5445_4D51_4D4D;
-    private const int MetaLength = 44;
-
     public readonly record struct Meta(long SegmentSize, Guid QueueId);
 
     /// <summary>Reads queue.meta, or creates it crash-atomically (<see cref="QueueFiles.ReplaceAtomically"/>) for a new queue.</summary>
@@ -25,13 +20,8 @@ internal static class QueueDirectory
         if (TryReadMeta(path) is { } existing) return existing;
 
         var meta = new Meta(segmentSizeForNewQueue, queueIdForNewQueue ?? Guid.NewGuid());
-        Span<byte> b = stackalloc byte[MetaLength];
-        b.Clear();
-        BinaryPrimitives.WriteUInt64LittleEndian(b, MetaMagic);
-        BinaryPrimitives.WriteUInt32LittleEndian(b[8..], SegmentLayout.FormatVersion);
-        BinaryPrimitives.WriteInt64LittleEndian(b[16..], meta.SegmentSize);
-        meta.QueueId.TryWriteBytes(b[24..40]);
-        BinaryPrimitives.WriteUInt32LittleEndian(b[40..], Crc32C.Compute(b[..40]));
+        Span<byte> b = stackalloc byte[MetaLayout.Length];
+        MetaLayout.Write(b, meta.SegmentSize, meta.QueueId);
         QueueFiles.ReplaceAtomically(path, b, fileMode, durable: true);
         return meta;
     }
@@ -43,20 +33,11 @@ internal static class QueueDirectory
     /// <summary>Reads and validates queue.meta; null when there is none.</summary>
     public static Meta? TryReadMeta(string path)
     {
-        byte[]? b = QueueFiles.TryReadAll(path, MetaLength);
+        byte[]? b = QueueFiles.TryReadAll(path, MetaLayout.Length);
         if (b is null) return null;
-        if (b.Length != MetaLength)
-            throw QueueCorruptedException.At(path, 0, $"{MetaLength} bytes", $"{b.Length} bytes");
-        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(b);
-        if (magic != MetaMagic)
-            throw QueueCorruptedException.At(path, 0, $"magic 0x{MetaMagic:X16}", $"0x{magic:X16}");
-        uint crc = Crc32C.Compute(b.AsSpan(0, 40)), stored = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(40));
-        if (crc != stored)
-            throw QueueCorruptedException.At(path, 40, $"CRC32C 0x{crc:X8}", $"0x{stored:X8}");
-        uint version = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(8));
-        if (version != SegmentLayout.FormatVersion)
-            throw QueueCorruptedException.At(path, 8, $"format version {SegmentLayout.FormatVersion}", $"{version}");
-        return new Meta(BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(16)), new Guid(b.AsSpan(24, 16)));
+        if (!MetaLayout.TryRead(b, out long segmentSize, out Guid queueId, out FieldProblem p))
+            throw QueueCorruptedException.At(path, p.Offset, p.Expected, p.Found);
+        return new Meta(segmentSize, queueId);
     }
 
     /// <summary>

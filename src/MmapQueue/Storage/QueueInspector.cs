@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using MmapQueues.Format;
 using Microsoft.Win32.SafeHandles;
 
@@ -111,38 +110,39 @@ internal sealed class QueueInspector
         if (_buffer.Length != SegmentSize) _buffer = new byte[SegmentSize];
         using SafeFileHandle file = QueueFiles.OpenExisting(segment.Path, write: false);
         var window = new Window(file, _buffer, offset);
-        int off = offset;
-        long seq = sequence;
+        var cursor = new FrameCursor(_buffer.AsSpan(0, window.ValidEnd), offset, sequence);
         int reported = 0;
         while (true)
         {
+            int off = cursor.Offset;
+            long seq = cursor.Sequence;
             if (progress is not null && off - reported >= 1 << 20) { progress(off - reported); reported = off; }
-            bool headerFits = off + SegmentLayout.RecordHeaderSize <= SegmentSize;
-            uint word = headerFits && window.Ensure(off + SegmentLayout.RecordHeaderSize)
-                ? BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(off)) : 0;
-            if (headerFits && word != 0)
+            bool verify = verifyCrc && seq >= fromSequence;
+            FrameKind kind = cursor.Read(verify);
+            // The window is a prefix of the file: read on while the frame needs bytes the segment has.
+            while (cursor.RequiredEnd > window.ValidEnd && window.ValidEnd < SegmentSize)
             {
-                int length = (int)(word & SegmentLayout.LengthMask);
-                long frameEnd = (long)off + SegmentLayout.FrameLength(length);
-                window.Ensure((int)Math.Min(frameEnd, SegmentSize)); // a length past the end is classified Bad below
+                bool whole = window.Ensure((int)Math.Min(cursor.RequiredEnd, SegmentSize)); // a length past the end is then Bad
+                cursor.Extend(_buffer.AsSpan(0, window.ValidEnd));
+                kind = cursor.Read(verify);
+                if (!whole) break;
             }
-            FrameKind kind = Frames.Classify(_buffer.AsSpan(0, window.ValidEnd), off, word, seq, verifyCrc && seq >= fromSequence,
-                out int payloadLength, out FrameProblem? problem);
-            if (kind == FrameKind.SegmentFull && headerFits)
-                kind = FrameKind.Bad; // only the window ended (the file is shorter than its header says)
+            if (kind == FrameKind.SegmentFull && off + SegmentLayout.RecordHeaderSize <= SegmentSize)
+                kind = FrameKind.Bad; // only the file ended (it is shorter than its header says)
             switch (kind)
             {
                 case FrameKind.Payload:
                 case FrameKind.Aborted:
                     if (visit is not null && seq >= fromSequence)
                     {
-                        var record = new InspectedRecord(seq, segment.Path, off, kind == FrameKind.Aborted,
-                            _buffer.AsSpan(off + SegmentLayout.RecordHeaderSize, payloadLength));
+                        var record = new InspectedRecord(seq, segment.Path, off, kind == FrameKind.Aborted, cursor.Payload);
                         if (!visit(in record))
-                            return Done(off + SegmentLayout.FrameLength(payloadLength), seq + 1, SegmentEnding.Open, null, stopped: true);
+                        {
+                            cursor.Advance();
+                            return Done(cursor.Offset, cursor.Sequence, SegmentEnding.Open, null, stopped: true);
+                        }
                     }
-                    off += SegmentLayout.FrameLength(payloadLength);
-                    seq++;
+                    cursor.Advance();
                     continue;
                 case FrameKind.EndOfSegment:
                     return Done(off, seq, SegmentEnding.Marker, null);
@@ -151,7 +151,7 @@ internal sealed class QueueInspector
                 case FrameKind.Empty:
                     return Done(off, seq, SegmentEnding.Open, null);
                 default:
-                    return Done(off, seq, SegmentEnding.Bad, problem ?? new("a complete frame", $"the file ends at {window.ValidEnd}"));
+                    return Done(off, seq, SegmentEnding.Bad, cursor.Problem ?? new("a complete frame", $"the file ends at {window.ValidEnd}"));
             }
         }
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using MmapQueues.Format;
 using Microsoft.Extensions.Logging;
@@ -105,21 +104,19 @@ internal static class Recovery
     private static (long Records, int End, bool Sealed) ScanAndRepair(Segment seg, long strictUntil, long durableEnd, ILogger logger)
     {
         Span<byte> bytes = seg.Bytes;
-        int off = SegmentLayout.FirstRecordOffset;
-        long seq = seg.BaseSequence;
+        var cursor = new FrameCursor(bytes, SegmentLayout.FirstRecordOffset, seg.BaseSequence);
         while (true)
         {
-            uint word = BinaryPrimitives.ReadUInt32LittleEndian(bytes[Math.Min(off, bytes.Length - 4)..]);
-            FrameKind kind = Frames.Classify(bytes, off, word, seq, verifyCrc: true, out int length, out FrameProblem? problem);
+            FrameKind kind = cursor.Read(verifyCrc: true);
+            int off = cursor.Offset;
+            long seq = cursor.Sequence;
             switch (kind)
             {
                 case FrameKind.Payload:
                 case FrameKind.Aborted:
-                    off += SegmentLayout.FrameLength(length);
-                    seq++;
+                    cursor.Advance();
                     continue;
                 case FrameKind.EndOfSegment:
-                    return (seq - seg.BaseSequence, off, true);
                 case FrameKind.SegmentFull:
                     return (seq - seg.BaseSequence, off, true);
             }
@@ -130,7 +127,7 @@ internal static class Recovery
             {
                 if (off < strictUntil)
                 {
-                    FrameProblem p = problem ?? new($"a record (durable up to offset {strictUntil})",
+                    FrameProblem p = cursor.Problem ?? new($"a record (durable up to offset {strictUntil})",
                         $"a zero commit word followed by {tornEnd - off} non-zero bytes");
                     Log.CorruptionFound(logger, seg.Path, off, $"expected {p.Expected}, found {p.Found}");
                     throw QueueCorruptedException.At(seg.Path, off, p.Expected, p.Found);
@@ -148,18 +145,13 @@ internal static class Recovery
         }
     }
 
-    private static bool IsTrustedSealed(Segment seg, long durableEnd, long nextBase)
-    {
-        if (durableEnd == seg.Size) return true;
-        long markerAt = durableEnd - SegmentLayout.RecordHeaderSize;
-        if (markerAt < SegmentLayout.FirstRecordOffset || durableEnd > seg.Size) return false;
-        using var handle = QueueFiles.OpenExisting(seg.Path, write: false);
-        Span<byte> frame = stackalloc byte[SegmentLayout.RecordHeaderSize];
-        if (RandomAccess.Read(handle, frame, markerAt) != frame.Length) return false;
-        uint word = BinaryPrimitives.ReadUInt32LittleEndian(frame);
-        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(frame[SegmentLayout.RecordCrcOffset..]);
-        return word == SegmentLayout.EndOfSegmentWord && crc == SegmentLayout.RecordCrc(nextBase, word, default);
-    }
+    /// <summary>A sealed segment whose watermark proves it complete (see <see cref="Frames.SealedEnd"/>); read with pread, not mapped.</summary>
+    private static bool IsTrustedSealed(Segment seg, long durableEnd, long nextBase) =>
+        Frames.SealedEnd(durableEnd, seg.Size, nextBase, (offset, into) =>
+        {
+            using var handle = QueueFiles.OpenExisting(seg.Path, write: false);
+            return RandomAccess.Read(handle, into, offset) == into.Length;
+        }) is not null;
 
     /// <summary>Writes the end-of-segment marker at <paramref name="offset"/> (the next record's sequence is in its CRC).</summary>
     public static void WriteEndMarker(Segment seg, int offset, long nextSequence)
@@ -170,6 +162,5 @@ internal static class Recovery
     }
 
     /// <summary>Stores the durable watermark; it reaches the disk with the next msync that covers the header.</summary>
-    public static void SetDurableEnd(Segment seg, long offset) =>
-        BinaryPrimitives.WriteUInt64LittleEndian(seg.Bytes[SegmentLayout.DurableEndOffset..], (ulong)offset);
+    public static void SetDurableEnd(Segment seg, long offset) => SegmentHeader.WriteDurableEnd(seg.Bytes, offset);
 }

@@ -183,16 +183,14 @@ internal sealed partial class Segment
 
     /// <summary>Acquire-loads the commit word at <paramref name="offset"/>; pairs with <see cref="PublishWord"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public uint ReadWord(int offset) =>
-        Volatile.Read(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(Bytes), offset)));
+    public uint ReadWord(int offset) => Frames.LoadCommitWord(Bytes, offset);
 
     /// <summary>
     /// Publishes a record by release-storing its commit word, after its CRC and payload: a reader whose
     /// <see cref="ReadWord"/> sees the word also sees every byte stored before it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PublishWord(int offset, uint word) =>
-        Volatile.Write(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(Bytes), offset)), word);
+    public void PublishWord(int offset, uint word) => Frames.PublishCommitWord(Bytes, offset, word);
 
     public override string ToString() => $"{System.IO.Path.GetFileName(Path)} (base {BaseSequence})";
 }

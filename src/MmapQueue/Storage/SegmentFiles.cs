@@ -65,26 +65,8 @@ internal static class SegmentFiles
         if (read != bytes.Length)
             throw QueueCorruptedException.At(path, read, $"{bytes.Length} header bytes", $"{read}");
         var h = SegmentHeader.Read(bytes);
-        if (h.Magic != SegmentLayout.Magic)
-            throw QueueCorruptedException.At(path, 0, $"segment magic 0x{SegmentLayout.Magic:X16}", $"0x{h.Magic:X16}");
-        if (h.Version != SegmentLayout.FormatVersion)
-            throw QueueCorruptedException.At(path, 8, $"format version {SegmentLayout.FormatVersion}", $"{h.Version}");
-        uint crc = h.ComputeCrc();
-        if (h.HeaderCrc != crc)
-            throw QueueCorruptedException.At(path, 48, $"header CRC32C 0x{crc:X8}", $"0x{h.HeaderCrc:X8}");
-        if (h.HeaderSize != SegmentLayout.HeaderSize)
-            throw QueueCorruptedException.At(path, 12, $"header size {SegmentLayout.HeaderSize}", $"{h.HeaderSize}");
-        if ((long)h.SegmentSize != expectedSize)
-            throw QueueCorruptedException.At(path, 16, $"segment size {expectedSize}", $"{h.SegmentSize}");
-        if (h.BaseSequence != expectedBase)
-            throw QueueCorruptedException.At(path, 24, $"base sequence {expectedBase} (from the file name)", $"{h.BaseSequence}");
-        if (h.QueueId != queueId)
-            throw QueueCorruptedException.At(path, 32, $"queue id {queueId} (from {SegmentNames.MetaName})", $"{h.QueueId}");
-        // The watermark lies outside the header CRC (it changes with every flush), so check it is one a writer
-        // can have stored: a damaged one would move the line between a torn tail and corruption.
-        if (h.DurableEnd < SegmentLayout.FirstRecordOffset || h.DurableEnd > (ulong)expectedSize || h.DurableEnd % SegmentLayout.RecordAlignment != 0)
-            throw QueueCorruptedException.At(path, SegmentLayout.DurableEndOffset,
-                $"a durable watermark from {SegmentLayout.FirstRecordOffset} to {expectedSize}, a multiple of {SegmentLayout.RecordAlignment}", $"{h.DurableEnd}");
+        if (h.Check(expectedBase, expectedSize, queueId) is { } p)
+            throw QueueCorruptedException.At(path, p.Offset, p.Expected, p.Found);
         return h;
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using MmapQueues.Format;
 
 namespace MmapQueues.Storage;
@@ -95,22 +94,19 @@ internal sealed class SegmentIndex
 
     private void ScanUnsynchronized(Segment segment, int untilRecord)
     {
-        int off = _scanOffset, rec = _scanRecord;
-        long size = segment.Size;
+        // The cursor acquire-loads each commit word (pairs with PublishWord), so a length it sees is final.
+        var cursor = new FrameCursor(segment.Bytes, _scanOffset, segment.BaseSequence + _scanRecord);
+        int rec = _scanRecord;
         while (rec < untilRecord)
         {
-            if (off + SegmentLayout.RecordHeaderSize > size) { _complete = true; break; }
-            uint word = segment.ReadWord(off); // acquire: pairs with PublishWord, so the length is final
-            if (word == 0) break;
-            if (word == SegmentLayout.EndOfSegmentWord) { _complete = true; break; }
-            uint flags = word & ~SegmentLayout.LengthMask;
-            int frame = SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
-            if ((flags & SegmentLayout.PublishedFlag) == 0 || off + frame > size) break; // corrupt: the reader reports it
-            if (off / _step > _entries[^1].Offset / _step) _entries.Add((rec, off));
-            off += frame;
+            FrameKind kind = cursor.Read(verifyCrc: false);
+            if (kind is FrameKind.EndOfSegment or FrameKind.SegmentFull) { _complete = true; break; }
+            if (kind is not (FrameKind.Payload or FrameKind.Aborted)) break; // nothing published yet, or corrupt: the reader reports it
+            if (cursor.Offset / _step > _entries[^1].Offset / _step) _entries.Add((rec, cursor.Offset));
+            cursor.Advance();
             rec++;
         }
-        _scanOffset = off;
+        _scanOffset = cursor.Offset;
         _scanRecord = rec;
     }
 
@@ -121,23 +117,8 @@ internal sealed class SegmentIndex
         lock (_lock)
         {
             if (!_complete) throw new InvalidOperationException($"index of {path} is not complete");
-            bytes = new byte[IndexLayout.HeaderSize + _entries.Count * IndexLayout.EntrySize];
-            Span<byte> b = bytes;
-            BinaryPrimitives.WriteUInt64LittleEndian(b, IndexLayout.Magic);
-            BinaryPrimitives.WriteUInt32LittleEndian(b[IndexLayout.VersionOffset..], IndexLayout.Version);
-            BinaryPrimitives.WriteInt32LittleEndian(b[IndexLayout.EntryCountOffset..], _entries.Count);
-            BinaryPrimitives.WriteInt64LittleEndian(b[IndexLayout.BaseSequenceOffset..], baseSequence);
-            BinaryPrimitives.WriteInt64LittleEndian(b[IndexLayout.RecordCountOffset..], _scanRecord);
-            BinaryPrimitives.WriteInt32LittleEndian(b[IndexLayout.EndOffsetOffset..], _scanOffset);
-            BinaryPrimitives.WriteInt32LittleEndian(b[IndexLayout.StepOffset..], _step);
-            queueId.TryWriteBytes(b[IndexLayout.QueueIdOffset..]);
-            for (int i = 0; i < _entries.Count; i++)
-            {
-                Span<byte> e = b[(IndexLayout.HeaderSize + i * IndexLayout.EntrySize)..];
-                BinaryPrimitives.WriteInt32LittleEndian(e, _entries[i].Record);
-                BinaryPrimitives.WriteInt32LittleEndian(e[4..], _entries[i].Offset);
-            }
-            BinaryPrimitives.WriteUInt32LittleEndian(b[IndexLayout.CrcOffset..], FileCrc(b));
+            bytes = new byte[IndexLayout.FileLength(_entries.Count)];
+            IndexLayout.Write(bytes, new IndexLayout.Contents(baseSequence, _scanRecord, _scanOffset, _step, queueId, _entries));
         }
         QueueFiles.ReplaceAtomically(path, bytes, fileMode, durable: false); // a hint: a lost one is rebuilt
     }
@@ -163,56 +144,7 @@ internal sealed class SegmentIndex
             problem = "missing";
             return null;
         }
-        problem = Check(b, baseSequence, segmentSize, queueId);
-        if (problem.Length > 0) return null;
-        int count = BinaryPrimitives.ReadInt32LittleEndian(b.AsSpan(IndexLayout.EntryCountOffset));
-        var entries = new List<(int, int)>(count);
-        for (int i = 0; i < count; i++)
-        {
-            ReadOnlySpan<byte> e = b.AsSpan(IndexLayout.HeaderSize + i * IndexLayout.EntrySize);
-            entries.Add((BinaryPrimitives.ReadInt32LittleEndian(e), BinaryPrimitives.ReadInt32LittleEndian(e[4..])));
-        }
-        return new SegmentIndex(IndexLayout.StepFor(segmentSize), entries,
-            (int)BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(IndexLayout.RecordCountOffset)),
-            BinaryPrimitives.ReadInt32LittleEndian(b.AsSpan(IndexLayout.EndOffsetOffset)));
-    }
-
-    private static string Check(ReadOnlySpan<byte> b, long baseSequence, long segmentSize, Guid queueId)
-    {
-        if (b.Length < IndexLayout.HeaderSize) return $"{b.Length} bytes, shorter than the {IndexLayout.HeaderSize}-byte header";
-        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(b);
-        if (magic != IndexLayout.Magic) return $"magic 0x{magic:X16}";
-        int count = BinaryPrimitives.ReadInt32LittleEndian(b[IndexLayout.EntryCountOffset..]);
-        if (count < 1 || b.Length != IndexLayout.HeaderSize + (long)count * IndexLayout.EntrySize)
-            return $"{count} entries in a file of {b.Length} bytes";
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(b[IndexLayout.CrcOffset..]), crc = FileCrc(b);
-        if (stored != crc) return $"CRC32C 0x{stored:X8}, computed 0x{crc:X8}";
-        if (BinaryPrimitives.ReadUInt32LittleEndian(b[IndexLayout.VersionOffset..]) != IndexLayout.Version) return "another version";
-        if (BinaryPrimitives.ReadInt64LittleEndian(b[IndexLayout.BaseSequenceOffset..]) != baseSequence) return "another base sequence";
-        if (new Guid(b.Slice(IndexLayout.QueueIdOffset, 16)) != queueId) return "another queue id";
-        if (BinaryPrimitives.ReadInt32LittleEndian(b[IndexLayout.StepOffset..]) != IndexLayout.StepFor(segmentSize)) return "another step";
-        long records = BinaryPrimitives.ReadInt64LittleEndian(b[IndexLayout.RecordCountOffset..]);
-        int end = BinaryPrimitives.ReadInt32LittleEndian(b[IndexLayout.EndOffsetOffset..]);
-        if (end < SegmentLayout.FirstRecordOffset || end > segmentSize || records < 0 || records > segmentSize / SegmentLayout.RecordHeaderSize)
-            return $"end offset {end} / record count {records} out of range";
-        int lastRecord = -1, lastOffset = -1;
-        for (int i = 0; i < count; i++)
-        {
-            ReadOnlySpan<byte> e = b[(IndexLayout.HeaderSize + i * IndexLayout.EntrySize)..];
-            int r = BinaryPrimitives.ReadInt32LittleEndian(e), o = BinaryPrimitives.ReadInt32LittleEndian(e[4..]);
-            bool first = i == 0;
-            if (first ? (r != 0 || o != SegmentLayout.FirstRecordOffset) : (r <= lastRecord || o <= lastOffset || r > records || o >= end || o % SegmentLayout.RecordAlignment != 0))
-                return $"entry {i} ({r}, {o}) out of order or range";
-            lastRecord = r;
-            lastOffset = o;
-        }
-        return "";
-    }
-
-    private static uint FileCrc(ReadOnlySpan<byte> b)
-    {
-        uint crc = Crc32C.Append(Crc32C.Seed, b[..IndexLayout.CrcOffset]);
-        crc = Crc32C.Append(crc, b[(IndexLayout.CrcOffset + 4)..IndexLayout.HeaderSize]);
-        return Crc32C.Finish(Crc32C.Append(crc, b[IndexLayout.HeaderSize..]));
+        if (!IndexLayout.TryRead(b, baseSequence, segmentSize, queueId, out IndexLayout.Contents index, out problem)) return null;
+        return new SegmentIndex(index.Step, [.. index.Entries], (int)index.RecordCount, index.EndOffset);
     }
 }

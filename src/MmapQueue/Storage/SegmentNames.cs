@@ -8,7 +8,7 @@ internal static class SegmentNames
     public const string Extension = ".seg";
     /// <summary>The spare segment is a temporary file named after this: <c>next.seg.{random}.tmp</c>.</summary>
     public const string SpareStem = "next.seg";
-    public const string MetaName = "queue.meta";
+    public const string MetaName = Format.MetaLayout.FileName;
     public const string LockName = "lock";
     public const string CursorsName = "cursors";
 

@@ -1,8 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using MmapQueues.Format;
 
-namespace MmapQueues.Storage;
+namespace MmapQueues.Format;
 
 /// <summary>The durable state kept in the cursors file: committed positions and the retention floor.</summary>
 internal sealed record CursorState(long Generation, long RetainedFrom, IReadOnlyDictionary<string, long> Committed)
@@ -11,7 +10,7 @@ internal sealed record CursorState(long Generation, long RetainedFrom, IReadOnly
 }
 
 /// <summary>
-/// Encodes, decodes and picks the slots of the cursors file (layout drawn in <see cref="SegmentLayout"/>).
+/// Encodes, decodes and picks the slots of the cursors file (layout drawn in <see cref="CursorsLayout"/>).
 /// Pure functions over bytes, so the torn-write test can feed it every torn variant.
 /// </summary>
 internal static class CursorFile
@@ -66,22 +65,22 @@ internal static class CursorFile
         if (needed > slot.Length)
             throw new ArgumentException($"cursor state needs {needed} bytes; slot has {slot.Length}");
         int body = (int)needed - CursorsLayout.HeaderSize;
-        BinaryPrimitives.WriteUInt64LittleEndian(slot, CursorsLayout.Magic);
+        BinaryPrimitives.WriteUInt64LittleEndian(slot[CursorsLayout.MagicOffset..], CursorsLayout.Magic);
         BinaryPrimitives.WriteUInt32LittleEndian(slot[CursorsLayout.VersionOffset..], CursorsLayout.Version);
         BinaryPrimitives.WriteInt32LittleEndian(slot[CursorsLayout.SlotSizeOffset..], slot.Length);
         BinaryPrimitives.WriteInt64LittleEndian(slot[CursorsLayout.GenerationOffset..], state.Generation);
-        queueId.TryWriteBytes(slot[CursorsLayout.QueueIdOffset..]);
+        queueId.TryWriteBytes(slot.Slice(CursorsLayout.QueueIdOffset, CursorsLayout.QueueIdSize));
         BinaryPrimitives.WriteInt32LittleEndian(slot[CursorsLayout.CountOffset..], state.Committed.Count);
         BinaryPrimitives.WriteInt32LittleEndian(slot[CursorsLayout.BodyLengthOffset..], body);
         BinaryPrimitives.WriteInt64LittleEndian(slot[CursorsLayout.RetainedFromOffset..], state.RetainedFrom);
         int at = CursorsLayout.HeaderSize;
         foreach (var (name, sequence) in state.Committed.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            int n = StrictUtf8.GetBytes(name, slot[(at + 1)..]);
-            slot[at] = (byte)n;
-            at += 1 + n;
+            int n = StrictUtf8.GetBytes(name, slot[(at + CursorsLayout.EntryNameOffset)..]);
+            slot[at + CursorsLayout.EntryNameLengthOffset] = (byte)n;
+            at += CursorsLayout.EntryNameOffset + n;
             BinaryPrimitives.WriteInt64LittleEndian(slot[at..], sequence);
-            at += sizeof(long);
+            at += CursorsLayout.EntrySequenceSize;
         }
         BinaryPrimitives.WriteUInt32LittleEndian(slot[CursorsLayout.CrcOffset..], Crc(slot, body));
     }
@@ -110,7 +109,7 @@ internal static class CursorFile
 
     private static CursorState? TryDecodeSlot(ReadOnlySpan<byte> slot, Guid queueId, out string problem)
     {
-        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(slot);
+        ulong magic = BinaryPrimitives.ReadUInt64LittleEndian(slot[CursorsLayout.MagicOffset..]);
         if (magic != CursorsLayout.Magic) { problem = $"magic 0x{magic:X16}"; return null; }
         int body = BinaryPrimitives.ReadInt32LittleEndian(slot[CursorsLayout.BodyLengthOffset..]);
         if (body < 0 || body > slot.Length - CursorsLayout.HeaderSize) { problem = $"body length {body}"; return null; }
@@ -120,7 +119,7 @@ internal static class CursorFile
         // From here the slot is what we wrote: a mismatch below is a real inconsistency, not a tear.
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(slot[CursorsLayout.VersionOffset..]);
         int slotSize = BinaryPrimitives.ReadInt32LittleEndian(slot[CursorsLayout.SlotSizeOffset..]);
-        var id = new Guid(slot.Slice(CursorsLayout.QueueIdOffset, 16));
+        var id = new Guid(slot.Slice(CursorsLayout.QueueIdOffset, CursorsLayout.QueueIdSize));
         if (version != CursorsLayout.Version) { problem = $"version {version} (expected {CursorsLayout.Version})"; return null; }
         if (slotSize != slot.Length) { problem = $"slot size {slotSize} (file says {slot.Length})"; return null; }
         if (id != queueId) { problem = $"queue id {id} (expected {queueId})"; return null; }
@@ -131,21 +130,25 @@ internal static class CursorFile
         int at = CursorsLayout.HeaderSize, end = CursorsLayout.HeaderSize + body;
         for (int i = 0; i < count; i++)
         {
-            if (at >= end || at + 1 + slot[at] + sizeof(long) > end) { problem = $"entry {i} runs past the body ({body} bytes)"; return null; }
-            int n = slot[at];
+            if (at >= end || at + CursorsLayout.EntryLength(slot[at + CursorsLayout.EntryNameLengthOffset]) > end)
+            {
+                problem = $"entry {i} runs past the body ({body} bytes)";
+                return null;
+            }
+            int n = slot[at + CursorsLayout.EntryNameLengthOffset];
             string name;
             try
             {
-                name = StrictUtf8.GetString(slot.Slice(at + 1, n));
+                name = StrictUtf8.GetString(slot.Slice(at + CursorsLayout.EntryNameOffset, n));
             }
             catch (DecoderFallbackException)
             {
                 problem = $"entry {i} has a name that is not valid UTF-8";
                 return null;
             }
-            at += 1 + n;
+            at += CursorsLayout.EntryNameOffset + n;
             committed[name] = BinaryPrimitives.ReadInt64LittleEndian(slot[at..]);
-            at += sizeof(long);
+            at += CursorsLayout.EntrySequenceSize;
         }
         problem = "";
         return new CursorState(generation, retainedFrom, committed);
@@ -154,14 +157,58 @@ internal static class CursorFile
     private static long BodyLength(CursorState state)
     {
         long total = 0;
-        foreach (string name in state.Committed.Keys) total += 1 + StrictUtf8.GetByteCount(name) + sizeof(long);
+        foreach (string name in state.Committed.Keys) total += CursorsLayout.EntryLength(StrictUtf8.GetByteCount(name));
         return total;
     }
 
     private static uint Crc(ReadOnlySpan<byte> slot, int bodyLength)
     {
         uint crc = Crc32C.Append(Crc32C.Seed, slot[..CursorsLayout.CrcOffset]);
-        crc = Crc32C.Append(crc, slot[(CursorsLayout.CrcOffset + 4)..CursorsLayout.HeaderSize]);
+        crc = Crc32C.Append(crc, slot[(CursorsLayout.CrcOffset + sizeof(uint))..CursorsLayout.HeaderSize]);
         return Crc32C.Finish(Crc32C.Append(crc, slot.Slice(CursorsLayout.HeaderSize, bodyLength)));
     }
+}
+
+/// <summary>The cursors file's byte layout, drawn here and nowhere else; <see cref="CursorFile"/> is its codec.</summary>
+/// <remarks>
+/// <code>
+/// Cursors file "cursors": two slots of slotSize bytes (a multiple of 4096), at 0 and at slotSize; the
+/// file is exactly 2 * slotSize long. As LMDB's two meta pages: generation g is written into slot g % 2
+/// (in place, then fdatasync), so a torn write can only damage the slot that does not hold the newest
+/// durable state; the reader takes the valid slot with the higher generation. Growing the slot rewrites
+/// the whole file (tmp, fsync, rename, directory fsync). Little-endian:
+///   0  u64  magic        "MMQCUR01"
+///   8  u32  version      1
+///  12  u32  slotSize
+///  16  u64  generation   >= 1
+///  24  16B  queueId
+///  40  u32  count        named consumers in this slot
+///  44  u32  bodyLength   bytes of entries
+///  48  u32  crc          CRC32C of bytes [0, 48), of [52, 64) and of the body
+///  52  u32  reserved     0
+///  56  i64  retainedFrom retention floor: every segment that ends at or before it is deleted (or about
+///                        to be); opening deletes such leftovers before recovery looks for gaps
+///  64  body: count x entry, sorted by name (ordinal)
+///
+/// Entry:
+///   0  u8   nameLength   1..255
+///   1  ...  name         UTF-8, nameLength bytes
+///   1+nameLength  i64    committed sequence (the next one to read)
+/// </code>
+/// </remarks>
+internal static class CursorsLayout
+{
+    /// <summary>"MMQCUR01" read as a little-endian u64.</summary>
+    public const ulong Magic = 0x3130_5255_4351_4D4D;
+    public const uint Version = 1;
+    public const int HeaderSize = 64;
+    public const int MagicOffset = 0, VersionOffset = 8, SlotSizeOffset = 12, GenerationOffset = 16, QueueIdOffset = 24;
+    public const int CountOffset = 40, BodyLengthOffset = 44, CrcOffset = 48, RetainedFromOffset = 56;
+    public const int QueueIdSize = 16;
+    public const int EntryNameLengthOffset = 0, EntryNameOffset = 1, EntrySequenceSize = sizeof(long);
+    public const int MaxNameBytes = 255;
+    public const int MinSlotSize = SegmentLayout.PageSize;
+
+    /// <summary>Bytes an entry whose name is <paramref name="nameBytes"/> long takes.</summary>
+    public static int EntryLength(int nameBytes) => EntryNameOffset + nameBytes + EntrySequenceSize;
 }
