@@ -59,7 +59,7 @@ try
     using (a)
     using (b)
     {
-        Task<long> rx = Task.Run(() => MmapQueue.ReceiveFrom(replica, b, new MmapQueueOptions { FlushMode = FlushMode.Async }));
+        Task<long> rx = new QueueReceiver(replica, new ReceiverOptions { QueueOptions = new MmapQueueOptions { FlushMode = FlushMode.Async } }).ReceiveAsync(b);
         var cpu0 = ThreadCpu.Now();
         queue.ExportTo(a);
         var cpu1 = ThreadCpu.Now();
@@ -124,11 +124,13 @@ static void Drain(Socket s, long total)
 // Answers HELLO as an empty replica would, discards chunk bodies, ACKs END.
 static void ProtocolSink(Socket s, MmapQueue queue)
 {
-    var hs = new byte[WireProtocol.HandshakeSize];
+    var hs = new byte[WireProtocol.HelloSize];
     ReadExactly(s, hs);
+    WireProtocol.CheckPrefix(hs, WireProtocol.Message.Hello, WireProtocol.Auth.None);
     WireProtocol.Hello hello = WireProtocol.ReadHello(hs);
-    WireProtocol.WriteResume(hs, new WireProtocol.Resume(hello.StartBase, hello.QueueId, hello.StartBase, SegmentLayout.FirstRecordOffset));
-    s.Send(hs);
+    var resume = new byte[WireProtocol.ResumeSize];
+    WireProtocol.WriteResume(resume, new WireProtocol.Resume(hello.StartBase, hello.QueueId, hello.StartBase, SegmentLayout.FirstRecordOffset), WireProtocol.Auth.None);
+    s.Send(resume);
     var h = new byte[WireProtocol.HeaderSize];
     var buf = new byte[1 << 20];
     while (true)

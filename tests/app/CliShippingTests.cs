@@ -62,7 +62,7 @@ public class CliShippingTests
         int port = FreePort();
         var receiveData = new SharedWriter(); // polled here while receive writes to it
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        Task<int> receive = MmapqCli.RunAsync(["receive", replica, "--port", port.ToString()], Io(receiveData, new StringWriter()), cts.Token);
+        Task<int> receive = MmapqCli.RunAsync(["receive", replica, "--port", port.ToString(), "--once"], Io(receiveData, new StringWriter()), cts.Token);
         while (!receiveData.ToString().Contains("listening on", StringComparison.Ordinal))
         {
             Assert.False(receive.IsCompleted, "receive ended before listening");

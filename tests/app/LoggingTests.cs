@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using System.Net.Sockets;
 using MmapQueues.Format;
+using MmapQueues.Shipping;
 using MmapQueues.Tests.Shipping;
 
 namespace MmapQueues.Tests.App;
@@ -61,7 +62,7 @@ public class LoggingTests
         using (r)
         {
             peer = s.RemoteEndPoint!.ToString()!;
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(Path.Combine(dir.Path, "replica"), r));
+            Task<long> received = Loopback.Receive(Path.Combine(dir.Path, "replica"), r);
             Assert.Equal(10, await Task.Run(() => q.ExportTo(s)));
             Assert.Equal(10, await received.WaitAsync(TimeSpan.FromSeconds(30)));
         }
@@ -88,7 +89,7 @@ public class LoggingTests
             var caughtUp = new TaskCompletionSource();
             var progress = new SyncProgress(p => { if (p.DurableSequence == 5) caughtUp.TrySetResult(); });
             Task<long> export = q.ExportToAsync(s, 0, new ExportOptions { Follow = true, Progress = progress }, cts.Token);
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(Path.Combine(dir.Path, "replica"), r));
+            Task<long> received = Loopback.Receive(Path.Combine(dir.Path, "replica"), r);
             await caughtUp.Task.WaitAsync(TimeSpan.FromSeconds(30));
             cts.Cancel();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => export.WaitAsync(TimeSpan.FromSeconds(30)));

@@ -35,7 +35,7 @@ public sealed partial class StraceTests
         using var p = Process.Start(psi)!;
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         using (Socket r = listener.Accept())
-            MmapQueue.ReceiveFrom(replica, r);
+            Loopback.Receive(replica, r).GetAwaiter().GetResult();
         Assert.True(p.WaitForExit(60_000), "the exporter child did not exit");
         Assert.True(p.ExitCode == 0, $"child exit {p.ExitCode}: {stderr.Result}");
         Loopback.AssertSameSegments(source, replica);

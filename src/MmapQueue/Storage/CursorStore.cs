@@ -23,24 +23,24 @@ internal sealed class CursorStore : IDisposable
     private bool _disposed;        // under _lock: set by Dispose, after which no write reopens the file
     private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist, Read in Snapshot
 
-    private CursorStore(string directory, Guid queueId, CursorState state, int slotSize)
+    private CursorStore(string directory, string path, Guid queueId, CursorState state, int slotSize)
     {
         _directory = directory;
-        _path = Path.Combine(directory, SegmentNames.CursorsName);
+        _path = path;
         _queueId = queueId;
         _state = state;
         _slotSize = slotSize;
     }
 
-    /// <summary>Loads the cursors file (none yet means no consumers and no floor).</summary>
-    public static CursorStore Open(string directory, Guid queueId)
+    /// <summary>Loads the cursors file (none yet means no consumers and no floor); <paramref name="fileName"/> names another file of the same format.</summary>
+    public static CursorStore Open(string directory, Guid queueId, string fileName = SegmentNames.CursorsName)
     {
-        string path = Path.Combine(directory, SegmentNames.CursorsName);
+        string path = Path.Combine(directory, fileName);
         File.Delete(path + ".tmp"); // a grow that crashed before its rename: the old file still holds the state
-        if (!File.Exists(path)) return new CursorStore(directory, queueId, CursorState.Empty, 0);
+        if (!File.Exists(path)) return new CursorStore(directory, path, queueId, CursorState.Empty, 0);
         byte[] bytes = File.ReadAllBytes(path);
         CursorState state = CursorFile.Decode(bytes, queueId, path);
-        return new CursorStore(directory, queueId, state, bytes.Length / 2)
+        return new CursorStore(directory, path, queueId, state, bytes.Length / 2)
         {
             _file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite),
         };

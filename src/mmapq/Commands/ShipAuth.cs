@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using MmapQueues.Shipping;
+
+namespace MmapQueues.Cli.Commands;
+
+/// <summary>
+/// The authentication options 'mmapq export' and 'mmapq receive' share: mutual TLS from PEM files, a
+/// shared secret from a file or MMAPQ_SHIPPING_SECRET, or --insecure; none of them means loopback only.
+/// </summary>
+internal sealed class ShipAuth
+{
+    public const string SecretVariable = "MMAPQ_SHIPPING_SECRET";
+
+    public readonly Option<string?> Cert = new("--cert") { Description = "This side's certificate (PEM) for mutual TLS; needs --key and --ca." };
+    public readonly Option<string?> Key = new("--key") { Description = "The private key (PEM) of --cert." };
+    public readonly Option<string?> Ca = new("--ca") { Description = "The certificate authority (PEM) the peer's certificate must chain to." };
+    public readonly Option<string?> SecretFile = new("--secret-file") { Description = $"A file holding the shared secret (at least 16 bytes; trailing whitespace ignored); or set {SecretVariable}." };
+    public readonly Option<bool> Insecure = new("--insecure") { Description = "Allow plain, unauthenticated TCP with a non-loopback peer." };
+
+    public void AddTo(Command c)
+    {
+        c.Add(Cert);
+        c.Add(Key);
+        c.Add(Ca);
+        c.Add(SecretFile);
+        c.Add(Insecure);
+    }
+
+    /// <summary>The authentication the options ask for, or an error message. Null authentication: plain TCP, loopback only.</summary>
+    public (ShippingAuthentication? Auth, string? Error) Resolve(ParseResult p, IPAddress address)
+    {
+        string? cert = p.GetValue(Cert), key = p.GetValue(Key), ca = p.GetValue(Ca), secretFile = p.GetValue(SecretFile);
+        string? secretEnv = Environment.GetEnvironmentVariable(SecretVariable);
+        bool tls = cert is not null || key is not null || ca is not null;
+        bool secret = secretFile is not null || !string.IsNullOrEmpty(secretEnv);
+        try
+        {
+            if (tls && secretFile is not null) return (null, "choose one of mutual TLS (--cert/--key/--ca) and --secret-file");
+            if (tls)
+            {
+                if (cert is null || key is null || ca is null) return (null, "mutual TLS needs all of --cert, --key and --ca");
+                var mine = X509Certificate2.CreateFromPemFile(cert, key);
+                var authority = X509Certificate2.CreateFromPem(File.ReadAllText(ca));
+                return (ShippingAuthentication.MutualTls(mine, authority), null);
+            }
+            if (secret)
+            {
+                byte[] bytes = secretFile is not null ? File.ReadAllBytes(secretFile) : Encoding.UTF8.GetBytes(secretEnv!);
+                int n = bytes.Length;
+                while (n > 0 && bytes[n - 1] is (byte)'\n' or (byte)'\r' or (byte)' ' or (byte)'\t') n--;
+                return (ShippingAuthentication.SharedSecret(bytes.AsSpan(0, n)), null);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            return (null, e.Message);
+        }
+        if (p.GetValue(Insecure)) return (ShippingAuthentication.Insecure, null);
+        if (!IPAddress.IsLoopback(address))
+            return (null, $"{address} is not a loopback address and no authentication was given: use --cert/--key/--ca (mutual TLS), " +
+                          $"--secret-file or {SecretVariable} (shared secret), or --insecure to send plain TCP anyway");
+        return (null, null);
+    }
+
+    /// <summary>
+    /// Makes text from a peer, or an error that quotes it, safe for a terminal: control characters
+    /// (escape sequences included) are shown as \uXXXX. (The library already reduces a peer's ERROR text to
+    /// printable ASCII; this guards every other message too.)
+    /// </summary>
+    public static string Escape(string text)
+    {
+        var sb = new StringBuilder(text.Length);
+        foreach (char c in text)
+            if (char.IsControl(c) || char.IsSurrogate(c) || c is '\u2028' or '\u2029' or '\u200E' or '\u200F' or (>= '\u202A' and <= '\u202E')) sb.Append($"\\u{(int)c:X4}");
+            else sb.Append(c);
+        return sb.ToString();
+    }
+}
