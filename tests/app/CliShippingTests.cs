@@ -27,20 +27,48 @@ public class CliShippingTests
     [Fact]
     public async Task ExportAndReceiveCommandsShipAQueueOverLoopbackToAByteIdenticalReplica()
     {
-        (string source, string replica, TempDir dir) = await ShipWithCli([]);
-        using (dir)
-        {
-            string[] segments = Directory.GetFiles(source, "*.seg").Select(Path.GetFileName).Order().ToArray()!;
-            Assert.Equal(segments, Directory.GetFiles(replica, "*.seg").Select(Path.GetFileName).Order().ToArray());
-            foreach (string s in segments)
-                Assert.True(File.ReadAllBytes(Path.Combine(source, s)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(replica, s))), $"{s} differs");
-        }
+        (string source, string replica, TempDir dir) = await ShipWithCli([], []);
+        using (dir) MmapQueues.Tests.Shipping.Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
+    public async Task ExportAndReceiveOverMutualTlsFromPemFiles()
+    {
+        using var pki = new MmapQueues.Tests.Shipping.TestPki();
+        using var keys = new TempDir();
+        (string cert, string key, string ca) = pki.WritePem(keys.Path, "source");
+        (string rcert, string rkey, _) = pki.WritePem(keys.Path, "replica");
+        (string source, string replica, TempDir dir) = await ShipWithCli(["--cert", cert, "--key", key, "--ca", ca], ["--cert", rcert, "--key", rkey, "--ca", ca]);
+        using (dir) MmapQueues.Tests.Shipping.Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
+    public async Task ExportAndReceiveWithASharedSecretFile()
+    {
+        using var keys = new TempDir();
+        string secret = Path.Combine(keys.Path, "secret");
+        File.WriteAllText(secret, "a shared secret of more than sixteen bytes\n");
+        (string source, string replica, TempDir dir) = await ShipWithCli(["--secret-file", secret], ["--secret-file", secret]);
+        using (dir) MmapQueues.Tests.Shipping.Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
+    public async Task PlainTcpWithANonLoopbackAddressIsRefusedWithoutInsecure()
+    {
+        using var dir = new TempDir();
+        var error = new StringWriter();
+        Assert.Equal(2, await MmapqCli.RunAsync(["receive", dir.Sub("replica"), "--port", "0", "--bind", "0.0.0.0"], Io(new StringWriter(), error)));
+        Assert.Contains("0.0.0.0 is not a loopback address and no authentication was given", error.ToString());
+        using (var q = new MmapQueue(dir.Sub("source"))) q.Enqueue("x"u8);
+        error = new StringWriter();
+        Assert.Equal(2, await MmapqCli.RunAsync(["export", dir.Sub("source"), "--to", "192.0.2.1:9"], Io(new StringWriter(), error)));
+        Assert.Contains("192.0.2.1 is not a loopback address and no authentication was given", error.ToString());
     }
 
     [Fact]
     public async Task ExportAsANamedConsumerLetsRetentionFreeWhatTheReplicaHolds()
     {
-        (string source, string replica, TempDir dir) = await ShipWithCli(["--consumer", "replica"]);
+        (string source, string replica, TempDir dir) = await ShipWithCli(["--consumer", "replica"], []);
         using (dir)
         {
             using var q = new MmapQueue(source);
@@ -51,8 +79,8 @@ public class CliShippingTests
         }
     }
 
-    /// <summary>Fills a queue, runs 'mmapq receive' and 'mmapq export' (with <paramref name="exportArgs"/>) over loopback.</summary>
-    private static async Task<(string Source, string Replica, TempDir Dir)> ShipWithCli(string[] exportArgs)
+    /// <summary>Fills a queue, runs 'mmapq receive' (with <paramref name="receiveArgs"/>) and 'mmapq export' (with <paramref name="exportArgs"/>) over loopback.</summary>
+    private static async Task<(string Source, string Replica, TempDir Dir)> ShipWithCli(string[] exportArgs, string[] receiveArgs)
     {
         var dir = new TempDir(); // the caller disposes it
         string source = dir.Sub("source"), replica = dir.Sub("replica");
@@ -62,7 +90,7 @@ public class CliShippingTests
         int port = FreePort();
         var receiveData = new SharedWriter(); // polled here while receive writes to it
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        Task<int> receive = MmapqCli.RunAsync(["receive", replica, "--port", port.ToString(), "--once"], Io(receiveData, new StringWriter()), cts.Token);
+        Task<int> receive = MmapqCli.RunAsync(["receive", replica, "--port", port.ToString(), "--once", .. receiveArgs], Io(receiveData, new StringWriter()), cts.Token);
         while (!receiveData.ToString().Contains("listening on", StringComparison.Ordinal))
         {
             Assert.False(receive.IsCompleted, "receive ended before listening");

@@ -162,6 +162,26 @@ internal sealed class Connection : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reads a handshake message of the expected type and checks its prefix (in this connection's mode);
+    /// when the peer sent ERROR instead, throws it (<see cref="ShippingProtocolException.FromPeer"/>).
+    /// </summary>
+    public async ValueTask<byte[]> ReadHandshakeAsync(WireProtocol.Message expected, long segmentSize, TimeSpan timeout, bool sync, CancellationToken ct, string context)
+    {
+        var b = new byte[Math.Max(WireProtocol.SizeOf(expected), WireProtocol.HeaderSize)];
+        string what = expected.ToString().ToUpperInvariant();
+        await ReadExactlyAsync(b.AsMemory(0, WireProtocol.PrefixSize), timeout, sync, ct, what).ConfigureAwait(false);
+        if (b[0] == (byte)WireProtocol.Kind.Error)
+        {
+            await ReadExactlyAsync(b.AsMemory(WireProtocol.PrefixSize, WireProtocol.HeaderSize - WireProtocol.PrefixSize), timeout, sync, ct, "ERROR").ConfigureAwait(false);
+            WireProtocol.Header h = WireProtocol.ReadHeader(b, segmentSize);
+            throw await ReadPeerErrorAsync(h, timeout, sync, ct, context).ConfigureAwait(false);
+        }
+        WireProtocol.CheckPrefix(b, expected, Auth);
+        await ReadExactlyAsync(b.AsMemory(WireProtocol.PrefixSize, WireProtocol.SizeOf(expected) - WireProtocol.PrefixSize), timeout, sync, ct, what).ConfigureAwait(false);
+        return b.AsSpan(0, WireProtocol.SizeOf(expected)).ToArray();
+    }
+
     /// <summary>Reads an ERROR body whose header was read, and makes the exception for it (text sanitized).</summary>
     public async ValueTask<ShippingProtocolException> ReadPeerErrorAsync(WireProtocol.Header h, TimeSpan timeout, bool sync, CancellationToken ct, string context)
     {

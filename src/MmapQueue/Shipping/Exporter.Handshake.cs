@@ -47,29 +47,17 @@ internal sealed partial class Exporter
         return r;
     }
 
-    /// <summary>Reads a handshake message of the expected type, or the peer's ERROR (thrown).</summary>
+    /// <summary>Reads a handshake message of the expected type; a bad one is refused to the peer, its ERROR thrown.</summary>
     private async ValueTask<byte[]> ReadHandshakeAsync(WireProtocol.Message expected)
     {
-        TimeSpan timeout = _options.HandshakeTimeout;
-        var b = new byte[Math.Max(WireProtocol.SizeOf(expected), WireProtocol.HeaderSize)];
-        string what = expected.ToString().ToUpperInvariant();
-        await _conn.ReadExactlyAsync(b.AsMemory(0, WireProtocol.PrefixSize), timeout, _sync, _cancel, what).ConfigureAwait(false);
-        if (b[0] == (byte)WireProtocol.Kind.Error)
-        {
-            await _conn.ReadExactlyAsync(b.AsMemory(WireProtocol.PrefixSize, WireProtocol.HeaderSize - WireProtocol.PrefixSize), timeout, _sync, _cancel, "ERROR").ConfigureAwait(false);
-            WireProtocol.Header h = WireProtocol.ReadHeader(b, _queue.SegmentSize);
-            throw await _conn.ReadPeerErrorAsync(h, timeout, _sync, _cancel, $"Shipping {_queue.Path}").ConfigureAwait(false);
-        }
         try
         {
-            WireProtocol.CheckPrefix(b, expected, _conn.Auth);
+            return await _conn.ReadHandshakeAsync(expected, _queue.SegmentSize, _options.HandshakeTimeout, _sync, _cancel, $"Shipping {_queue.Path}").ConfigureAwait(false);
         }
-        catch (ShippingProtocolException e)
+        catch (ShippingProtocolException e) when (!e.FromPeer)
         {
             throw Refuse(e);
         }
-        await _conn.ReadExactlyAsync(b.AsMemory(WireProtocol.PrefixSize, WireProtocol.SizeOf(expected) - WireProtocol.PrefixSize), timeout, _sync, _cancel, what).ConfigureAwait(false);
-        return b.AsSpan(0, WireProtocol.SizeOf(expected)).ToArray();
     }
 
     /// <summary>Tells the peer the code of <paramref name="e"/> (never its details) and returns it to throw.</summary>

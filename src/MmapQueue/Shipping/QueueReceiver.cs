@@ -142,10 +142,8 @@ public sealed class QueueReceiver
     private async Task<WireProtocol.Hello> HandshakeAsync(Connection c, CancellationToken ct)
     {
         TimeSpan timeout = _options.HandshakeTimeout;
-        var hello = new byte[WireProtocol.HelloSize];
-        await c.ReadExactlyAsync(hello.AsMemory(0, WireProtocol.PrefixSize), timeout, sync: false, ct, "HELLO").ConfigureAwait(false);
-        WireProtocol.CheckPrefix(hello, WireProtocol.Message.Hello, c.Auth);
-        await c.ReadExactlyAsync(hello.AsMemory(WireProtocol.PrefixSize), timeout, sync: false, ct, "HELLO").ConfigureAwait(false);
+        string context = $"Replica {Path}";
+        byte[] hello = await c.ReadHandshakeAsync(WireProtocol.Message.Hello, WireProtocol.MaxChunkBytes, timeout, sync: false, ct, context).ConfigureAwait(false);
 
         if (c.Auth == WireProtocol.Auth.SharedSecret)
         {
@@ -155,9 +153,7 @@ public sealed class QueueReceiver
             System.Security.Cryptography.RandomNumberGenerator.Fill(challenge.AsSpan(WireProtocol.HandshakeField.ChallengeNonce, WireProtocol.NonceSize));
             key.ReceiverMac(hello, challenge.AsSpan(0, WireProtocol.HandshakeField.ChallengeMac)).CopyTo(challenge.AsSpan(WireProtocol.HandshakeField.ChallengeMac));
             await c.WriteAsync(challenge, sync: false, ct).ConfigureAwait(false);
-            var proof = new byte[WireProtocol.ProofSize];
-            await c.ReadExactlyAsync(proof, timeout, sync: false, ct, "PROOF").ConfigureAwait(false);
-            WireProtocol.CheckPrefix(proof, WireProtocol.Message.Proof, c.Auth);
+            byte[] proof = await c.ReadHandshakeAsync(WireProtocol.Message.Proof, WireProtocol.MaxChunkBytes, timeout, sync: false, ct, context).ConfigureAwait(false);
             if (!ShippingAuthentication.MacEquals(key.SenderMac(hello, challenge), proof.AsSpan(WireProtocol.HandshakeField.ProofMac, WireProtocol.MacSize)))
                 throw new ShippingProtocolException($"Replica {Path}: the sender {c.Peer} sent a wrong PROOF: it does not hold the shared secret.", ShippingErrorCode.Auth);
         }
