@@ -103,9 +103,10 @@ public sealed class QueueReceiver
                 long next = await ReceiveAsync(peer, progress, ct).ConfigureAwait(false);
                 sessionEnded?.Invoke(new ReceivedSession(who, next, null));
             }
-            catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException or OperationCanceledException or UnauthorizedAccessException)
+            catch (Exception e)
             {
-                sessionEnded?.Invoke(new ReceivedSession(who, null, e)); // logged in RunAsync; the loop serves the next peer
+                // Whatever one peer caused ends only its session: it was logged in RunAsync and is reported here.
+                sessionEnded?.Invoke(new ReceivedSession(who, null, e));
             }
         }
     }
