@@ -150,11 +150,10 @@ internal sealed class Connection : IDisposable
         text.AsSpan(0, n).CopyTo(msg.AsSpan(WireProtocol.HeaderSize));
         try
         {
-            WithTimeout(Stream, TimeSpan.FromSeconds(5), () =>
-            {
-                Stream.Write(msg);
-                Stream.Flush();
-            });
+            // A write timeout only: another thread (the exporter's ACK reader) may be reading this stream.
+            if (Stream.CanTimeout) Stream.WriteTimeout = 5000;
+            Stream.Write(msg);
+            Stream.Flush();
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException or TimeoutException or InvalidOperationException or NotSupportedException)
         {

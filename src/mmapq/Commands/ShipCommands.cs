@@ -126,7 +126,6 @@ internal static class ShipCommands
         var receiver = new QueueReceiver(directory, options);
         io.Data.WriteLine($"listening on {listener.LocalEndPoint}, receiving into {ShipAuth.Escape(receiver.Path)}");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        long? done = null;
         try
         {
             await receiver.ServeAsync(listener, s =>
@@ -134,11 +133,7 @@ internal static class ShipCommands
                 if (s.Error is null)
                 {
                     io.Data.WriteLine($"received from {s.Peer}: every record below sequence {s.NextSequence} is durable in the replica");
-                    if (once)
-                    {
-                        done = s.NextSequence;
-                        stop.Cancel();
-                    }
+                    if (once) stop.Cancel();
                 }
                 else
                 {
