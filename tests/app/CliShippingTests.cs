@@ -108,6 +108,36 @@ public class CliShippingTests
     }
 
     [Fact]
+    public async Task APeersErrorTextReachesTheTerminalEscaped()
+    {
+        using var dir = new TempDir();
+        using (var q = new MmapQueue(dir.Sub("source"))) q.Enqueue("x"u8);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        Task fake = Task.Run(() =>
+        {
+            using Socket peer = listener.Accept();
+            var hello = new byte[MmapQueues.Shipping.WireProtocol.HelloSize];
+            for (int at = 0; at < hello.Length;) at += peer.Receive(hello, at, hello.Length - at, SocketFlags.None);
+            byte[] text = Encoding.ASCII.GetBytes("\u001b]0;pwned\u0007\u001b[2J evil");
+            var header = new byte[MmapQueues.Shipping.WireProtocol.HeaderSize];
+            MmapQueues.Shipping.WireProtocol.WriteHeader(header, MmapQueues.Shipping.WireProtocol.Kind.Error, text.Length, 0, 0);
+            peer.Send([.. header, .. text]);
+            peer.Receive(new byte[64]); // until the exporter closes
+        });
+        var error = new StringWriter();
+        int code = await MmapqCli.RunAsync(["export", dir.Sub("source"), "--to", $"127.0.0.1:{((IPEndPoint)listener.LocalEndPoint!).Port}"],
+            Io(new StringWriter(), error));
+        await fake.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, code);
+        string shown = error.ToString();
+        Assert.DoesNotContain('\u001b', shown);
+        Assert.DoesNotContain('\u0007', shown);
+        Assert.Contains("refused the session: \\x1B]0;pwned\\x07\\x1B[2J evil", shown);
+    }
+
+    [Fact]
     public async Task ExportToAMissingQueueOrABadAddressFailsWithAClearError()
     {
         using var dir = new TempDir();

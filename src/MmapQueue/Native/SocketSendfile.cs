@@ -64,7 +64,7 @@ internal static class SocketSendfile
         var done = new TaskCompletionSource<SocketAsyncEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var args = new SocketAsyncEventArgs { SendPacketsElements = [new SendPacketsElement(file, offset, count, endOfPacket: false)] };
         args.Completed += (_, a) => done.TrySetResult(a);
-        await using (ct.Register(() => socket.Shutdown(SocketShutdown.Send)).ConfigureAwait(false))
+        await using (ct.Register(() => ShutdownSending(socket)).ConfigureAwait(false))
         {
             if (!socket.SendPacketsAsync(args)) done.TrySetResult(args);
             await done.Task.ConfigureAwait(false);
@@ -72,5 +72,22 @@ internal static class SocketSendfile
         ct.ThrowIfCancellationRequested();
         if (args.SocketError != SocketError.Success)
             throw new IOException($"sendfile from {pathForErrors} at offset {offset} ({count} bytes) to the socket failed: {args.SocketError}");
+    }
+
+    /// <summary>Makes a pending send return (on cancellation); a socket already closed or reset has returned already.</summary>
+    private static void ShutdownSending(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (ObjectDisposedException)
+        {
+            // closed by its owner: the pending send has completed with an error
+        }
+        catch (SocketException)
+        {
+            // not connected any more (reset by the peer): the pending send has completed with an error
+        }
     }
 }

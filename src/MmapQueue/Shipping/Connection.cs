@@ -43,10 +43,10 @@ internal sealed class Connection : IDisposable
     /// authenticated or explicitly insecure, TLS negotiated (as client or server) within the handshake timeout.
     /// </summary>
     public static async ValueTask<Connection> OpenAsync(Socket socket, ShippingAuthentication? auth, bool asServer, TimeSpan handshakeTimeout,
-        bool sync, CancellationToken ct)
+        TimeSpan keepAlive, bool sync, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        EnableKeepAlive(socket);
+        SetKeepAlive(socket, keepAlive);
         string peer = socket.RemoteEndPoint?.ToString() ?? "an unconnected socket";
         if (auth is null && !(socket.RemoteEndPoint is IPEndPoint ep && IPAddress.IsLoopback(ep.Address)))
             throw new InvalidOperationException($"Refusing plain TCP shipping with {peer}, which is not a loopback address: set an authentication " +
@@ -100,11 +100,12 @@ internal sealed class Connection : IDisposable
         return tls;
     }
 
-    private static void EnableKeepAlive(Socket socket)
+    private static void SetKeepAlive(Socket socket, TimeSpan idle)
     {
         if (socket.ProtocolType != ProtocolType.Tcp) return;
-        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 30);     // seconds idle before the first probe
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, idle > TimeSpan.Zero);
+        if (idle <= TimeSpan.Zero) return;
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, (int)Math.Clamp(idle.TotalSeconds, 1, 32767)); // seconds idle before the first probe
         socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10); // seconds between probes
         socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
     }

@@ -37,10 +37,14 @@ public sealed class ExportOptions
     /// </summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Idle time before TCP keepalive probes a silent peer (then every 10 s, 3 probes); <see cref="TimeSpan.Zero"/> turns keepalive off. Default 30 s.</summary>
+    public TimeSpan KeepAliveTime { get; set; } = TimeSpan.FromSeconds(30);
+
     internal ExportOptions Check()
     {
         if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), HandshakeTimeout, "must be positive");
         if (IdleTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleTimeout), IdleTimeout, "must be positive");
+        if (KeepAliveTime < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(KeepAliveTime), KeepAliveTime, "must not be negative");
         return this;
     }
 }
@@ -68,6 +72,9 @@ public sealed class ReceiverOptions
     /// <summary>Longest silence from the sender during a session (a following sender sends heartbeats). Default 120 s.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
+    /// <summary>Idle time before TCP keepalive probes a silent peer (then every 10 s, 3 probes); <see cref="TimeSpan.Zero"/> turns keepalive off. Default 30 s.</summary>
+    public TimeSpan KeepAliveTime { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Where sessions log their start and end and why a peer was refused; null for none.</summary>
     public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; set; }
 
@@ -76,6 +83,7 @@ public sealed class ReceiverOptions
         if (MaxSegmentSizeBytes <= 0) throw new ArgumentOutOfRangeException(nameof(MaxSegmentSizeBytes), MaxSegmentSizeBytes, "must be positive");
         if (HandshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), HandshakeTimeout, "must be positive");
         if (IdleTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IdleTimeout), IdleTimeout, "must be positive");
+        if (KeepAliveTime < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(KeepAliveTime), KeepAliveTime, "must not be negative");
         return this;
     }
 }

@@ -54,10 +54,12 @@ internal sealed partial class Exporter
         }
         using CancellationTokenRegistration abort = _cancel.Register(_conn.Abort);
         string reason = "failed";
+        bool ended = false;
         try
         {
             long next = await RunCoreAsync(fromSequence).ConfigureAwait(false);
             reason = "the session ended (END acknowledged)";
+            ended = true;
             return next;
         }
         catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
@@ -85,7 +87,7 @@ internal sealed partial class Exporter
             }
             // Ends the ack reader too (it reads until the connection closes). A cancelled session, or a
             // failed one, must not leave the peer waiting on an open connection.
-            if (reason != "the session ended (END acknowledged)") _conn.Abort();
+            if (!ended) _conn.Abort();
             if (_consumer is not null)
             {
                 lock (_ackLock) _consumerReleased = true; // the ack reader, if still reading, commits no more

@@ -50,7 +50,7 @@ public sealed class QueueReceiver
     /// <exception cref="TimeoutException">The sender was silent longer than the handshake or idle timeout.</exception>
     public async Task<long> ReceiveAsync(Socket socket, IProgress<ShippingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        using Connection c = await Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, sync: false, cancellationToken).ConfigureAwait(false);
+        using Connection c = await Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, _options.KeepAliveTime, sync: false, cancellationToken).ConfigureAwait(false);
         return await RunAsync(c, progress, cancellationToken).ConfigureAwait(false);
     }
 

@@ -19,17 +19,19 @@ internal static class ShipCommands
         var from = new Option<long>("--from") { Description = "First sequence to send if the replica is new.", DefaultValueFactory = _ => 0 };
         var follow = new Option<bool>("--follow") { Description = "Keep shipping new records until Ctrl+C." };
         var consumer = new Option<string?>("--consumer") { Description = "Ship as this named consumer: it is committed at every acknowledgement, so retention frees what the replica holds durably." };
-        var auth = new ShipAuth();
+        var shared = new ShipOptions();
         var command = new Command("export", "Ship the queue to a peer running 'mmapq receive' (sendfile, resumes where the replica's durable copy ends). Takes the queue's writer lock.")
             { directory, to, from, follow, consumer };
-        auth.AddTo(command);
+        shared.AddTo(command);
         command.SetAction((parse, ct) =>
         {
             if (!IPEndPoint.TryParse(parse.GetValue(to)!, out IPEndPoint? peer) || peer.Port == 0)
-                return Task.FromResult(Failed(io, $"--to must be HOST:PORT with an IP address, found '{ShipAuth.Escape(parse.GetValue(to)!)}'"));
-            (ShippingAuthentication? a, string? error) = auth.Resolve(parse, peer.Address);
+                return Task.FromResult(Failed(io, $"--to must be HOST:PORT with an IP address, found '{ShipOptions.Escape(parse.GetValue(to)!)}'"));
+            (ShippingAuthentication? a, string? error) = shared.Resolve(parse, peer.Address);
             if (error is not null) return Task.FromResult(Failed(io, error));
             var options = new ExportOptions { Follow = parse.GetValue(follow), ConsumerName = parse.GetValue(consumer), Authentication = a };
+            (options.HandshakeTimeout, options.IdleTimeout, options.KeepAliveTime, error) = shared.Timeouts(parse, options.HandshakeTimeout, options.IdleTimeout, options.KeepAliveTime);
+            if (error is not null) return Task.FromResult(Failed(io, error));
             return RunExport(io, parse.GetValue(directory)!, peer, parse.GetValue(from), options, ct);
         });
         return command;
@@ -44,15 +46,15 @@ internal static class ShipCommands
         var maxSegment = new Option<long>("--max-segment-size") { Description = "Largest segment size (bytes) a new replica adopts.", DefaultValueFactory = _ => 64L << 20 };
         var maxSize = new Option<long>("--max-size") { Description = "Most bytes of segment files the replica keeps; a sender that would pass it is refused.", DefaultValueFactory = _ => 16L << 30 };
         var once = new Option<bool>("--once") { Description = "Exit after the first session that ends cleanly (default: serve until Ctrl+C)." };
-        var auth = new ShipAuth();
+        var shared = new ShipOptions();
         var command = new Command("receive", "Receive a queue shipped by 'mmapq export' into DIR. Serves connections concurrently, one session at a time; a broken connection is resumed by the next one.")
             { directory, port, bind, sourceId, maxSegment, maxSize, once };
-        auth.AddTo(command);
+        shared.AddTo(command);
         command.SetAction((parse, ct) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(bind), out IPAddress? address))
-                return Task.FromResult(Failed(io, $"--bind must be an IP address, found '{ShipAuth.Escape(parse.GetValue(bind)!)}'"));
-            (ShippingAuthentication? a, string? error) = auth.Resolve(parse, address);
+                return Task.FromResult(Failed(io, $"--bind must be an IP address, found '{ShipOptions.Escape(parse.GetValue(bind)!)}'"));
+            (ShippingAuthentication? a, string? error) = shared.Resolve(parse, address);
             if (error is not null) return Task.FromResult(Failed(io, error));
             var options = new ReceiverOptions
             {
@@ -61,6 +63,8 @@ internal static class ShipCommands
                 MaxSegmentSizeBytes = parse.GetValue(maxSegment),
                 QueueOptions = new MmapQueueOptions { MaxQueueSizeBytes = parse.GetValue(maxSize), FullPolicy = QueueFullPolicy.Reject },
             };
+            (options.HandshakeTimeout, options.IdleTimeout, options.KeepAliveTime, error) = shared.Timeouts(parse, options.HandshakeTimeout, options.IdleTimeout, options.KeepAliveTime);
+            if (error is not null) return Task.FromResult(Failed(io, error));
             return RunReceive(io, parse.GetValue(directory)!, new IPEndPoint(address, parse.GetValue(port)), options, parse.GetValue(once), ct);
         });
         return command;
@@ -75,7 +79,7 @@ internal static class ShipCommands
     private static async Task<int> RunExport(CliIo io, string directory, IPEndPoint peer, long from, ExportOptions options, CancellationToken ct)
     {
         if (!File.Exists(Path.Combine(directory, "queue.meta")))
-            return Failed(io, $"{ShipAuth.Escape(Path.GetFullPath(directory))} is not a queue directory (no queue.meta)");
+            return Failed(io, $"{ShipOptions.Escape(Path.GetFullPath(directory))} is not a queue directory (no queue.meta)");
         using var queue = new MmapQueue(directory, new MmapQueueOptions { FlushMode = FlushMode.Async });
         using var socket = new Socket(peer.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -104,7 +108,7 @@ internal static class ShipCommands
         }
         catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException)
         {
-            io.Fail(ShipAuth.Escape(e.Message));
+            io.Fail(ShipOptions.Escape(e.Message));
             return e is ShippingProtocolException ? ExitCodes.Corrupt : ExitCodes.CannotOpen;
         }
         io.Data.WriteLine($"exported: the peer holds every record below sequence {next} durably");
@@ -124,7 +128,7 @@ internal static class ShipCommands
         }
         listener.Listen(16);
         var receiver = new QueueReceiver(directory, options);
-        io.Data.WriteLine($"listening on {listener.LocalEndPoint}, receiving into {ShipAuth.Escape(receiver.Path)}");
+        io.Data.WriteLine($"listening on {listener.LocalEndPoint}, receiving into {ShipOptions.Escape(receiver.Path)}");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
@@ -138,7 +142,7 @@ internal static class ShipCommands
                 else
                 {
                     // The replica keeps what it acknowledged; the next connection resumes there.
-                    io.Error.WriteLine($"session from {s.Peer} ended: {ShipAuth.Escape(s.Error.Message)}");
+                    io.Error.WriteLine($"session from {s.Peer} ended: {ShipOptions.Escape(s.Error.Message)}");
                 }
             }, progress: null, stop.Token).ConfigureAwait(false);
         }

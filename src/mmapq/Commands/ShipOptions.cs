@@ -7,10 +7,11 @@ using MmapQueues.Shipping;
 namespace MmapQueues.Cli.Commands;
 
 /// <summary>
-/// The authentication options 'mmapq export' and 'mmapq receive' share: mutual TLS from PEM files, a
+/// The options 'mmapq export' and 'mmapq receive' share. Authentication: mutual TLS from PEM files, a
 /// shared secret from a file or MMAPQ_SHIPPING_SECRET, or --insecure; none of them means loopback only.
+/// Timeouts and TCP keepalive, in seconds (unset: the library's defaults).
 /// </summary>
-internal sealed class ShipAuth
+internal sealed class ShipOptions
 {
     public const string SecretVariable = "MMAPQ_SHIPPING_SECRET";
 
@@ -19,14 +20,22 @@ internal sealed class ShipAuth
     public readonly Option<string?> Ca = new("--ca") { Description = "The certificate authority (PEM) the peer's certificate must chain to." };
     public readonly Option<string?> SecretFile = new("--secret-file") { Description = $"A file holding the shared secret (at least 16 bytes; trailing whitespace ignored); or set {SecretVariable}." };
     public readonly Option<bool> Insecure = new("--insecure") { Description = "Allow plain, unauthenticated TCP with a non-loopback peer." };
+    public readonly Option<double?> HandshakeTimeout = new("--handshake-timeout") { Description = "Seconds each handshake step may take (default 10)." };
+    public readonly Option<double?> IdleTimeout = new("--idle-timeout") { Description = "Seconds the peer may stay silent during a session (default: export 60, receive 120)." };
+    public readonly Option<double?> KeepAlive = new("--keepalive") { Description = "Seconds of idle before TCP keepalive probes the peer; 0 turns it off (default 30)." };
 
     public void AddTo(Command c)
     {
-        c.Add(Cert);
-        c.Add(Key);
-        c.Add(Ca);
-        c.Add(SecretFile);
-        c.Add(Insecure);
+        foreach (Option o in new Option[] { Cert, Key, Ca, SecretFile, Insecure, HandshakeTimeout, IdleTimeout, KeepAlive }) c.Add(o);
+    }
+
+    /// <summary>The timeouts asked for, or an error message; each one not given keeps the value passed in.</summary>
+    public (TimeSpan Handshake, TimeSpan Idle, TimeSpan KeepAlive, string? Error) Timeouts(ParseResult p, TimeSpan handshake, TimeSpan idle, TimeSpan keepAlive)
+    {
+        double? h = p.GetValue(HandshakeTimeout), i = p.GetValue(IdleTimeout), k = p.GetValue(KeepAlive);
+        if (h is <= 0 || i is <= 0 || k is < 0)
+            return (default, default, default, "--handshake-timeout and --idle-timeout must be positive, --keepalive zero or more (seconds)");
+        return (h is { } hs ? TimeSpan.FromSeconds(hs) : handshake, i is { } s ? TimeSpan.FromSeconds(s) : idle, k is { } ks ? TimeSpan.FromSeconds(ks) : keepAlive, null);
     }
 
     /// <summary>The authentication the options ask for, or an error message. Null authentication: plain TCP, loopback only.</summary>
