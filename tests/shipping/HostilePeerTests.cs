@@ -252,7 +252,13 @@ public sealed class HostilePeerTests : IDisposable
             Assert.Equal("busy", e.Code); // refused at once, not queued behind the stuck one
         }
 
-        await Task.Delay(TimeSpan.FromSeconds(3)); // past the stuck sender's idle timeout; the silent one is still connected
+        // The stuck sender's idle timeout frees the replica (the silent connection is still open).
+        for (var wait = System.Diagnostics.Stopwatch.StartNew(); ; await Task.Delay(50))
+        {
+            lock (ended)
+                if (ended.Any(x => x.Error is TimeoutException)) break;
+            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(30), "the stuck sender was never timed out");
+        }
         using (var genuine = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
             genuine.Connect(listener.LocalEndPoint!);
@@ -261,10 +267,29 @@ public sealed class HostilePeerTests : IDisposable
         stop.Cancel();
         idle.Shutdown(SocketShutdown.Both);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => serve.WaitAsync(TimeSpan.FromSeconds(30)));
-        lock (ended)
+        lock (ended) Assert.Contains(ended, x => x.NextSequence == 50);
+    }
+
+    [Fact]
+    public async Task AFollowingSessionStaysUpThroughSilenceLongerThanTheReceiversIdleTimeout()
+    {
+        using var q = SourceWith(10);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
         {
-            Assert.Contains(ended, x => x.Error is TimeoutException); // the stuck sender
-            Assert.Contains(ended, x => x.NextSequence == 50);
+            using var cts = new CancellationTokenSource();
+            var durable = 0L;
+            var options = new ExportOptions { Follow = true, IdleTimeout = TimeSpan.FromSeconds(2), Progress = new SyncProgress(p => Interlocked.Exchange(ref durable, p.DurableSequence)) };
+            Task<long> export = q.ExportToAsync(s, 0, options, cts.Token);
+            Task<long> received = Loopback.Receive(_replica, r, new ReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(1) });
+            await Task.Delay(TimeSpan.FromSeconds(3)); // silence: only the exporter's heartbeats (every 0.5 s) keep the receiver waiting
+            Assert.False(received.IsCompleted, "the receiver gave up on a following sender that sent heartbeats");
+            Append(q, 5);
+            for (var wait = System.Diagnostics.Stopwatch.StartNew(); Interlocked.Read(ref durable) < 15; await Task.Delay(20))
+                Assert.True(wait.Elapsed < TimeSpan.FromSeconds(30), "records appended after the silence never became durable on the replica");
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
         }
     }
 

@@ -233,22 +233,17 @@ internal sealed partial class Exporter
         bool HasMore() =>
             (off + SegmentLayout.RecordHeaderSize <= seg.Size && seg.ReadWord(off) != 0) // acquire: pairs with PublishWord
             || _queue.SegmentStartingAt(seq) is { } s && s != seg;
-        TimeSpan beat = _options.IdleTimeout / 4;
+        long beatAt = Environment.TickCount64 + (long)(_options.IdleTimeout / 4).TotalMilliseconds;
         while (!HasMore())
         {
             if (_queue.IsDisposed) return WaitResult.Disposed;
             ThrowIfPeerFailed(seq);
-            using var idle = CancellationTokenSource.CreateLinkedTokenSource(_cancel);
-            idle.CancelAfter(beat);
-            try
-            {
-                await _queue.WaitForPublishAsync(HasMore, idle.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!_cancel.IsCancellationRequested)
+            if (Environment.TickCount64 >= beatAt)
             {
                 await WaitForAckAsync(seq, "the last SYNC").ConfigureAwait(false); // the replica is alive and caught up
                 return WaitResult.Idle;
             }
+            await _queue.WaitForPublishAsync(HasMore, _cancel).ConfigureAwait(false); // returns within a few ms without a publish
             _cancel.ThrowIfCancellationRequested();
         }
         return WaitResult.More;
