@@ -18,7 +18,7 @@ internal static class Loopback
         return (sender, listener.Accept());
     }
 
-    /// <summary>One complete session: ExportTo(Socket) on this thread, ReceiveFrom on another; both must agree.</summary>
+    /// <summary>One complete session: ExportTo(Socket) on this thread, QueueReceiver.ReceiveAsync on the pool; both must agree.</summary>
     public static long Ship(MmapQueue source, string replica, long fromSequence = 0)
     {
         (Socket s, Socket r) = Pair();
