@@ -100,6 +100,32 @@ public class LoggingTests
     }
 
     [Fact]
+    public async Task AReceiverLogsWhyItRefusedASenderWhileThePeerGetsOnlyACode()
+    {
+        using var dir = new TempDir();
+        var logs = new CapturingLoggerProvider();
+        using var q = new MmapQueue(Path.Combine(dir.Path, "source"), new MmapQueueOptions { SegmentSizeBytes = 64 << 10 });
+        q.Enqueue(new byte[10]);
+        string replica = Path.Combine(dir.Path, "replica");
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            var secret = ShippingAuthentication.SharedSecret("sixteen bytes or more of secret"u8);
+            Task<long> received = new QueueReceiver(replica, new ReceiverOptions { Authentication = secret, LoggerFactory = logs }).ReceiveAsync(r);
+            var e = await Assert.ThrowsAsync<ShippingProtocolException>(() => q.ExportToAsync(s)); // plain: no secret
+            Assert.Equal("auth-mode", e.Code);
+            Assert.DoesNotContain("SharedSecret", e.Message);
+            await Assert.ThrowsAsync<ShippingProtocolException>(() => received.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        LogEntry refused = Assert.Single(logs.WithId(1044));
+        Assert.Equal(LogLevel.Warning, refused.Level);
+        Assert.Contains($"into replica {replica} failed (ShippingProtocolException)", refused.Message);
+        Assert.Contains("expected authentication mode SharedSecret, found None", refused.Message);
+        Assert.Empty(logs.WithId(1042)); // no session started
+    }
+
+    [Fact]
     public void EveryEventIdIsUniqueInItsRangeAndListedInLoggingDoc()
     {
         var ids = typeof(MmapQueue).Assembly.GetType("MmapQueues.Log")!
