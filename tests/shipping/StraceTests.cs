@@ -12,7 +12,13 @@ public sealed partial class StraceTests
     /// out through sendfile from a segment file descriptor, and no read/pread64 touches a segment file.
     /// </summary>
     [RequiresStraceFact]
-    public void ExportToSocketUsesSendfileAndNeverReadsSegmentFiles()
+    public void ExportToSocketUsesSendfileAndNeverReadsSegmentFiles() => AssertSendfileOnly(async: false);
+
+    /// <summary>The same for ExportToAsync, whose sendfile goes through the runtime's SendPacketsAsync.</summary>
+    [RequiresStraceFact]
+    public void ExportToAsyncSocketUsesSendfileAndNeverReadsSegmentFiles() => AssertSendfileOnly(async: true);
+
+    private static void AssertSendfileOnly(bool async)
     {
         using var dir = new TempDir();
         string source = dir.Sub("source"), replica = dir.Sub("replica"), trace = dir.Sub("trace.txt");
@@ -27,7 +33,7 @@ public sealed partial class StraceTests
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
         string child = Path.Combine(output.Parent!.Parent!.Parent!.FullName, "child", "bin", output.Parent.Name, output.Name, "MmapQueue.Shipping.Child.dll");
         Assert.True(File.Exists(child), $"child not built at {child}");
-        var psi = new ProcessStartInfo("strace", $"-f -o {trace} -e trace=sendfile,read,pread64,openat,close,write dotnet {child} {source} {port}")
+        var psi = new ProcessStartInfo("strace", $"-f -o {trace} -e trace=sendfile,read,pread64,openat,close,write dotnet {child} {source} {port}{(async ? " async" : "")}")
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
