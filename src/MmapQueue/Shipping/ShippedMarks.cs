@@ -8,12 +8,16 @@ namespace MmapQueues.Shipping;
 /// the bytes leave. The source trusts only this: it never commits the consumer past it and never accepts
 /// a replica claiming more (a replica's word is checked against what was really sent).
 /// </summary>
-/// <remarks>One store per open queue, shared by its concurrent sessions: <see cref="Open"/> counts the users; the last lease closes it.</remarks>
+/// <remarks>
+/// One store per queue directory, shared by its concurrent sessions (and by a queue reopened while an old
+/// session still ends): <see cref="Open"/> counts the users; the last lease closes it. Two stores on one
+/// file would each count their own generations and overwrite each other's current slot.
+/// </remarks>
 internal static class ShippedMarks
 {
     public const string FileName = "shipped";
 
-    private static readonly Dictionary<MmapQueue, Shared> Stores = new(ReferenceEqualityComparer.Instance); // guarded by itself
+    private static readonly Dictionary<string, Shared> Stores = new(StringComparer.Ordinal); // by queue directory; guarded by itself
 
     internal sealed class Shared(CursorStore store)
     {
@@ -25,8 +29,8 @@ internal static class ShippedMarks
     {
         lock (Stores)
         {
-            if (!Stores.TryGetValue(queue, out Shared? s))
-                Stores[queue] = s = new Shared(CursorStore.Open(queue.Path, queue.QueueId, FileName));
+            if (!Stores.TryGetValue(queue.Path, out Shared? s))
+                Stores[queue.Path] = s = new Shared(CursorStore.Open(queue.Path, queue.QueueId, FileName));
             s.Users++;
             return new Lease(queue, s);
         }
@@ -59,7 +63,7 @@ internal static class ShippedMarks
             lock (Stores)
             {
                 if (--shared.Users > 0) return;
-                Stores.Remove(queue);
+                Stores.Remove(queue.Path);
                 shared.Store.Dispose();
             }
         }
