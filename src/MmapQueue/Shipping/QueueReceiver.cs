@@ -50,15 +50,33 @@ public sealed class QueueReceiver
     /// <exception cref="TimeoutException">The sender was silent longer than the handshake or idle timeout.</exception>
     public async Task<long> ReceiveAsync(Socket socket, IProgress<ShippingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        using Connection c = await Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, _options.KeepAliveTime, sync: false, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(socket);
+        using Connection c = await OpenLoggedAsync(socket.RemoteEndPoint?.ToString() ?? "a peer", () =>
+            Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, _options.KeepAliveTime, sync: false, cancellationToken)).ConfigureAwait(false);
         return await RunAsync(c, progress, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>As <see cref="ReceiveAsync(Socket, IProgress{ShippingProgress}?, CancellationToken)"/> from any stream (the caller's TLS, a pipe). The stream is not closed.</summary>
     public async Task<long> ReceiveAsync(Stream stream, IProgress<ShippingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        using Connection c = await Connection.OpenAsync(stream, _options.Authentication, asServer: true, _options.HandshakeTimeout, sync: false, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(stream);
+        using Connection c = await OpenLoggedAsync($"over a {stream.GetType().Name}", () =>
+            Connection.OpenAsync(stream, _options.Authentication, asServer: true, _options.HandshakeTimeout, sync: false, cancellationToken)).ConfigureAwait(false);
         return await RunAsync(c, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sets up the connection (keepalive, the loopback rule, TLS); a failure there is logged like any refused session.</summary>
+    private async Task<Connection> OpenLoggedAsync(string peer, Func<ValueTask<Connection>> open)
+    {
+        try
+        {
+            return await open().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Log.ReplicaSessionFailed(_logger, peer, Path, e.GetType().Name, e.Message);
+            throw;
+        }
     }
 
     /// <summary>
