@@ -1,5 +1,6 @@
 // Export over loopback (issue 4): the same 1 GiB of segments sent four ways, GB/s and sender CPU s/GB.
-//   dotnet run --project benchmarks/Export -c Release [-- <GiB> <rounds>]
+//   dotnet run --project benchmarks/Export -c Release [-- <GiB> <rounds> [auth]]
+// With "auth": only plain, shared-secret and mutual-TLS shipping end to end into a replica (AuthenticatedRuns.cs).
 // Every method sends exactly the same bytes (each segment's records and end marker) to a sink thread in
 // this process that reads and discards them; ExportTo's sink also speaks the protocol (handshake, ACK).
 using System.Diagnostics;
@@ -14,6 +15,7 @@ using MmapQueues.Storage;
 
 double gib = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 1.0;
 int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
+bool authOnly = args.Length > 2 && args[2] == "auth";
 string root = Path.Combine(Path.GetTempPath(), "mmapq-bench-export");
 if (Directory.Exists(root)) Directory.Delete(root, true);
 Directory.CreateDirectory(root);
@@ -22,6 +24,13 @@ try
     using var queue = new MmapQueue(Path.Combine(root, "source"), new MmapQueueOptions { SegmentSizeBytes = 64L << 20, FlushMode = FlushMode.Async });
     Fill(queue, (long)(gib * (1L << 30)));
     queue.Flush();
+    if (authOnly)
+    {
+        var all = Ranges(queue);
+        Console.WriteLine($"source: {all.Count} segments of 64 MiB, {queue.NextSequence:N0} records; machine: {Environment.ProcessorCount} CPUs, .NET {Environment.Version}");
+        AuthenticatedRuns.Run(queue, root, all.Sum(r => (long)r.Count), rounds);
+        return;
+    }
     var ranges = Ranges(queue);
     long total = ranges.Sum(r => (long)r.Count);
     Console.WriteLine($"source: {ranges.Count} segments of 64 MiB, {queue.NextSequence:N0} records, {total / 1e9:F3} GB of segment bytes to send");
@@ -59,7 +68,7 @@ try
     using (a)
     using (b)
     {
-        Task<long> rx = Task.Run(() => MmapQueue.ReceiveFrom(replica, b, new MmapQueueOptions { FlushMode = FlushMode.Async }));
+        Task<long> rx = new QueueReceiver(replica, new ReceiverOptions { QueueOptions = new MmapQueueOptions { FlushMode = FlushMode.Async } }).ReceiveAsync(b);
         var cpu0 = ThreadCpu.Now();
         queue.ExportTo(a);
         var cpu1 = ThreadCpu.Now();
@@ -124,11 +133,13 @@ static void Drain(Socket s, long total)
 // Answers HELLO as an empty replica would, discards chunk bodies, ACKs END.
 static void ProtocolSink(Socket s, MmapQueue queue)
 {
-    var hs = new byte[WireProtocol.HandshakeSize];
+    var hs = new byte[WireProtocol.HelloSize];
     ReadExactly(s, hs);
+    WireProtocol.CheckPrefix(hs, WireProtocol.Message.Hello, WireProtocol.Auth.None);
     WireProtocol.Hello hello = WireProtocol.ReadHello(hs);
-    WireProtocol.WriteResume(hs, new WireProtocol.Resume(hello.StartBase, hello.QueueId, hello.StartBase, SegmentLayout.FirstRecordOffset));
-    s.Send(hs);
+    var resume = new byte[WireProtocol.ResumeSize];
+    WireProtocol.WriteResume(resume, new WireProtocol.Resume(hello.StartBase, hello.QueueId, hello.StartBase, SegmentLayout.FirstRecordOffset), WireProtocol.Auth.None);
+    s.Send(resume);
     var h = new byte[WireProtocol.HeaderSize];
     var buf = new byte[1 << 20];
     while (true)

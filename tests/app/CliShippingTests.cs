@@ -27,20 +27,48 @@ public class CliShippingTests
     [Fact]
     public async Task ExportAndReceiveCommandsShipAQueueOverLoopbackToAByteIdenticalReplica()
     {
-        (string source, string replica, TempDir dir) = await ShipWithCli([]);
-        using (dir)
-        {
-            string[] segments = Directory.GetFiles(source, "*.seg").Select(Path.GetFileName).Order().ToArray()!;
-            Assert.Equal(segments, Directory.GetFiles(replica, "*.seg").Select(Path.GetFileName).Order().ToArray());
-            foreach (string s in segments)
-                Assert.True(File.ReadAllBytes(Path.Combine(source, s)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(replica, s))), $"{s} differs");
-        }
+        (string source, string replica, TempDir dir) = await ShipWithCli([], []);
+        using (dir) MmapQueues.Tests.Shipping.Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
+    public async Task ExportAndReceiveOverMutualTlsFromPemFiles()
+    {
+        using var pki = new MmapQueues.Tests.Shipping.TestPki();
+        using var keys = new TempDir();
+        (string cert, string key, string ca) = pki.WritePem(keys.Path, "source");
+        (string rcert, string rkey, _) = pki.WritePem(keys.Path, "replica");
+        (string source, string replica, TempDir dir) = await ShipWithCli(["--cert", cert, "--key", key, "--ca", ca], ["--cert", rcert, "--key", rkey, "--ca", ca]);
+        using (dir) MmapQueues.Tests.Shipping.Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
+    public async Task ExportAndReceiveWithASharedSecretFile()
+    {
+        using var keys = new TempDir();
+        string secret = Path.Combine(keys.Path, "secret");
+        File.WriteAllText(secret, "a shared secret of more than sixteen bytes\n");
+        (string source, string replica, TempDir dir) = await ShipWithCli(["--secret-file", secret], ["--secret-file", secret]);
+        using (dir) MmapQueues.Tests.Shipping.Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
+    public async Task PlainTcpWithANonLoopbackAddressIsRefusedWithoutInsecure()
+    {
+        using var dir = new TempDir();
+        var error = new StringWriter();
+        Assert.Equal(2, await MmapqCli.RunAsync(["receive", dir.Sub("replica"), "--port", "0", "--bind", "0.0.0.0"], Io(new StringWriter(), error)));
+        Assert.Contains("0.0.0.0 is not a loopback address and no authentication was given", error.ToString());
+        using (var q = new MmapQueue(dir.Sub("source"))) q.Enqueue("x"u8);
+        error = new StringWriter();
+        Assert.Equal(2, await MmapqCli.RunAsync(["export", dir.Sub("source"), "--to", "192.0.2.1:9"], Io(new StringWriter(), error)));
+        Assert.Contains("192.0.2.1 is not a loopback address and no authentication was given", error.ToString());
     }
 
     [Fact]
     public async Task ExportAsANamedConsumerLetsRetentionFreeWhatTheReplicaHolds()
     {
-        (string source, string replica, TempDir dir) = await ShipWithCli(["--consumer", "replica"]);
+        (string source, string replica, TempDir dir) = await ShipWithCli(["--consumer", "replica"], []);
         using (dir)
         {
             using var q = new MmapQueue(source);
@@ -51,8 +79,8 @@ public class CliShippingTests
         }
     }
 
-    /// <summary>Fills a queue, runs 'mmapq receive' and 'mmapq export' (with <paramref name="exportArgs"/>) over loopback.</summary>
-    private static async Task<(string Source, string Replica, TempDir Dir)> ShipWithCli(string[] exportArgs)
+    /// <summary>Fills a queue, runs 'mmapq receive' (with <paramref name="receiveArgs"/>) and 'mmapq export' (with <paramref name="exportArgs"/>) over loopback.</summary>
+    private static async Task<(string Source, string Replica, TempDir Dir)> ShipWithCli(string[] exportArgs, string[] receiveArgs)
     {
         var dir = new TempDir(); // the caller disposes it
         string source = dir.Sub("source"), replica = dir.Sub("replica");
@@ -62,7 +90,7 @@ public class CliShippingTests
         int port = FreePort();
         var receiveData = new SharedWriter(); // polled here while receive writes to it
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        Task<int> receive = MmapqCli.RunAsync(["receive", replica, "--port", port.ToString()], Io(receiveData, new StringWriter()), cts.Token);
+        Task<int> receive = MmapqCli.RunAsync(["receive", replica, "--port", port.ToString(), "--once", .. receiveArgs], Io(receiveData, new StringWriter()), cts.Token);
         while (!receiveData.ToString().Contains("listening on", StringComparison.Ordinal))
         {
             Assert.False(receive.IsCompleted, "receive ended before listening");
@@ -77,6 +105,37 @@ public class CliShippingTests
         Assert.Equal(0, await receive);
         Assert.Contains("every record below sequence 5000 is durable in the replica", receiveData.ToString());
         return (source, replica, dir);
+    }
+
+    [Fact]
+    public async Task APeersErrorTextReachesTheTerminalEscaped()
+    {
+        using var dir = new TempDir();
+        using (var q = new MmapQueue(dir.Sub("source"))) q.Enqueue("x"u8);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        Task fake = Task.Run(() =>
+        {
+            using Socket peer = listener.Accept();
+            var hello = new byte[MmapQueues.Shipping.WireProtocol.HelloSize];
+            for (int at = 0; at < hello.Length;) at += peer.Receive(hello, at, hello.Length - at, SocketFlags.None);
+            byte[] text = Encoding.ASCII.GetBytes("\u001b]0;pwned\u0007\u001b[2J evil");
+            var header = new byte[MmapQueues.Shipping.WireProtocol.HeaderSize];
+            MmapQueues.Shipping.WireProtocol.WriteHeader(header, MmapQueues.Shipping.WireProtocol.Kind.Error, text.Length, 0, 0);
+            peer.Send([.. header, .. text]);
+            peer.Receive(new byte[64]); // until the exporter closes
+        });
+        var error = new StringWriter();
+        int code = await MmapqCli.RunAsync(["export", dir.Sub("source"), "--to", $"127.0.0.1:{((IPEndPoint)listener.LocalEndPoint!).Port}"],
+            Io(new StringWriter(), error));
+        await fake.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, code);
+        string shown = error.ToString();
+        Assert.DoesNotContain('\u001b', shown);
+        Assert.DoesNotContain('\u0007', shown);
+        // The library reduced the peer text to printable ASCII (\x1B); the CLI prints a literal backslash doubled.
+        Assert.Contains(@"refused the session: \\x1B]0;pwned\\x07\\x1B[2J evil", shown);
     }
 
     [Fact]

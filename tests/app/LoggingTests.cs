@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using System.Net.Sockets;
 using MmapQueues.Format;
+using MmapQueues.Shipping;
 using MmapQueues.Tests.Shipping;
 
 namespace MmapQueues.Tests.App;
@@ -61,7 +62,7 @@ public class LoggingTests
         using (r)
         {
             peer = s.RemoteEndPoint!.ToString()!;
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(Path.Combine(dir.Path, "replica"), r));
+            Task<long> received = Loopback.Receive(Path.Combine(dir.Path, "replica"), r);
             Assert.Equal(10, await Task.Run(() => q.ExportTo(s)));
             Assert.Equal(10, await received.WaitAsync(TimeSpan.FromSeconds(30)));
         }
@@ -88,7 +89,7 @@ public class LoggingTests
             var caughtUp = new TaskCompletionSource();
             var progress = new SyncProgress(p => { if (p.DurableSequence == 5) caughtUp.TrySetResult(); });
             Task<long> export = q.ExportToAsync(s, 0, new ExportOptions { Follow = true, Progress = progress }, cts.Token);
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(Path.Combine(dir.Path, "replica"), r));
+            Task<long> received = Loopback.Receive(Path.Combine(dir.Path, "replica"), r);
             await caughtUp.Task.WaitAsync(TimeSpan.FromSeconds(30));
             cts.Cancel();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
@@ -96,6 +97,32 @@ public class LoggingTests
         }
         Assert.Single(logs.WithId(1040));
         Assert.EndsWith($"disconnected from {source} at sequence 5: the session was cancelled", Assert.Single(logs.WithId(1041)).Message);
+    }
+
+    [Fact]
+    public async Task AReceiverLogsWhyItRefusedASenderWhileThePeerGetsOnlyACode()
+    {
+        using var dir = new TempDir();
+        var logs = new CapturingLoggerProvider();
+        using var q = new MmapQueue(Path.Combine(dir.Path, "source"), new MmapQueueOptions { SegmentSizeBytes = 64 << 10 });
+        q.Enqueue(new byte[10]);
+        string replica = Path.Combine(dir.Path, "replica");
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            var secret = ShippingAuthentication.SharedSecret("sixteen bytes or more of secret"u8);
+            Task<long> received = new QueueReceiver(replica, new ReceiverOptions { Authentication = secret, LoggerFactory = logs }).ReceiveAsync(r);
+            var e = await Assert.ThrowsAsync<ShippingProtocolException>(() => q.ExportToAsync(s)); // plain: no secret
+            Assert.Equal("auth-mode", e.Code);
+            Assert.DoesNotContain("SharedSecret", e.Message);
+            await Assert.ThrowsAsync<ShippingProtocolException>(() => received.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        LogEntry refused = Assert.Single(logs.WithId(1044));
+        Assert.Equal(LogLevel.Warning, refused.Level);
+        Assert.Contains($"into replica {replica} failed (ShippingProtocolException)", refused.Message);
+        Assert.Contains("expected authentication mode SharedSecret, found None", refused.Message);
+        Assert.Empty(logs.WithId(1042)); // no session started
     }
 
     [Fact]

@@ -121,7 +121,7 @@ public class MetricsTests
     }
 
     [Fact]
-    public void DropsExportsAndConsumerLagAreReportedWithTheirTags()
+    public async Task DropsExportsAndConsumerLagAreReportedWithTheirTags()
     {
         using var dir = new TempDir();
         var logs = new CapturingLoggerProvider();
@@ -129,14 +129,29 @@ public class MetricsTests
         using var probe = new QueueMeterProbe(q.Path);
         for (int i = 0; i < 10; i++) q.Enqueue("x"u8);
         q.ReportDropped(4, firstSequence: 0, "retention.size");
-        q.ReportExported(4096, "replica-1:7000");
+        long shippedBytes = 0;
+        string peer;
+        (System.Net.Sockets.Socket s, System.Net.Sockets.Socket r) = MmapQueues.Tests.Shipping.Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            peer = s.RemoteEndPoint!.ToString()!;
+            using var replicaDir = new TempDir();
+            Task<long> received = MmapQueues.Tests.Shipping.Loopback.Receive(replicaDir.Path, r);
+            var options = new MmapQueues.Shipping.ExportOptions { Progress = new MmapQueues.Tests.Shipping.SyncProgress(p => shippedBytes = p.Bytes) };
+            Assert.Equal(10, await q.ExportToAsync(s, 0, options)); // a real export records the counter
+            Assert.Equal(10, await received.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
         q.ReportConsumerPositions(() => [("billing", 7), ("audit", 10)]);
 
         var drop = Assert.Single(probe.Recorded("mmapq.dropped.records"));
         Assert.Equal(4, drop.Value);
         Assert.Equal("retention.size", drop.Tags["mmapq.drop.reason"]);
         Assert.Contains("Dropped 4 records", Assert.Single(logs.WithId(1030)).Message);
-        Assert.Equal(4096, Assert.Single(probe.Recorded("mmapq.exported.bytes")).Value);
+        var exported = probe.Recorded("mmapq.exported.bytes");
+        Assert.True(shippedBytes > 0, "the export shipped nothing");
+        Assert.Equal(shippedBytes, exported.Sum(m => m.Value));
+        Assert.All(exported, m => Assert.Equal(peer, m.Tags["server.address"]));
 
         probe.Observe("mmapq.durable.lag"); // triggers every observable; consumer lag is read below
         var lags = probe.Recorded("mmapq.consumer.lag").ToDictionary(m => (string)m.Tags["messaging.consumer.group.name"]!, m => m.Value);

@@ -22,7 +22,7 @@ public sealed class FollowAndTlsTests
             var acked = new List<long>();
             var options = new ExportOptions { Follow = true, Progress = new SyncProgress(p => { lock (acked) acked.Add(p.DurableSequence); }) };
             Task<long> export = q.ExportToAsync(s, 0, options);
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, r));
+            Task<long> received = Loopback.Receive(replica, r);
             var producers = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
             {
                 for (int i = 0; i < 300; i++)
@@ -69,7 +69,7 @@ public sealed class FollowAndTlsTests
                 var caughtUp = new TaskCompletionSource();
                 var options = new ExportOptions { Follow = true, Progress = new SyncProgress(p => { if (p.DurableSequence == 100) caughtUp.TrySetResult(); }) };
                 Task<long> export = q.ExportToAsync(s, 0, options, cts.Token);
-                Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, r));
+                Task<long> received = Loopback.Receive(replica, r);
                 await caughtUp.Task.WaitAsync(TimeSpan.FromSeconds(30));
                 cts.Cancel();
                 await Assert.ThrowsAnyAsync<OperationCanceledException>(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
@@ -100,7 +100,7 @@ public sealed class FollowAndTlsTests
                 await Task.WhenAll(
                     serverTls.AuthenticateAsServerAsync(cert, false, SslProtocols.Tls12 | SslProtocols.Tls13, false),
                     clientTls.AuthenticateAsClientAsync("localhost"));
-                Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, serverTls));
+                Task<long> received = Loopback.Receive(replica, serverTls);
                 long sent = await Task.Run(() => q.ExportTo(clientTls));
                 Assert.Equal(q.NextSequence, sent);
                 Assert.Equal(sent, await received);

@@ -49,8 +49,8 @@ public sealed class HostileStreamTests : IDisposable
     private byte[] ValidScript(Func<int, byte[], byte[]>? editChunkHeader = null)
     {
         var s = new MemoryStream();
-        var hello = new byte[WireProtocol.HandshakeSize];
-        WireProtocol.WriteHello(hello, new WireProtocol.Hello(SegmentSize, _queueId, 0));
+        var hello = new byte[WireProtocol.HelloSize];
+        WireProtocol.WriteHello(hello, new WireProtocol.Hello(SegmentSize, _queueId, 0), WireProtocol.Auth.None, new byte[WireProtocol.NonceSize]);
         s.Write(hello);
         int chunk = 0;
         foreach (var seg in _segments)
@@ -73,7 +73,7 @@ public sealed class HostileStreamTests : IDisposable
     /// <summary>Where record <paramref name="sequence"/> sits in the script (its frame's first byte).</summary>
     private int ScriptOffsetOfRecord(int sequence)
     {
-        int at = WireProtocol.HandshakeSize, seq = 0;
+        int at = WireProtocol.HelloSize, seq = 0;
         foreach (var seg in _segments)
         {
             int mid = SegmentLayout.FirstRecordOffset + (seg.End - SegmentLayout.FirstRecordOffset) / 2 + 3;
@@ -91,7 +91,7 @@ public sealed class HostileStreamTests : IDisposable
     private (Exception? Error, byte[] Answer) Receive(byte[] script)
     {
         var stream = new ScriptedStream(script);
-        Exception? error = Record.Exception(() => MmapQueue.ReceiveFrom(_replica, stream));
+        Exception? error = Record.Exception(() => new QueueReceiver(_replica).ReceiveAsync(stream).GetAwaiter().GetResult());
         return (error, stream.Written);
     }
 
@@ -111,11 +111,14 @@ public sealed class HostileStreamTests : IDisposable
         Assert.False(b.TryRead(out _));
     }
 
-    private static void AssertToldThePeer(byte[] answer, string text)
+    /// <summary>The peer got ERROR with <paramref name="code"/> and nothing more: no position, no path.</summary>
+    private void AssertToldThePeer(byte[] answer, string code, params string[] notLeaked)
     {
-        // RESUME (48 bytes), possibly ACKs, then ERROR with the reason.
-        string all = System.Text.Encoding.UTF8.GetString(answer);
-        Assert.Contains(text, all);
+        // RESUME, possibly ACKs, then ERROR with the code.
+        string all = System.Text.Encoding.ASCII.GetString(answer);
+        Assert.Contains(ShippingErrorCode.Text(code), all);
+        Assert.DoesNotContain(_replica, all);
+        foreach (string secret in notLeaked) Assert.DoesNotContain(secret, all);
     }
 
     [Fact]
@@ -138,7 +141,7 @@ public sealed class HostileStreamTests : IDisposable
         var e = Assert.IsType<ShippingProtocolException>(error);
         Assert.Contains($"Refused record {victim}", e.Message);
         Assert.Contains("CRC32C", e.Message);
-        AssertToldThePeer(answer, $"Refused record {victim}");
+        AssertToldThePeer(answer, ShippingErrorCode.Record, $"Refused record {victim}", "CRC32C");
         AssertReplicaHoldsExactlyTheFirst(victim);
     }
 
@@ -165,7 +168,7 @@ public sealed class HostileStreamTests : IDisposable
         (Exception? error, byte[] answer) = Receive(script);
         var e = Assert.IsType<ShippingProtocolException>(error);
         Assert.Contains($"expected a length from 1 to {SegmentSize - 64}, found {0x7FFF_FFF0}", e.Message);
-        AssertToldThePeer(answer, "found 2147483632");
+        AssertToldThePeer(answer, ShippingErrorCode.Protocol, "2147483632");
         // The first chunk ended inside a record: only the records wholly in it survive.
         var first = _segments[0];
         int mid = SegmentLayout.FirstRecordOffset + (first.End - SegmentLayout.FirstRecordOffset) / 2 + 3;
@@ -193,17 +196,17 @@ public sealed class HostileStreamTests : IDisposable
     }
 
     [Theory]
-    [InlineData(8, 2, "protocol version 1")]
-    [InlineData(10, 9, "segment format version 1")]
-    [InlineData(0, 0x4E, "magic 0x3150494853514D4D")]
-    public void WrongVersionInHelloIsRefusedAndNothingIsCreated(int offset, byte value, string expected)
+    [InlineData(8, 1, "protocol version 2", ShippingErrorCode.Version)]
+    [InlineData(10, 9, "segment format version 1", ShippingErrorCode.Version)]
+    [InlineData(0, 0x4E, "magic 0x3150494853514D4D", ShippingErrorCode.Protocol)]
+    public void WrongVersionInHelloIsRefusedAndNothingIsCreated(int offset, byte value, string expected, string code)
     {
         byte[] script = ValidScript();
         script[offset] = value;
         (Exception? error, byte[] answer) = Receive(script);
         var e = Assert.IsType<ShippingProtocolException>(error);
         Assert.Contains($"expected {expected}", e.Message);
-        AssertToldThePeer(answer, expected);
+        AssertToldThePeer(answer, code);
         Assert.False(File.Exists(Path.Combine(_replica, "queue.meta")), "a refused HELLO must not create a replica");
     }
 
@@ -218,7 +221,7 @@ public sealed class HostileStreamTests : IDisposable
         using (s)
         using (r)
         {
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(_replica, r));
+            Task<long> received = Loopback.Receive(_replica, r);
             var e = Assert.IsType<ShippingProtocolException>(Record.Exception(() => other.ExportTo(s)));
             Assert.Contains("refused", e.Message);
             var re = Assert.IsType<ShippingProtocolException>(Record.Exception(() => received.GetAwaiter().GetResult()));

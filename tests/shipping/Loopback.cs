@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using MmapQueues.Shipping;
 
 namespace MmapQueues.Tests.Shipping;
 
@@ -17,19 +18,25 @@ internal static class Loopback
         return (sender, listener.Accept());
     }
 
-    /// <summary>One complete session: ExportTo(Socket) on this thread, ReceiveFrom on another; both must agree.</summary>
+    /// <summary>One complete session: ExportTo(Socket) on this thread, QueueReceiver.ReceiveAsync on the pool; both must agree.</summary>
     public static long Ship(MmapQueue source, string replica, long fromSequence = 0)
     {
         (Socket s, Socket r) = Pair();
         using (s)
         using (r)
         {
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, r));
+            Task<long> received = Loopback.Receive(replica, r);
             long sent = source.ExportTo(s, fromSequence);
             Assert.Equal(sent, received.GetAwaiter().GetResult());
             return sent;
         }
     }
+
+    /// <summary>One receiving session into <paramref name="replica"/> with default options.</summary>
+    public static Task<long> Receive(string replica, Socket socket, ReceiverOptions? options = null) => new QueueReceiver(replica, options).ReceiveAsync(socket);
+
+    /// <summary>One receiving session from a stream into <paramref name="replica"/> with default options.</summary>
+    public static Task<long> Receive(string replica, Stream stream, ReceiverOptions? options = null) => new QueueReceiver(replica, options).ReceiveAsync(stream);
 
     private static readonly byte[] Noise = MakeNoise();
 

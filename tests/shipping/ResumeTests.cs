@@ -23,7 +23,7 @@ public sealed class ResumeTests
                 using (r)
                 {
                     Stream receiveStream = cutOnSender ? new NetworkStream(r) : new CuttingStream(new NetworkStream(r), r, cutAt);
-                    Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, receiveStream));
+                    Task<long> received = Loopback.Receive(replica, receiveStream);
                     try
                     {
                         long sent = cutOnSender ? q.ExportTo(new CuttingStream(new NetworkStream(s), s, cutAt)) : q.ExportTo(s);

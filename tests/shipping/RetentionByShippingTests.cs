@@ -63,7 +63,7 @@ public sealed class RetentionByShippingTests
         using (s)
         using (r)
         {
-            Task<long> received = Task.Run(() => MmapQueue.ReceiveFrom(replica, r));
+            Task<long> received = Loopback.Receive(replica, r);
             long sent = await q.ExportToAsync(s, 0, new ExportOptions { ConsumerName = consumer }).WaitAsync(TimeSpan.FromSeconds(60));
             Assert.Equal(sent, await received.WaitAsync(TimeSpan.FromSeconds(60)));
             return sent;

@@ -12,7 +12,13 @@ public sealed partial class StraceTests
     /// out through sendfile from a segment file descriptor, and no read/pread64 touches a segment file.
     /// </summary>
     [RequiresStraceFact]
-    public void ExportToSocketUsesSendfileAndNeverReadsSegmentFiles()
+    public void ExportToSocketUsesSendfileAndNeverReadsSegmentFiles() => AssertSendfileOnly(async: false);
+
+    /// <summary>The same for ExportToAsync, whose sendfile goes through the runtime's SendPacketsAsync.</summary>
+    [RequiresStraceFact]
+    public void ExportToAsyncSocketUsesSendfileAndNeverReadsSegmentFiles() => AssertSendfileOnly(async: true);
+
+    private static void AssertSendfileOnly(bool async)
     {
         using var dir = new TempDir();
         string source = dir.Sub("source"), replica = dir.Sub("replica"), trace = dir.Sub("trace.txt");
@@ -27,7 +33,7 @@ public sealed partial class StraceTests
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
         string child = Path.Combine(output.Parent!.Parent!.Parent!.FullName, "child", "bin", output.Parent.Name, output.Name, "MmapQueue.Shipping.Child.dll");
         Assert.True(File.Exists(child), $"child not built at {child}");
-        var psi = new ProcessStartInfo("strace", $"-f -o {trace} -e trace=sendfile,read,pread64,openat,close,write dotnet {child} {source} {port}")
+        var psi = new ProcessStartInfo("strace", $"-f -o {trace} -e trace=sendfile,read,pread64,openat,close,write dotnet {child} {source} {port}{(async ? " async" : "")}")
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -35,7 +41,7 @@ public sealed partial class StraceTests
         using var p = Process.Start(psi)!;
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         using (Socket r = listener.Accept())
-            MmapQueue.ReceiveFrom(replica, r);
+            Loopback.Receive(replica, r).GetAwaiter().GetResult();
         Assert.True(p.WaitForExit(60_000), "the exporter child did not exit");
         Assert.True(p.ExitCode == 0, $"child exit {p.ExitCode}: {stderr.Result}");
         Loopback.AssertSameSegments(source, replica);
@@ -49,6 +55,8 @@ public sealed partial class StraceTests
         foreach (string line in lines.Skip(begin))
         {
             if (OpenSegment().Match(line) is { Success: true } o) segmentFds.Add(int.Parse(o.Groups[1].Value));
+            if (ReopenThroughProc().Match(line) is { Success: true } ro && segmentFds.Contains(int.Parse(ro.Groups[1].Value)))
+                segmentFds.Add(int.Parse(ro.Groups[2].Value)); // the asynchronous FileStream for sendfile reopens the checked segment's inode
             if (Close().Match(line) is { Success: true } c) segmentFds.Remove(int.Parse(c.Groups[1].Value)); // the number may be reused for another file
             if (ReadCall().Match(line) is { Success: true } rd && segmentFds.Contains(int.Parse(rd.Groups[2].Value)))
                 Assert.Fail($"a segment file was read through user space: {line}");
@@ -66,6 +74,9 @@ public sealed partial class StraceTests
 
     [GeneratedRegex(@"openat\((?:AT_FDCWD|\d+), ""[^""]*\.seg"", [^)]*\) = (\d+)")]
     private static partial Regex OpenSegment();
+
+    [GeneratedRegex(@"openat\(AT_FDCWD, ""/proc/self/fd/(\d+)"", [^)]*\) = (\d+)")]
+    private static partial Regex ReopenThroughProc();
 
     [GeneratedRegex(@"\bclose\((\d+)\)")]
     private static partial Regex Close();

@@ -4,9 +4,11 @@ using Microsoft.Win32.SafeHandles;
 namespace MmapQueues.Native;
 
 /// <summary>
-/// Ranged <c>sendfile(2)</c> from a file descriptor to a socket: the bytes go from the page cache to the
-/// socket without passing through user space (FACTS.md: Socket.SendFile has no offset/count, and
-/// SendPacketsAsync leaves the socket non-blocking for good, so the syscall is called directly).
+/// Ranged <c>sendfile(2)</c> from a file to a socket: the bytes go from the page cache to the socket
+/// without passing through user space. <c>Socket.SendFile</c> has no offset or count, so the synchronous
+/// path calls the syscall directly; the asynchronous one uses <c>SendPacketsAsync</c> with a file element,
+/// which .NET turns into a ranged sendfile on Linux (and which leaves the socket non-blocking for good:
+/// the synchronous path handles EAGAIN).
 /// </summary>
 internal static class SocketSendfile
 {
@@ -49,6 +51,43 @@ internal static class SocketSendfile
         {
             if (fileAdded) file.DangerousRelease();
             if (sockAdded) sock.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Send"/>, asynchronously: one <c>SendPacketsAsync</c> with a file element (a ranged
+    /// sendfile in the runtime's socket engine). <paramref name="file"/> must be opened with
+    /// <see cref="FileOptions.Asynchronous"/>. Cancellation shuts the socket's sending side down.
+    /// </summary>
+    public static async Task SendAsync(Socket socket, FileStream file, long offset, int count, string pathForErrors, CancellationToken ct)
+    {
+        var done = new TaskCompletionSource<SocketAsyncEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var args = new SocketAsyncEventArgs { SendPacketsElements = [new SendPacketsElement(file, offset, count, endOfPacket: false)] };
+        args.Completed += (_, a) => done.TrySetResult(a);
+        await using (ct.Register(() => ShutdownSending(socket)).ConfigureAwait(false))
+        {
+            if (!socket.SendPacketsAsync(args)) done.TrySetResult(args);
+            await done.Task.ConfigureAwait(false);
+        }
+        ct.ThrowIfCancellationRequested();
+        if (args.SocketError != SocketError.Success)
+            throw new IOException($"sendfile from {pathForErrors} at offset {offset} ({count} bytes) to the socket failed: {args.SocketError}");
+    }
+
+    /// <summary>Makes a pending send return (on cancellation); a socket already closed or reset has returned already.</summary>
+    private static void ShutdownSending(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (ObjectDisposedException)
+        {
+            // closed by its owner: the pending send has completed with an error
+        }
+        catch (SocketException)
+        {
+            // not connected any more (reset by the peer): the pending send has completed with an error
         }
     }
 }

@@ -5,43 +5,23 @@ namespace MmapQueues.Shipping;
 
 internal sealed partial class Exporter
 {
-    /// <summary>HELLO out, RESUME (or ERROR) in; refuses a replica of another queue.</summary>
-    private WireProtocol.Resume Handshake(long startBase)
-    {
-        var b = new byte[WireProtocol.HandshakeSize];
-        WireProtocol.WriteHello(b, new WireProtocol.Hello(_queue.SegmentSize, _queue.QueueId, startBase));
-        _transport.Write(b);
-        _transport.Flush();
-        Stream incoming = _transport.Incoming;
-        incoming.ReadExactly(b.AsSpan(0, WireProtocol.HeaderSize));
-        if (b[0] == (byte)WireProtocol.Kind.Error) throw ReadPeerError(incoming, b.AsSpan(0, WireProtocol.HeaderSize), _queue.SegmentSize);
-        incoming.ReadExactly(b.AsSpan(WireProtocol.HeaderSize));
-        try
-        {
-            WireProtocol.Resume r = WireProtocol.ReadResume(b, _queue.SegmentSize);
-            if (r.QueueId != _queue.QueueId)
-                throw ShippingProtocolException.Field("RESUME", 24, $"queue id {_queue.QueueId} (the source)", $"{r.QueueId}");
-            return r;
-        }
-        catch (ShippingProtocolException e)
-        {
-            TrySendError(m => _transport.Write(m.Span), e);
-            throw;
-        }
-    }
-
     /// <summary>
-    /// Finds the replica's resume position here and checks it lines up: the segment exists, and walking
-    /// its commit words from the first record reaches the replica's next sequence exactly at the replica's
-    /// offset. Returns the segment with a reference held.
+    /// Finds the replica's resume position here and checks it: not past the queue's end, nor (for a named
+    /// consumer) past the highest sequence ever sent to it, unless it is exactly where this session would
+    /// start an empty replica; the segment exists, and walking its commit words from the first record
+    /// reaches the replica's next sequence exactly at the replica's offset. Returns the segment with a
+    /// reference held. The peer is told only the code <c>resume</c>; the positions go to the exception.
     /// </summary>
-    private (Segment Segment, int Offset, long Sequence) Locate(WireProtocol.Resume r)
+    private (Segment Segment, int Offset, long Sequence) Locate(WireProtocol.Resume r, long startBase)
     {
         long first = _queue.FirstSequence, next = _queue.NextSequence;
         string? problem = null;
         Segment? seg = _queue.SegmentStartingAt(r.SegmentBase);
+        long shipped = _marks is null ? long.MaxValue : Math.Max(_marks.Get(_consumer!), startBase);
         if (r.NextSequence > next)
-            problem = $"the replica has records up to {r.NextSequence}, but the source only up to {next}: they have diverged";
+            problem = $"the replica claims records up to {r.NextSequence}, but the source only has them up to {next}: they have diverged";
+        else if (r.NextSequence > shipped)
+            problem = $"the replica claims records up to {r.NextSequence}, but consumer '{_consumer}' was only ever sent records below {shipped}";
         else if (seg is null)
             problem = $"the replica's segment {r.SegmentBase} is not stored here (stored: [{first}, {next})); start a new replica";
         if (problem is null)
@@ -53,9 +33,7 @@ internal sealed partial class Exporter
             problem = $"the replica's next sequence {r.NextSequence} is at offset {r.Offset} of segment {r.SegmentBase}, " +
                       $"but here sequence {seq} is at offset {end}: the replica does not match this queue";
         }
-        var e = new ShippingProtocolException($"Cannot resume shipping {_queue.Path}: {problem}.");
-        TrySendError(m => _transport.Write(m.Span), e);
-        throw e;
+        throw Refuse(new ShippingProtocolException($"Cannot resume shipping {_queue.Path} to {_conn.Peer}: {problem}.", ShippingErrorCode.Resume));
     }
 
     /// <summary>

@@ -1,55 +1,65 @@
 using MmapQueues.Format;
 using MmapQueues.Storage;
-using Microsoft.Win32.SafeHandles;
 
 namespace MmapQueues.Shipping;
 
 /// <summary>
 /// The sending side of one shipping session (protocol in <see cref="WireProtocol"/>): handshake, then
 /// visible records as raw segment ranges, then END (or, when following, SYNC and wait for more).
-/// Runs on the calling thread; a second thread reads the receiver's ACK and ERROR messages.
+/// Runs in the caller's mode: <c>sync</c> blocks the calling thread (a second thread reads ACKs),
+/// otherwise every wait is awaited (ACKs are read by a task).
 /// </summary>
 internal sealed partial class Exporter
 {
     private readonly MmapQueue _queue;
-    private readonly ExportTransport _transport;
-    private readonly bool _follow;
-    private readonly IProgress<ShippingProgress>? _progress;
+    private readonly Connection _conn;
+    private readonly RangeSender _ranges;
+    private readonly ExportOptions _options;
+    private readonly bool _sync;
     private readonly CancellationToken _cancel;
     private readonly byte[] _header = new byte[WireProtocol.HeaderSize];
 
-    // One lock, named: _acked and _peerFailure are written by the ack thread and read by Run under _ackLock
-    // (and _consumerReleased the other way round).
+    // One lock, named: _acked and _peerFailure are written by the ack reader and read by the session under
+    // _ackLock (and _consumerReleased the other way round). _ackSignal is released after each change.
     private readonly object _ackLock = new();
+    private readonly SemaphoreSlim _ackSignal = new(0);
     private long _acked;
     private Exception? _peerFailure;
-    private long _sent;  // Volatile: written by Run before each range, read by the ack thread to bound ACKs
+    private long _sent;  // Volatile: written by the session before each range, read by the ack reader to bound ACKs
     private long _bytes;
     private bool _connected; // the handshake succeeded: PeerConnected was logged, PeerDisconnected follows
 
-    private readonly string? _consumer; // retention by shipping: committed at every ACK (ExportOptions.ConsumerName)
-    private bool _consumerReleased;     // under _ackLock: Run has ended and released _consumer
+    private readonly string? _consumer;  // retention by shipping: committed at every ACK (ExportOptions.ConsumerName)
+    private ShippedMarks.Lease? _marks;  // the durable highest sequence sent to _consumer
+    private bool _consumerReleased;      // under _ackLock: the session has ended and released _consumer
 
-    public Exporter(MmapQueue queue, ExportTransport transport, ExportOptions? options, CancellationToken cancel)
+    public Exporter(MmapQueue queue, Connection conn, ExportOptions options, bool sync, CancellationToken cancel)
     {
         _queue = queue;
-        _transport = transport;
-        _follow = options?.Follow ?? false;
-        _progress = options?.Progress;
-        _consumer = options?.ConsumerName;
+        _conn = conn;
+        _ranges = RangeSender.For(conn);
+        _options = options;
+        _consumer = options.ConsumerName;
+        _sync = sync;
         _cancel = cancel;
     }
 
     /// <summary>Runs the session; returns the next sequence not sent (all before it are durable on the replica).</summary>
-    public long Run(long fromSequence)
+    public async ValueTask<long> RunAsync(long fromSequence)
     {
-        if (_consumer is not null) _queue.OpenShippingConsumer(_consumer);
-        using CancellationTokenRegistration abort = _cancel.Register(_transport.Abort);
+        if (_consumer is not null)
+        {
+            _queue.OpenShippingConsumer(_consumer);
+            _marks = ShippedMarks.Open(_queue);
+        }
+        using CancellationTokenRegistration abort = _cancel.Register(_conn.Abort);
         string reason = "failed";
+        bool ended = false;
         try
         {
-            long next = RunCore(fromSequence);
+            long next = await RunCoreAsync(fromSequence).ConfigureAwait(false);
             reason = "the session ended (END acknowledged)";
+            ended = true;
             return next;
         }
         catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
@@ -73,39 +83,38 @@ internal sealed partial class Exporter
             {
                 long acked;
                 lock (_ackLock) acked = _acked;
-                Log.PeerDisconnected(_queue.Logger, _transport.Peer, _queue.Path, acked, reason);
+                Log.PeerDisconnected(_queue.Logger, _conn.Peer, _queue.Path, acked, reason);
             }
-            // Cancellation callbacks run one at a time, the last registered first: the wait for new records
-            // (WaitForMore) can wake this thread, which then disposes `abort` before Abort ran, and the
-            // peer would wait forever on an open connection. So a cancelled session shuts it down here too.
-            if (_cancel.IsCancellationRequested) _transport.Abort();
+            // Ends the ack reader too (it reads until the connection closes). A cancelled session, or a
+            // failed one, must not leave the peer waiting on an open connection.
+            if (!ended) _conn.Abort();
             if (_consumer is not null)
             {
-                lock (_ackLock) _consumerReleased = true; // the ack thread, if still reading, commits no more
+                lock (_ackLock) _consumerReleased = true; // the ack reader, if still reading, commits no more
+                _marks?.Dispose();
                 _queue.CloseConsumer(_consumer);
             }
         }
     }
 
-    private long RunCore(long fromSequence)
+    private async ValueTask<long> RunCoreAsync(long fromSequence)
     {
         long first = _queue.FirstSequence, next = _queue.NextSequence;
         if (fromSequence < first || fromSequence > next)
             throw new ArgumentOutOfRangeException(nameof(fromSequence), fromSequence,
                 $"Queue {_queue.Path} holds sequences [{first}, {next}); cannot export from {fromSequence}.");
         long startBase = _queue.FindSegment(fromSequence)!.BaseSequence;
-        long stopAt = _follow ? long.MaxValue : next;
+        long stopAt = _options.Follow ? long.MaxValue : next;
 
-        WireProtocol.Resume resume = Handshake(startBase);
-        (Segment seg, int off, long seq) = Locate(resume);
+        WireProtocol.Resume resume = await HandshakeAsync(startBase).ConfigureAwait(false);
+        (Segment seg, int off, long seq) = Locate(resume, startBase);
         _acked = seq;
         _sent = seq;
         _connected = true;
-        Log.PeerConnected(_queue.Logger, _transport.Peer, _queue.Path, seq);
-        var ackThread = new Thread(ReadAcks) { IsBackground = true, Name = "MmapQueue export acks" };
-        ackThread.Start();
+        Log.PeerConnected(_queue.Logger, _conn.Peer, _queue.Path, seq);
+        Task acks = StartAckReader();
 
-        SafeFileHandle? file = null;
+        FileStream? file = null;
         long syncedAt = -1;
         try
         {
@@ -116,8 +125,9 @@ internal sealed partial class Exporter
                 ThrowIfPeerFailed(seq);
                 (int end, long endSeq, bool segmentDone) = ScanVisible(seg, off, seq, stopAt);
                 bool progressed = end > off;
-                Volatile.Write(ref _sent, endSeq); // before sending: the replica may ack part of the range before it ends; pairs with the Volatile.Read in ReadAcks
-                SendRange(seg, file, off, end);
+                if (progressed) _marks?.Raise(_consumer!, endSeq); // durably, before a byte of it leaves
+                Volatile.Write(ref _sent, endSeq); // before sending: the replica may ack part of the range before it ends; pairs with the Volatile.Read in the ack reader
+                await SendRangeAsync(seg, file, off, end).ConfigureAwait(false);
                 off = end;
                 seq = endSeq;
                 if (progressed) Report(seq);
@@ -134,83 +144,117 @@ internal sealed partial class Exporter
                 if (progressed) continue;
 
                 // Caught up with what is visible.
-                if (!_follow || seq >= stopAt) return Finish(seq);
+                if (!_options.Follow || seq >= stopAt) return await FinishAsync(seq).ConfigureAwait(false);
                 if (syncedAt != seq)
                 {
-                    SendControl(WireProtocol.Kind.Sync, seq);
+                    await SendControlAsync(WireProtocol.Kind.Sync, seq).ConfigureAwait(false);
                     syncedAt = seq;
                 }
-                if (!WaitForMore(seg, off, seq)) return Finish(seq); // the queue was disposed
+                switch (await WaitForMoreAsync(seg, off, seq).ConfigureAwait(false))
+                {
+                    case WaitResult.Disposed:
+                        return await FinishAsync(seq).ConfigureAwait(false);
+                    case WaitResult.Idle:
+                        await SendControlAsync(WireProtocol.Kind.Sync, seq).ConfigureAwait(false); // heartbeat: the replica acks it
+                        break;
+                }
             }
         }
         finally
         {
             file?.Dispose();
             seg.Release();
+            if (_sync) _ = acks; // the ack thread ends when the connection closes
         }
     }
 
-    /// <summary>Sends END, waits until the replica acknowledged <paramref name="seq"/> as durable, returns it.</summary>
-    private long Finish(long seq)
+    /// <summary>Sends END, waits (at most the idle timeout) until the replica acknowledged <paramref name="seq"/> as durable, returns it.</summary>
+    private async ValueTask<long> FinishAsync(long seq)
     {
-        SendControl(WireProtocol.Kind.End, seq);
-        lock (_ackLock)
-        {
-            while (_acked < seq)
-            {
-                _cancel.ThrowIfCancellationRequested();
-                ThrowIfPeerFailedUnsynchronized(seq);
-                Monitor.Wait(_ackLock, TimeSpan.FromMilliseconds(100)); // pulsed by ReadAcks
-            }
-        }
+        await SendControlAsync(WireProtocol.Kind.End, seq).ConfigureAwait(false);
+        await WaitForAckAsync(seq, "END").ConfigureAwait(false);
         return seq;
     }
 
-    private void SendRange(Segment seg, SafeFileHandle? file, int from, int end)
+    /// <summary>Waits until the replica acknowledged <paramref name="seq"/>; throws the peer's failure, or a timeout after the idle timeout.</summary>
+    private async ValueTask WaitForAckAsync(long seq, string what)
+    {
+        long deadline = Environment.TickCount64 + (long)_options.IdleTimeout.TotalMilliseconds;
+        while (true)
+        {
+            lock (_ackLock)
+            {
+                if (_acked >= seq) return;
+                ThrowIfPeerFailedUnsynchronized(seq);
+            }
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+                throw new TimeoutException($"Shipping {_queue.Path} to {_conn.Peer}: the replica did not acknowledge {what} (sequence {seq}) " +
+                                           $"within {_options.IdleTimeout.TotalSeconds:0.#} s.");
+            int wait = (int)Math.Min(left, 100);
+            if (_sync) _ackSignal.Wait(wait, _cancel);
+            else await _ackSignal.WaitAsync(wait, _cancel).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendRangeAsync(Segment seg, FileStream? file, int from, int end)
     {
         while (from < end)
         {
             int n = Math.Min(WireProtocol.MaxChunkBytes, end - from);
             WireProtocol.WriteHeader(_header, WireProtocol.Kind.Chunk, n, seg.BaseSequence, from);
-            _transport.Write(_header);
-            _transport.SendRange(seg, file, from, n);
+            if (_sync) _conn.Stream.Write(_header);
+            else await _conn.Stream.WriteAsync(_header, _cancel).ConfigureAwait(false);
+            await _ranges.SendAsync(seg, file, from, n, _sync, _cancel).ConfigureAwait(false);
             from += n;
             _bytes += n;
+            _queue.ReportExported(n, _conn.Peer);
         }
     }
 
-    private void SendControl(WireProtocol.Kind kind, long sequence)
+    private ValueTask SendControlAsync(WireProtocol.Kind kind, long sequence)
     {
         WireProtocol.WriteHeader(_header, kind, 0, sequence, 0);
-        _transport.Write(_header);
-        _transport.Flush();
+        return _conn.WriteAsync(_header, _sync, _cancel);
     }
 
-    private SafeFileHandle? OpenForSendfile(Segment seg) =>
-        _transport.NeedsFile ? Storage.QueueFiles.OpenExisting(seg.Path, write: false) : null;
+    private FileStream? OpenForSendfile(Segment seg) =>
+        _ranges.NeedsFile ? Storage.QueueFiles.OpenForAsyncRead(seg.Path) : null;
 
-    /// <summary>Blocks until a record after (seg, off) is visible; false if the queue was disposed.</summary>
-    private bool WaitForMore(Segment seg, int off, long seq)
+    private enum WaitResult { More, Idle, Disposed }
+
+    /// <summary>
+    /// Waits until a record after (seg, off) is visible (follow mode, asynchronous sessions only); Idle
+    /// after a quarter of the idle timeout with nothing new (the caller sends a heartbeat SYNC and checks
+    /// that the last one was acknowledged); Disposed when the queue was disposed.
+    /// </summary>
+    private async ValueTask<WaitResult> WaitForMoreAsync(Segment seg, int off, long seq)
     {
         bool HasMore() =>
             (off + SegmentLayout.RecordHeaderSize <= seg.Size && seg.ReadWord(off) != 0) // acquire: pairs with PublishWord
             || _queue.SegmentStartingAt(seq) is { } s && s != seg;
+        long beatAt = Environment.TickCount64 + (long)(_options.IdleTimeout / 4).TotalMilliseconds;
         while (!HasMore())
         {
-            if (_queue.IsDisposed) return false;
+            if (_queue.IsDisposed) return WaitResult.Disposed;
             ThrowIfPeerFailed(seq);
-            _queue.WaitForPublishAsync(HasMore, _cancel).GetAwaiter().GetResult();
+            if (Environment.TickCount64 >= beatAt)
+            {
+                await WaitForAckAsync(seq, "the last SYNC").ConfigureAwait(false); // the replica is alive and caught up
+                return WaitResult.Idle;
+            }
+            await _queue.WaitForPublishAsync(HasMore, _cancel).ConfigureAwait(false); // returns within a few ms without a publish
             _cancel.ThrowIfCancellationRequested();
         }
-        return true;
+        return WaitResult.More;
     }
 
     private void Report(long seq)
     {
-        if (_progress is null) return;
+        if (_options.Progress is null) return;
         long acked;
         lock (_ackLock) acked = _acked;
-        _progress.Report(new ShippingProgress(seq, acked, _bytes));
+        _options.Progress.Report(new ShippingProgress(seq, acked, _bytes));
     }
 
     private void ThrowIfPeerFailed(long seq)
@@ -223,80 +267,6 @@ internal sealed partial class Exporter
         Exception? e = _peerFailure;
         if (e is null) return;
         string message = $"Shipping {_queue.Path} failed at sequence {seq} (replica durable up to {_acked}): {e.Message}";
-        throw e is ShippingProtocolException ? new ShippingProtocolException(message, e) : new IOException(message, e);
-    }
-
-    /// <summary>The ack thread: reads ACK and ERROR until the connection ends; stores any failure for Run.</summary>
-    private void ReadAcks()
-    {
-        var h = new byte[WireProtocol.HeaderSize];
-        try
-        {
-            while (true)
-            {
-                _transport.Incoming.ReadExactly(h);
-                WireProtocol.Header header = WireProtocol.ReadHeader(h, _queue.SegmentSize);
-                if (header.Kind == WireProtocol.Kind.Error) throw ReadPeerError(header);
-                if (header.Kind != WireProtocol.Kind.Ack)
-                    throw ShippingProtocolException.Field("message from the receiver", 0, "ACK (4) or ERROR (5)", $"{header.Kind}");
-                long sent = Volatile.Read(ref _sent); // pairs with the Volatile.Write in RunCore
-                long acked;
-                lock (_ackLock) acked = _acked; // this thread is its only writer
-                if (header.A < acked || header.A > sent)
-                    throw ShippingProtocolException.Field("ACK", 8, $"a durable sequence from {acked} to {sent} (sent so far)", $"{header.A}");
-                lock (_ackLock)
-                {
-                    // Retention by shipping, before Finish can see the ACK: when the session returns, the
-                    // consumer is committed to where the replica is durable. Under the lock so that no commit
-                    // follows Run releasing the name. A queue disposed meanwhile (follow mode ends that way)
-                    // keeps its previous commit, which the next session moves on.
-                    if (_consumer is not null && !_consumerReleased && !_queue.IsDisposed) _queue.CommitShipped(_consumer, header.A);
-                    _acked = header.A;
-                    Monitor.PulseAll(_ackLock); // wakes Finish
-                }
-                Report(sent);
-            }
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
-        {
-            lock (_ackLock)
-            {
-                _peerFailure ??= e; // Run rethrows it, with the position, unless it already finished
-                Monitor.PulseAll(_ackLock);
-            }
-        }
-    }
-
-    private ShippingProtocolException ReadPeerError(WireProtocol.Header header)
-    {
-        var text = new byte[header.Length]; // bounded by WireProtocol.MaxErrorBytes in ReadHeader
-        _transport.Incoming.ReadExactly(text);
-        return new ShippingProtocolException($"the receiver refused the stream: {System.Text.Encoding.UTF8.GetString(text)}");
-    }
-
-    internal static ShippingProtocolException ReadPeerError(Stream s, ReadOnlySpan<byte> header, long segmentSize)
-    {
-        WireProtocol.Header h = WireProtocol.ReadHeader(header, segmentSize);
-        var text = new byte[h.Length];
-        s.ReadExactly(text);
-        return new ShippingProtocolException($"the peer refused the stream: {System.Text.Encoding.UTF8.GetString(text)}");
-    }
-
-    /// <summary>Sends ERROR with <paramref name="e"/>'s message (best effort), so the peer can say why it was cut off.</summary>
-    internal static void TrySendError(Action<ReadOnlyMemory<byte>> write, Exception e)
-    {
-        byte[] text = System.Text.Encoding.UTF8.GetBytes(e.Message);
-        int n = Math.Min(text.Length, WireProtocol.MaxErrorBytes);
-        var msg = new byte[WireProtocol.HeaderSize + n];
-        WireProtocol.WriteHeader(msg, WireProtocol.Kind.Error, n, 0, 0);
-        text.AsSpan(0, n).CopyTo(msg.AsSpan(WireProtocol.HeaderSize));
-        try
-        {
-            write(msg);
-        }
-        catch (Exception sendFailure) when (sendFailure is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            // The connection is already broken; the caller throws the original error, which is what matters.
-        }
+        throw e is ShippingProtocolException p ? new ShippingProtocolException(message, p.Code, e) : new IOException(message, e);
     }
 }

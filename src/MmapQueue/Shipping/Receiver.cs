@@ -18,7 +18,9 @@ namespace MmapQueues.Shipping;
 internal sealed class Receiver
 {
     private readonly MmapQueue _queue;
+    private readonly Connection _conn;
     private readonly Stream _stream;
+    private readonly TimeSpan _idle;
     private readonly IProgress<ShippingProgress>? _progress;
     private readonly CancellationToken _cancel;
     private readonly byte[] _buffer = new byte[1 << 20];
@@ -36,11 +38,15 @@ internal sealed class Receiver
     private long _next;           // the sequence of the frame being assembled
     private bool _segmentEndedInChunk; // an end marker ended the current chunk's segment
     private long _bytes, _sinceAck;
+    private long _freeAtLastMarker = -1; // bytes left after the last end marker received (-1: none this session)
+    private int _largestFrameHere;       // the largest frame received in the active segment this session
 
-    public Receiver(MmapQueue queue, Stream stream, IProgress<ShippingProgress>? progress, CancellationToken cancel)
+    public Receiver(MmapQueue queue, Connection conn, TimeSpan idle, IProgress<ShippingProgress>? progress, CancellationToken cancel)
     {
         _queue = queue;
-        _stream = stream;
+        _conn = conn;
+        _stream = conn.Stream;
+        _idle = idle;
         _progress = progress;
         _cancel = cancel;
         _segmentSize = queue.SegmentSize;
@@ -69,31 +75,28 @@ internal sealed class Receiver
                         if (_frameStart != _received)
                             throw Refuse($"{h.Kind} inside the record at offset {_frameStart} of segment {_active.BaseSequence}", $"{_received - _frameStart} of its bytes received");
                         if (h.A != _next)
-                            throw ShippingProtocolException.Field($"{h.Kind}", 8, $"the next sequence {_next} (records received)", $"{h.A}");
+                            throw ShippingProtocolException.Field($"{h.Kind}", WireProtocol.HeaderField.A, $"the next sequence {_next} (records received)", $"{h.A}");
                         await AckAsync().ConfigureAwait(false);
                         if (h.Kind == WireProtocol.Kind.End) return _queue.DurableSequence;
                         break;
                     case WireProtocol.Kind.Error:
-                        var text = new byte[h.Length]; // bounded by WireProtocol.MaxErrorBytes in ReadHeader
-                        await ReadExactlyOrThrowAsync(text, "the sender's error text").ConfigureAwait(false);
-                        throw new IOException($"The sender ended the session: {System.Text.Encoding.UTF8.GetString(text)}");
+                        throw await _conn.ReadPeerErrorAsync(h, _idle, sync: false, _cancel, $"Replica {_queue.Path}").ConfigureAwait(false);
                     default:
-                        throw ShippingProtocolException.Field("message from the sender", 0, "CHUNK, SYNC, END or ERROR", $"{h.Kind}");
+                        throw ShippingProtocolException.Field("message from the sender", WireProtocol.HeaderField.Kind, "CHUNK, SYNC, END or ERROR", $"{h.Kind}");
                 }
             }
         }
-        catch (Exception e)
+        catch
         {
-            DiscardUnpublished();
-            if (e is ShippingProtocolException) Exporter.TrySendError(m => _stream.Write(m.Span), e);
+            DiscardUnpublished(); // the session's caller tells the peer the code and logs the details
             throw;
         }
     }
 
     private async Task SendResumeAsync()
     {
-        var b = new byte[WireProtocol.HandshakeSize];
-        WireProtocol.WriteResume(b, new WireProtocol.Resume(_queue.DurableSequence, _queue.QueueId, _active.BaseSequence, _received));
+        var b = new byte[WireProtocol.ResumeSize];
+        WireProtocol.WriteResume(b, new WireProtocol.Resume(_queue.DurableSequence, _queue.QueueId, _active.BaseSequence, _received), _conn.Auth);
         await _stream.WriteAsync(b, _cancel).ConfigureAwait(false);
         await _stream.FlushAsync(_cancel).ConfigureAwait(false);
     }
@@ -115,7 +118,7 @@ internal sealed class Receiver
         int left = h.Length;
         while (left > 0)
         {
-            int n = await _stream.ReadAsync(_buffer.AsMemory(0, Math.Min(left, _buffer.Length)), _cancel).ConfigureAwait(false);
+            int n = await ReadSomeAsync(_buffer.AsMemory(0, Math.Min(left, _buffer.Length)), h).ConfigureAwait(false);
             if (n == 0)
                 throw new ShippingProtocolException($"Truncated CHUNK: the stream ended with {left} of its {h.Length} bytes missing " +
                                                     $"(segment {h.A}, offset {h.B + h.Length - left}); the replica keeps records before sequence {_next}.");
@@ -135,17 +138,15 @@ internal sealed class Receiver
             // marker; the source rolled when its next record did not fit, and so do we, at the same point).
             bool full = _frameStart == _received && _received + SegmentLayout.RecordHeaderSize > _active.Size;
             if (!full || segmentBase != _next || offset != SegmentLayout.FirstRecordOffset)
-                throw ShippingProtocolException.Field("CHUNK header", 8,
+                throw ShippingProtocolException.Field("CHUNK header", WireProtocol.HeaderField.A,
                     full ? $"segment {_next} at offset {SegmentLayout.FirstRecordOffset}" : $"segment {_active.BaseSequence} (the active one)",
                     $"segment {segmentBase} at offset {offset}");
-            _queue.RollReplicated(_active);
-            _active = _queue.ActiveSegment;
-            EnterActive(SegmentLayout.FirstRecordOffset);
+            RollFilled();
         }
         if (offset != _received)
-            throw ShippingProtocolException.Field("CHUNK header", 16, $"offset {_received} in segment {segmentBase} (contiguous with what was received)", $"{offset}");
+            throw ShippingProtocolException.Field("CHUNK header", WireProtocol.HeaderField.B, $"offset {_received} in segment {segmentBase} (contiguous with what was received)", $"{offset}");
         if (length > _active.Size - offset)
-            throw ShippingProtocolException.Field("CHUNK header", 4, $"a length of at most {_active.Size - offset} (to the end of segment {segmentBase})", $"{length}");
+            throw ShippingProtocolException.Field("CHUNK header", WireProtocol.HeaderField.Length, $"a length of at most {_active.Size - offset} (to the end of segment {segmentBase})", $"{length}");
     }
 
     private void EnterActive(int offset)
@@ -199,13 +200,15 @@ internal sealed class Receiver
             case FrameKind.Payload:
             case FrameKind.Aborted:
                 _queue.PublishReplicated(_active, _frameStart, _frameEnd - _frameStart, _commitWord, _next);
-                _next++;
+                _next = checked(_next + 1);
+                _largestFrameHere = Math.Max(_largestFrameHere, _frameEnd - _frameStart);
                 _frameStart = _dirtyEnd = _frameEnd;
                 _wordBytes = 0;
                 return;
             case FrameKind.EndOfSegment:
                 // The source sealed here. Roll the replica the same way: it lists the next segment, then
                 // writes the same end marker (its CRC carries the next sequence, so it comes out identical).
+                CheckSegmentEnd();
                 _queue.RollReplicated(_active);
                 _active = _queue.ActiveSegment;
                 EnterActive(SegmentLayout.FirstRecordOffset);
@@ -216,9 +219,50 @@ internal sealed class Receiver
         }
     }
 
+    /// <summary>
+    /// An end marker is accepted only where the source's next record could not have fit: the source rolls
+    /// only then. Checked one segment late, since the record that did not fit arrives in the next segment
+    /// (a later producer's smaller record may come first there, so any frame of that segment will do, or a
+    /// segment at least half full). Stops a peer from rolling a preallocated segment per few bytes sent.
+    /// </summary>
+    private void CheckSegmentEnd()
+    {
+        int at = _frameStart;
+        if (_freeAtLastMarker >= 0 && _largestFrameHere <= _freeAtLastMarker && at < _active.Size / 2)
+            throw Refuse($"a segment end only where the next record could not have fit (a frame over {_freeAtLastMarker} bytes after the last end)",
+                         $"an end marker at offset {at}, the largest frame since {_largestFrameHere} bytes");
+        _freeAtLastMarker = _active.Size - at;
+        _largestFrameHere = 0;
+    }
+
+    /// <summary>Rolls after a segment filled exactly (no marker; nothing could fit): no requirement on the next one.</summary>
+    private void RollFilled()
+    {
+        _queue.RollReplicated(_active);
+        _active = _queue.ActiveSegment;
+        EnterActive(SegmentLayout.FirstRecordOffset);
+        _freeAtLastMarker = -1;
+        _largestFrameHere = 0;
+    }
+
     private ShippingProtocolException Refuse(string expected, string found) =>
         new($"Refused record {_next} at offset {_frameStart} of segment {_active.BaseSequence} ({_active.Path}): expected {expected}, " +
-            $"found {found}. The replica keeps the {_next - _queue.FirstSequence} records before it.");
+            $"found {found}. The replica keeps the {_next - _queue.FirstSequence} records before it.", ShippingErrorCode.Record);
+
+    /// <summary>Reads some bytes of a CHUNK body; the sender may be silent at most the idle timeout.</summary>
+    private async ValueTask<int> ReadSomeAsync(Memory<byte> into, WireProtocol.Header h)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(_cancel);
+        idle.CancelAfter(_idle);
+        try
+        {
+            return await _stream.ReadAsync(into, idle.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!_cancel.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Replica {_queue.Path}: the sender sent nothing for {_idle.TotalSeconds:0.#} s inside the CHUNK at offset {h.B} of segment {h.A}.", e);
+        }
+    }
 
     /// <summary>Zeroes the bytes of a frame that was never published, so nothing unchecked stays in the file.</summary>
     private void DiscardUnpublished()
@@ -227,16 +271,5 @@ internal sealed class Receiver
         _dirtyEnd = _frameStart;
     }
 
-    private async Task ReadExactlyOrThrowAsync(byte[] into, string what)
-    {
-        try
-        {
-            await _stream.ReadExactlyAsync(into, _cancel).ConfigureAwait(false);
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new IOException($"The sender closed the connection while the replica waited for {what}; the replica is durable up to sequence " +
-                                  $"{_queue.DurableSequence} and resumes there.", e);
-        }
-    }
+    private ValueTask ReadExactlyOrThrowAsync(byte[] into, string what) => _conn.ReadExactlyAsync(into, _idle, sync: false, _cancel, what);
 }

@@ -1,4 +1,4 @@
-namespace MmapQueues;
+namespace MmapQueues.Shipping;
 
 /// <summary>Where a shipping session stands, reported after each chunk and acknowledgement.</summary>
 /// <param name="SentSequence">Every record before this sequence was sent (sender) or received and verified (receiver).</param>

@@ -25,31 +25,33 @@ internal sealed class CursorStore : IDisposable
     private bool _disposed;        // under _lock: set by Dispose, after which no write reopens the file
     private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist, Read in Snapshot
 
-    private CursorStore(string directory, Guid queueId, UnixFileMode fileMode, CursorState state, int slotSize)
+    private CursorStore(string directory, string path, Guid queueId, UnixFileMode fileMode, CursorState state, int slotSize)
     {
         _fileMode = fileMode;
         _directory = directory;
-        _path = Path.Combine(directory, SegmentNames.CursorsName);
+        _path = path;
         _queueId = queueId;
         _state = state;
         _slotSize = slotSize;
     }
 
     /// <summary>
-    /// Loads the cursors file (none yet means no consumers and no floor); a file it creates later gets
-    /// <paramref name="fileMode"/>. A grow that crashed before its rename left a temporary file, which the
-    /// queue's leftover sweep removes: the old file still holds the state.
+    /// Loads the cursors file, or <paramref name="fileName"/>, another file of the same format (none yet means
+    /// no consumers and no floor); a file it creates later gets <paramref name="fileMode"/>. A grow that crashed
+    /// before its rename left a temporary file, which the queue's leftover sweep removes: the old file still
+    /// holds the state.
     /// </summary>
-    public static CursorStore Open(string directory, Guid queueId, UnixFileMode fileMode = QueueFiles.DefaultFileMode)
+    public static CursorStore Open(string directory, Guid queueId, UnixFileMode fileMode = QueueFiles.DefaultFileMode,
+        string fileName = SegmentNames.CursorsName)
     {
-        string path = Path.Combine(directory, SegmentNames.CursorsName);
+        string path = Path.Combine(directory, fileName);
         SafeFileHandle? file = QueueFiles.TryOpenExisting(path, write: true);
-        if (file is null) return new CursorStore(directory, queueId, fileMode, CursorState.Empty, 0);
+        if (file is null) return new CursorStore(directory, path, queueId, fileMode, CursorState.Empty, 0);
         try
         {
             byte[] bytes = QueueFiles.ReadAll(file, path, 2 * CursorFile.MaxSlotSize);
             CursorState state = CursorFile.Decode(bytes, queueId, path);
-            return new CursorStore(directory, queueId, fileMode, state, bytes.Length / 2) { _file = file };
+            return new CursorStore(directory, path, queueId, fileMode, state, bytes.Length / 2) { _file = file };
         }
         catch
         {
@@ -57,7 +59,6 @@ internal sealed class CursorStore : IDisposable
             throw;
         }
     }
-
 
     /// <summary>The last durable state. Lock-free; pairs with the <c>Volatile.Write</c> in <see cref="PersistUnsynchronized"/>.</summary>
     public CursorState Snapshot => Volatile.Read(ref _state);

@@ -61,6 +61,19 @@ internal static class QueueFiles
         return OpenAt(dir, path, write ? Libc.O_RDWR : Libc.O_RDONLY, 0, missingIsNull: true);
     }
 
+    /// <summary>
+    /// Opens an existing file of the queue directory for asynchronous reading, as a <see cref="FileStream"/>
+    /// (what <c>Socket.SendPacketsAsync</c>'s file element requires). The file is opened and checked as
+    /// <see cref="OpenExisting"/> does, then reopened through <c>/proc/self/fd</c>: that names the inode
+    /// already opened, not a path, so no link planted in the meantime can redirect it.
+    /// </summary>
+    public static FileStream OpenForAsyncRead(string path)
+    {
+        using SafeFileHandle checkedFile = OpenExisting(path, write: false);
+        string self = $"/proc/self/fd/{checkedFile.DangerousGetHandle()}";
+        return new FileStream(self, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.Asynchronous);
+    }
+
     /// <summary>Reads a whole file of the queue directory (at most <paramref name="maxBytes"/>); null when it is missing.</summary>
     public static byte[]? TryReadAll(string path, int maxBytes)
     {

@@ -1,0 +1,259 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+
+namespace MmapQueues.Shipping;
+
+/// <summary>
+/// One end of a shipping connection: the stream protocol messages go over (a socket's NetworkStream, a
+/// TLS stream, or the caller's stream), the socket when segment bytes may go by sendfile, and the
+/// timed reads and writes both sides use. Every method takes <c>sync</c>: true runs the blocking calls
+/// (and the returned task is already complete), false the asynchronous ones, so one body serves both
+/// APIs without sync-over-async.
+/// </summary>
+internal sealed class Connection : IDisposable
+{
+    private readonly bool _ownsStream;
+    private readonly Socket? _socket;
+    private int _aborted;
+
+    private Connection(Stream stream, Socket? sendfileSocket, string peer, WireProtocol.Auth auth, bool ownsStream, Socket? socket = null)
+    {
+        _socket = socket ?? sendfileSocket;
+        Stream = stream;
+        SendfileSocket = sendfileSocket;
+        Peer = peer;
+        Auth = auth;
+        _ownsStream = ownsStream;
+    }
+
+    /// <summary>Where protocol messages go, both ways.</summary>
+    public Stream Stream { get; }
+
+    /// <summary>The plain socket under <see cref="Stream"/> when segment bytes may be sent with sendfile; null over TLS or a caller's stream.</summary>
+    public Socket? SendfileSocket { get; }
+
+    /// <summary>Who the peer is, for logs: an address, or the stream's type.</summary>
+    public string Peer { get; }
+
+    public WireProtocol.Auth Auth { get; }
+
+    /// <summary>
+    /// Sets up a socket for a session: keepalive on, plain TCP refused to a non-loopback peer unless
+    /// authenticated or explicitly insecure, TLS negotiated (as client or server) within the handshake timeout.
+    /// </summary>
+    public static async ValueTask<Connection> OpenAsync(Socket socket, ShippingAuthentication? auth, bool asServer, TimeSpan handshakeTimeout,
+        TimeSpan keepAlive, bool sync, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        SetKeepAlive(socket, keepAlive);
+        string peer = socket.RemoteEndPoint?.ToString() ?? "an unconnected socket";
+        if (auth is null && !(socket.RemoteEndPoint is IPEndPoint ep && IPAddress.IsLoopback(ep.Address)))
+            throw new InvalidOperationException($"Refusing plain TCP shipping with {peer}, which is not a loopback address: set an authentication " +
+                                                "(TLS or a shared secret), or ShippingAuthentication.Insecure to allow it on purpose.");
+        var network = new NetworkStream(socket, ownsSocket: false);
+        if (auth?.Mode != WireProtocol.Auth.Tls) return new Connection(network, socket, peer, auth?.Mode ?? WireProtocol.Auth.None, ownsStream: true);
+        SslStream tls = await NegotiateTlsAsync(network, leaveOpen: false, auth, asServer, handshakeTimeout, sync, ct).ConfigureAwait(false);
+        return new Connection(tls, null, peer, WireProtocol.Auth.Tls, ownsStream: true, socket);
+    }
+
+    /// <summary>A caller's stream: plain unless TLS is asked for, in which case it is wrapped (the caller's stream stays open).</summary>
+    public static async ValueTask<Connection> OpenAsync(Stream stream, ShippingAuthentication? auth, bool asServer, TimeSpan handshakeTimeout,
+        bool sync, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        string peer = $"over a {stream.GetType().Name}";
+        if (auth?.Mode != WireProtocol.Auth.Tls) return new Connection(stream, null, peer, auth?.Mode ?? WireProtocol.Auth.None, ownsStream: false);
+        SslStream tls = await NegotiateTlsAsync(stream, leaveOpen: true, auth, asServer, handshakeTimeout, sync, ct).ConfigureAwait(false);
+        return new Connection(tls, null, peer, WireProtocol.Auth.Tls, ownsStream: true);
+    }
+
+    /// <summary>Wraps <paramref name="inner"/> in TLS and negotiates it as client or server within <paramref name="timeout"/>; disposes the wrapper on failure.</summary>
+    private static async ValueTask<SslStream> NegotiateTlsAsync(Stream inner, bool leaveOpen, ShippingAuthentication auth, bool asServer, TimeSpan timeout, bool sync, CancellationToken ct)
+    {
+        var tls = new SslStream(inner, leaveOpen);
+        try
+        {
+            if (asServer)
+            {
+                SslServerAuthenticationOptions o = auth.Server ?? throw new InvalidOperationException("TLS on the receiving side needs server options (ShippingAuthentication.Tls(SslServerAuthenticationOptions) or MutualTls).");
+                if (sync) WithTimeout(tls, timeout, () => tls.AuthenticateAsServer(o));
+                else await WithTimeoutAsync(timeout, ct, t => tls.AuthenticateAsServerAsync(o, t)).ConfigureAwait(false);
+            }
+            else
+            {
+                SslClientAuthenticationOptions o = auth.Client ?? throw new InvalidOperationException("TLS on the exporting side needs client options (ShippingAuthentication.Tls(SslClientAuthenticationOptions) or MutualTls).");
+                if (sync) WithTimeout(tls, timeout, () => tls.AuthenticateAsClient(o));
+                else await WithTimeoutAsync(timeout, ct, t => tls.AuthenticateAsClientAsync(o, t)).ConfigureAwait(false);
+            }
+        }
+        catch (System.Security.Authentication.AuthenticationException e)
+        {
+            tls.Dispose();
+            throw new ShippingProtocolException($"TLS authentication with the peer failed: {e.Message}", ShippingErrorCode.Auth, e);
+        }
+        catch
+        {
+            tls.Dispose();
+            throw;
+        }
+        return tls;
+    }
+
+    private static void SetKeepAlive(Socket socket, TimeSpan idle)
+    {
+        if (socket.ProtocolType != ProtocolType.Tcp) return;
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, idle > TimeSpan.Zero);
+        if (idle <= TimeSpan.Zero) return;
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, (int)Math.Clamp(idle.TotalSeconds, 1, 32767)); // seconds idle before the first probe
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10); // seconds between probes
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+    }
+
+    /// <summary>Fills <paramref name="buffer"/>, or throws: <see cref="TimeoutException"/> after <paramref name="timeout"/>, IOException at the stream's end.</summary>
+    public async ValueTask ReadExactlyAsync(Memory<byte> buffer, TimeSpan timeout, bool sync, CancellationToken ct, string what)
+    {
+        try
+        {
+            if (sync) WithTimeout(Stream, timeout, () => Stream.ReadExactly(buffer.Span));
+            else await WithTimeoutAsync(timeout, ct, t => Stream.ReadExactlyAsync(buffer, t).AsTask()).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new IOException($"The peer ({Peer}) closed the connection while this side waited for {what}.", e);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"The peer ({Peer}) sent no {what} within {timeout.TotalSeconds:0.#} s.", e);
+        }
+    }
+
+    /// <summary>Writes and flushes a protocol message.</summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, bool sync, CancellationToken ct)
+    {
+        if (sync)
+        {
+            Stream.Write(bytes.Span);
+            Stream.Flush();
+            return;
+        }
+        await Stream.WriteAsync(bytes, ct).ConfigureAwait(false);
+        await Stream.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends ERROR with <paramref name="code"/> and its fixed sentence, best effort (the caller throws the real error).</summary>
+    public void TrySendError(string code)
+    {
+        byte[] text = System.Text.Encoding.ASCII.GetBytes(ShippingErrorCode.Text(code));
+        int n = Math.Min(text.Length, WireProtocol.MaxErrorBytes);
+        var msg = new byte[WireProtocol.HeaderSize + n];
+        WireProtocol.WriteHeader(msg, WireProtocol.Kind.Error, n, 0, 0);
+        text.AsSpan(0, n).CopyTo(msg.AsSpan(WireProtocol.HeaderSize));
+        try
+        {
+            // A write timeout only: another thread (the exporter's ACK reader) may be reading this stream.
+            if (Stream.CanTimeout) Stream.WriteTimeout = 5000;
+            Stream.Write(msg);
+            Stream.Flush();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException or TimeoutException or InvalidOperationException or NotSupportedException)
+        {
+            // The connection is already broken; the caller throws the original error, which is what matters.
+        }
+    }
+
+    /// <summary>
+    /// Reads a handshake message of the expected type and checks its prefix (in this connection's mode);
+    /// when the peer sent ERROR instead, throws it (<see cref="ShippingProtocolException.FromPeer"/>).
+    /// </summary>
+    public async ValueTask<byte[]> ReadHandshakeAsync(WireProtocol.Message expected, long segmentSize, TimeSpan timeout, bool sync, CancellationToken ct, string context)
+    {
+        var b = new byte[Math.Max(WireProtocol.SizeOf(expected), WireProtocol.HeaderSize)];
+        string what = expected.ToString().ToUpperInvariant();
+        await ReadExactlyAsync(b.AsMemory(0, WireProtocol.PrefixSize), timeout, sync, ct, what).ConfigureAwait(false);
+        if (b[0] == (byte)WireProtocol.Kind.Error)
+        {
+            await ReadExactlyAsync(b.AsMemory(WireProtocol.PrefixSize, WireProtocol.HeaderSize - WireProtocol.PrefixSize), timeout, sync, ct, "ERROR").ConfigureAwait(false);
+            WireProtocol.Header h = WireProtocol.ReadHeader(b, segmentSize);
+            throw await ReadPeerErrorAsync(h, timeout, sync, ct, context).ConfigureAwait(false);
+        }
+        WireProtocol.CheckPrefix(b, expected, Auth);
+        await ReadExactlyAsync(b.AsMemory(WireProtocol.PrefixSize, WireProtocol.SizeOf(expected) - WireProtocol.PrefixSize), timeout, sync, ct, what).ConfigureAwait(false);
+        return b.AsSpan(0, WireProtocol.SizeOf(expected)).ToArray();
+    }
+
+    /// <summary>Reads an ERROR body whose header was read, and makes the exception for it (text sanitized).</summary>
+    public async ValueTask<ShippingProtocolException> ReadPeerErrorAsync(WireProtocol.Header h, TimeSpan timeout, bool sync, CancellationToken ct, string context)
+    {
+        var text = new byte[h.Length]; // bounded by WireProtocol.MaxErrorBytes in ReadHeader
+        await ReadExactlyAsync(text, timeout, sync, ct, "the peer's error text").ConfigureAwait(false);
+        string safe = ShippingErrorCode.Sanitize(text);
+        return new ShippingProtocolException($"{context}: the peer ({Peer}) refused the session: {safe}", ShippingErrorCode.CodeOf(safe)) { FromPeer = true };
+    }
+
+    private static void WithTimeout(Stream stream, TimeSpan timeout, Action action)
+    {
+        if (!stream.CanTimeout)
+        {
+            action();
+            return;
+        }
+        int old = stream.ReadTimeout, oldWrite = stream.WriteTimeout;
+        stream.ReadTimeout = stream.WriteTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+        try
+        {
+            action();
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.WouldBlock })
+        {
+            throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s.", e);
+        }
+        finally
+        {
+            stream.ReadTimeout = old;
+            stream.WriteTimeout = oldWrite;
+        }
+    }
+
+    private static async Task WithTimeoutAsync(TimeSpan timeout, CancellationToken ct, Func<CancellationToken, Task> action)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await action(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s.", e);
+        }
+    }
+
+    /// <summary>Makes blocked calls return and ends the connection (on cancellation, a timeout or a failure); idempotent.</summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) == 1) return;
+        if (_socket is null)
+        {
+            Stream.Dispose();
+            return;
+        }
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (ObjectDisposedException)
+        {
+            // the caller closed the socket already: blocked calls have returned
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.NotConnected)
+        {
+            // the peer reset the connection already: blocked calls have returned
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_ownsStream) Stream.Dispose();
+    }
+}

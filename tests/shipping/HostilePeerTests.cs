@@ -1,0 +1,350 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+
+namespace MmapQueues.Tests.Shipping;
+
+/// <summary>
+/// The attacks a hostile peer made on shipping, each as a test: a lying receiver cannot make the source
+/// delete or report records it never sent; a hostile sender cannot amplify disk use, overflow sequences,
+/// or hold the replica with an idle connection; the receiver survives bad peers.
+/// </summary>
+public sealed class HostilePeerTests : IDisposable
+{
+    private const long SegmentSize = 64 << 10;
+    private readonly TempDir _dir = new();
+    private readonly string _source, _replica;
+
+    public HostilePeerTests()
+    {
+        _source = _dir.Sub("source");
+        _replica = _dir.Sub("replica");
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>The source queue, opened, with <paramref name="records"/> records of about 1 KB appended.</summary>
+    private MmapQueue SourceWith(int records)
+    {
+        var q = new MmapQueue(_source, new MmapQueueOptions { SegmentSizeBytes = SegmentSize });
+        Append(q, records);
+        return q;
+    }
+
+    private static void Append(MmapQueue q, int count)
+    {
+        for (int i = 0; i < count; i++) q.Enqueue(new byte[1000 + i % 50]);
+    }
+
+    /// <summary>Where record <paramref name="sequence"/> sits in the source's files: its segment's base and its offset.</summary>
+    private (long Base, int Offset) PositionOf(long sequence)
+    {
+        foreach ((long b, string path) in QueueDirectory.ListSegments(_source))
+        {
+            byte[] bytes = File.ReadAllBytes(path);
+            long seq = b;
+            for (int off = SegmentLayout.FirstRecordOffset; off + SegmentLayout.RecordHeaderSize <= bytes.Length;)
+            {
+                if (seq == sequence) return (b, off);
+                uint word = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(off));
+                if (word == 0 || word == SegmentLayout.EndOfSegmentWord) break;
+                off += SegmentLayout.FrameLength((int)(word & SegmentLayout.LengthMask));
+                seq++;
+                if (seq == sequence && off + SegmentLayout.RecordHeaderSize <= bytes.Length && BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(off)) != SegmentLayout.EndOfSegmentWord)
+                    return (b, off);
+            }
+        }
+        throw new ArgumentOutOfRangeException(nameof(sequence));
+    }
+
+    /// <summary>A fake receiver: reads HELLO, answers RESUME at <paramref name="next"/> (a real record boundary of the source), then ACKs <paramref name="ack"/>.</summary>
+    private async Task<(Exception? ExportError, string Answer)> LyingReceiver(MmapQueue q, long next, long ack, string? consumer)
+    {
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (var liar = new RawPeer(r))
+        {
+            Task<long> export = q.ExportToAsync(s, q.FirstSequence, new ExportOptions { ConsumerName = consumer });
+            byte[] hello = liar.Read(WireProtocol.HelloSize);
+            (long b, int off) = PositionOf(next);
+            liar.Send(RawPeer.Resume(next, RawPeer.QueueIdOf(_source), b, off));
+            try
+            {
+                liar.Send(RawPeer.Header(WireProtocol.Kind.Ack, 0, ack, 0));
+            }
+            catch (SocketException)
+            {
+                // the exporter refused the RESUME and closed already: the lie changed nothing
+            }
+            Exception? e = await Record.ExceptionAsync(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
+            s.Shutdown(SocketShutdown.Both);
+            return (e, liar.ReadToEnd());
+        }
+    }
+
+    [Fact]
+    public async Task ALyingResumeAndAckCannotMakeTheSourceDeleteRecordsItNeverSent()
+    {
+        using var q = SourceWith(200);
+        (Exception? e, string answer) = await LyingReceiver(q, next: 190, ack: 200, consumer: "replica");
+        Assert.Equal("resume", Assert.IsType<ShippingProtocolException>(e).Code);
+        Assert.Contains("consumer 'replica' was only ever sent records below 0", e!.Message);
+        Assert.Contains("resume: the replica's position is not one this source shipped", answer);
+        Assert.DoesNotContain("190", answer); // no positions to learn from
+        Assert.Equal(0, q.Consumers["replica"]);
+        Assert.Equal(0, q.FirstSequence);
+    }
+
+    [Fact]
+    public async Task AResumeClaimingTheEndIsNotReportedDurableButOneUpToWhatWasShippedIs()
+    {
+        // A genuine session ships 100 records under the name: the source remembers durably it sent them.
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        using (MmapQueue first = SourceWith(100))
+        {
+            Task<long> received = Loopback.Receive(_replica, r);
+            Assert.Equal(100, await first.ExportToAsync(s, 0, new ExportOptions { ConsumerName = "replica" }));
+            Assert.Equal(100, await received);
+        }
+        using var q = SourceWith(100); // reopened: the mark comes from the disk
+        Assert.Equal(200, q.NextSequence);
+        (Exception? e, _) = await LyingReceiver(q, next: 200, ack: 200, consumer: "replica");
+        Assert.Equal("resume", Assert.IsType<ShippingProtocolException>(e).Code);
+        Assert.Equal(100, q.Consumers["replica"]);
+
+        // Up to the mark, the replica's word is accepted (those records were sent, and acknowledged, before).
+        (s, r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r);
+            Assert.Equal(200, await q.ExportToAsync(s, q.FirstSequence, new ExportOptions { ConsumerName = "replica" }));
+            Assert.Equal(200, await received);
+        }
+        Assert.Equal(200, q.Consumers["replica"]);
+        long firstHeld = q.FirstSequence;
+        q.Dispose();
+        Loopback.AssertSameRecords(_source, _replica, firstHeld);
+    }
+
+    [Fact]
+    public async Task AnAckBeyondWhatWasSentIsRefusedAndCommitsNothing()
+    {
+        using var q = SourceWith(100);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (var liar = new RawPeer(r))
+        {
+            Task<long> export = q.ExportToAsync(s, 0, new ExportOptions { ConsumerName = "replica" });
+            liar.Read(WireProtocol.HelloSize);
+            liar.Send(RawPeer.Resume(0, RawPeer.QueueIdOf(_source), 0, SegmentLayout.FirstRecordOffset));
+            liar.Read(WireProtocol.HeaderSize); // the first CHUNK's header: it is sending
+            liar.Send(RawPeer.Header(WireProtocol.Kind.Ack, 0, 5000, 0));
+            var e = Assert.IsType<ShippingProtocolException>(await Record.ExceptionAsync(() => export.WaitAsync(TimeSpan.FromSeconds(30))));
+            Assert.Contains("ACK", e.Message);
+        }
+        Assert.Equal(0, q.Consumers["replica"]);
+        Assert.Equal(0, q.FirstSequence);
+    }
+
+    [Theory]
+    [InlineData(long.MaxValue)]
+    [InlineData(WireProtocol.MaxSequence + 1)]
+    [InlineData(-1)]
+    public async Task AHelloStartOutOfRangeIsRefusedAndCreatesNothing(long start)
+    {
+        (Socket s, Socket r) = Loopback.Pair();
+        using var sender = new RawPeer(s);
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r);
+            sender.Send(RawPeer.Hello(SegmentSize, Guid.NewGuid(), start));
+            (Exception? e, string answer) = await sender.OutcomeOf(received, r);
+            Assert.Contains("a start sequence from 0 to 4611686018427387904", Assert.IsType<ShippingProtocolException>(e).Message);
+            Assert.Contains("protocol:", answer);
+        }
+        Assert.False(File.Exists(Path.Combine(_replica, "queue.meta")));
+    }
+
+    [Fact]
+    public async Task ASegmentSizeAboveTheReplicasCapIsRefusedAndCreatesNothing()
+    {
+        (Socket s, Socket r) = Loopback.Pair();
+        using var sender = new RawPeer(s);
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r); // default cap: 64 MiB
+            sender.Send(RawPeer.Hello(1L << 30, Guid.NewGuid(), 0));
+            (Exception? e, string answer) = await sender.OutcomeOf(received, r);
+            Assert.Equal("limit", Assert.IsType<ShippingProtocolException>(e).Code);
+            Assert.Contains("limit:", answer);
+        }
+        Assert.False(Directory.Exists(_replica) && Directory.EnumerateFileSystemEntries(_replica).Any(), "nothing may be created for a refused sender");
+    }
+
+    [Fact]
+    public async Task EmptyRecordsWithEndMarkersCannotRollSegmentAfterSegment()
+    {
+        (Socket s, Socket r) = Loopback.Pair();
+        using var sender = new RawPeer(s);
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r);
+            sender.Send(RawPeer.Hello(SegmentSize, Guid.NewGuid(), 0));
+            sender.Read(WireProtocol.ResumeSize);
+            // Each segment: one empty record, then an end marker (which would roll a new preallocated segment).
+            for (long seq = 0; seq < 50; seq++)
+                sender.Send(RawPeer.Chunk(seq, SegmentLayout.FirstRecordOffset, [.. RawPeer.Record(seq, []), .. RawPeer.EndMarker(seq + 1)]));
+            (Exception? e, string answer) = await sender.OutcomeOf(received, r);
+            Assert.Contains("a segment end only where the next record could not have fit", Assert.IsType<ShippingProtocolException>(e).Message);
+            Assert.Contains("record:", answer);
+        }
+        Assert.InRange(Directory.GetFiles(_replica, "*.seg").Length, 1, 2); // one roll got through (checked one segment late), not 50
+    }
+
+    [Fact]
+    public async Task AReplicaAtItsSizeCapRefusesTheSenderInsteadOfGrowing()
+    {
+        using var q = SourceWith(400); // about 400 KB: more than 6 segments
+        const long cap = 4 * SegmentSize;
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            var options = new ReceiverOptions { QueueOptions = new MmapQueueOptions { MaxQueueSizeBytes = cap } };
+            Task<long> received = Loopback.Receive(_replica, r, options);
+            Exception? se = await Record.ExceptionAsync(() => q.ExportToAsync(s).WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal("limit", Assert.IsType<ShippingProtocolException>(se).Code);
+            Assert.IsType<QueueFullException>(await Record.ExceptionAsync(() => received.WaitAsync(TimeSpan.FromSeconds(30))));
+        }
+        long bytes = Directory.GetFiles(_replica, "*.seg*").Sum(f => new FileInfo(f).Length);
+        Assert.InRange(bytes, 1, cap + SegmentSize); // the cap, plus the preheated spare
+    }
+
+    [Fact]
+    public async Task AnIdleConnectionDoesNotDelayAGenuineExportAndASecondSessionIsRefusedAsBusy()
+    {
+        using var q = SourceWith(50);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(8);
+        var ended = new List<ReceivedSession>();
+        using var stop = new CancellationTokenSource();
+        var options = new ReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(60), IdleTimeout = TimeSpan.FromSeconds(2) };
+        Task serve = new QueueReceiver(_replica, options).ServeAsync(listener, e => { lock (ended) ended.Add(e); }, cancellationToken: stop.Token);
+
+        // A connection that never says anything: it holds only itself.
+        using var idle = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        idle.Connect(listener.LocalEndPoint!);
+        // A sender that says HELLO, then nothing: it holds the replica until the idle timeout.
+        using var stuck = new RawPeer(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        stuck.Socket.Connect(listener.LocalEndPoint!);
+        stuck.Send(RawPeer.Hello(SegmentSize, RawPeer.QueueIdOf(_source), 0));
+        stuck.Read(WireProtocol.ResumeSize);
+
+        using (var busy = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            busy.Connect(listener.LocalEndPoint!);
+            var e = Assert.IsType<ShippingProtocolException>(await Record.ExceptionAsync(() => q.ExportToAsync(busy).WaitAsync(TimeSpan.FromSeconds(10))));
+            Assert.Equal("busy", e.Code); // refused at once, not queued behind the stuck one
+        }
+
+        // The stuck sender's idle timeout frees the replica (the silent connection is still open).
+        for (var wait = System.Diagnostics.Stopwatch.StartNew(); ; await Task.Delay(50))
+        {
+            lock (ended)
+                if (ended.Any(x => x.Error is TimeoutException)) break;
+            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(30), "the stuck sender was never timed out");
+        }
+        using (var genuine = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            genuine.Connect(listener.LocalEndPoint!);
+            Assert.Equal(50, await q.ExportToAsync(genuine).WaitAsync(TimeSpan.FromSeconds(20)));
+        }
+        stop.Cancel();
+        idle.Shutdown(SocketShutdown.Both);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        lock (ended) Assert.Contains(ended, x => x.NextSequence == 50);
+    }
+
+    [Fact]
+    public async Task AFollowingSessionStaysUpThroughSilenceLongerThanTheReceiversIdleTimeout()
+    {
+        using var q = SourceWith(10);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            using var cts = new CancellationTokenSource();
+            var durable = 0L;
+            var options = new ExportOptions { Follow = true, IdleTimeout = TimeSpan.FromSeconds(2), Progress = new SyncProgress(p => Interlocked.Exchange(ref durable, p.DurableSequence)) };
+            Task<long> export = q.ExportToAsync(s, 0, options, cts.Token);
+            Task<long> received = Loopback.Receive(_replica, r, new ReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(1) });
+            await Task.Delay(TimeSpan.FromSeconds(3)); // silence: only the exporter's heartbeats (every 0.5 s) keep the receiver waiting
+            Assert.False(received.IsCompleted, "the receiver gave up on a following sender that sent heartbeats");
+            Append(q, 5);
+            for (var wait = System.Diagnostics.Stopwatch.StartNew(); Interlocked.Read(ref durable) < 15; await Task.Delay(20))
+                Assert.True(wait.Elapsed < TimeSpan.FromSeconds(30), "records appended after the silence never became durable on the replica");
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    [Fact]
+    public async Task TheReceiverSurvivesAGarbagePeerAndServesTheNextOne()
+    {
+        using var q = SourceWith(30);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(8);
+        using var stop = new CancellationTokenSource();
+        Task serve = new QueueReceiver(_replica).ServeAsync(listener, cancellationToken: stop.Token);
+        using (var garbage = new RawPeer(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)))
+        {
+            garbage.Socket.Connect(listener.LocalEndPoint!);
+            garbage.Send("\u001b[2J\u001b]0;owned\u0007 GET / HTTP/1.1\r\nHost: x\r\n\r\n and some more bytes to fill a prefix"u8);
+            Assert.Contains("protocol:", garbage.ReadToEnd());
+        }
+        using (var genuine = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            genuine.Connect(listener.LocalEndPoint!);
+            Assert.Equal(30, await q.ExportToAsync(genuine).WaitAsync(TimeSpan.FromSeconds(20)));
+        }
+        stop.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => serve.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task ASilentReceiverTimesTheExporterOutInsteadOfHangingIt()
+    {
+        using var q = SourceWith(10);
+        var options = new ExportOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(500) };
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+            Assert.IsType<TimeoutException>(await Record.ExceptionAsync(() => new QueueExporter(q, options).ExportAsync(s).WaitAsync(TimeSpan.FromSeconds(30))));
+        (s, r) = Loopback.Pair();
+        using (s)
+        using (r)
+            Assert.IsType<TimeoutException>(Record.Exception(() => new QueueExporter(q, options).Export(s))); // the blocking path, too
+    }
+
+    [Fact]
+    public async Task AReplicaPinnedToASourceIdRefusesAnyOther()
+    {
+        using var q = SourceWith(10);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r, new ReceiverOptions { SourceQueueId = Guid.NewGuid() });
+            Assert.Equal("source", Assert.IsType<ShippingProtocolException>(await Record.ExceptionAsync(() => q.ExportToAsync(s))).Code);
+            Assert.Equal("source", Assert.IsType<ShippingProtocolException>(await Record.ExceptionAsync(() => received)).Code);
+        }
+        Assert.False(File.Exists(Path.Combine(_replica, "queue.meta")));
+    }
+}
