@@ -75,7 +75,7 @@ public sealed partial class MmapQueue
                 throw new InvalidOperationException($"Consumer '{consumerName}' of queue {_directory} has an open reader; dispose it before removing the consumer.");
             if (!_cursors.Remove(consumerName)) return false;
         }
-        ApplyRetention();
+        _retention.Apply();
         return true;
     }
 
@@ -104,7 +104,7 @@ public sealed partial class MmapQueue
     {
         ThrowIfDisposed();
         _cursors.Commit(name, sequence);
-        ApplyRetention(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
+        _retention.Apply(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
     }
 
     /// <summary>
@@ -166,7 +166,7 @@ public sealed partial class MmapQueue
                 if (outOfRange != OutOfRange.Clamp) throw SequenceOutOfRangeException.For(_directory, sequence, first, next);
                 target = Math.Clamp(sequence, first, next);
             }
-            Segment? seg = FindSegment(target);
+            Segment? seg = _segments.Find(target);
             if (seg is null || !seg.TryAcquire()) continue; // retention deleted it between the check and here: look again
             try
             {

@@ -45,15 +45,8 @@ public sealed partial class MmapQueue
     /// <summary>Records in a sealed segment (the next segment's base minus its own), or null for the active one.</summary>
     private long? SealedRecordCount(Segment seg)
     {
-        Segment? next = SegmentStartingAfter(seg);
+        Segment? next = _segments.After(seg);
         return next is null ? null : next.BaseSequence - seg.BaseSequence;
-    }
-
-    private Segment? SegmentStartingAfter(Segment seg)
-    {
-        Segment[] s = Segments;
-        int i = Array.IndexOf(s, seg);
-        return i >= 0 && i + 1 < s.Length ? s[i + 1] : null;
     }
 
     /// <summary>Checks a hint from a side file: the frame there must carry the sequence the entry claims (its CRC covers it).</summary>
@@ -71,7 +64,7 @@ public sealed partial class MmapQueue
     /// Owns the writer's reference on <paramref name="sealedSegment"/>: producers that reserved before the seal
     /// may still be copying into the mapping, so it is released only once the scan saw every record published.
     /// </summary>
-    private void BuildIndexInBackground(Segment sealedSegment, long records) => RunInBackground(() =>
+    private void BuildIndexInBackground(Segment sealedSegment, long records) => _background.Run(() =>
     {
         try
         {
@@ -85,7 +78,7 @@ public sealed partial class MmapQueue
             sealedSegment.Release(); // unmaps it when no reader is on it: sealed segments nobody reads stay unmapped
         }
         // A retention pass while this build held the segment skipped it (it looked held by a reader): look again.
-        ScheduleRetention();
+        _retention.Schedule();
     });
 
     private void TryWriteIndex(Segment seg, SegmentIndex index)
