@@ -5,7 +5,7 @@ namespace MmapQueues.Native;
 
 /// <summary>
 /// Ranged <c>sendfile(2)</c> from a file descriptor to a socket: the bytes go from the page cache to the
-/// socket without passing through user space (FACTS.md: Socket.SendFile has no offset/count, and
+/// socket without passing through user space (docs/MACHINE-FACTS.md: Socket.SendFile has no offset/count, and
 /// SendPacketsAsync leaves the socket non-blocking for good, so the syscall is called directly).
 /// </summary>
 internal static class SocketSendfile
