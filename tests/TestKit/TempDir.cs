@@ -1,6 +1,6 @@
 namespace MmapQueues.Tests;
 
-/// <summary>A fresh directory under the system temp folder, deleted on dispose. Linked into every test project.</summary>
+/// <summary>A fresh directory under the system temp folder, deleted on dispose. Part of the test kit linked into every test project.</summary>
 public sealed class TempDir : IDisposable
 {
     public TempDir()
