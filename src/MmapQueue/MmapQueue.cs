@@ -35,7 +35,7 @@ public sealed partial class MmapQueue : IDisposable
     //   4. leaf locks, never held while taking another of the queue's locks:
     //      Segment._mapLock (mapping, references, deleted), SegmentList._lock, CursorStore's lock,
     //      SegmentIndex's lock, the allocator's and heater's locks, Flusher._flushEnded, _publishedLock,
-    //      _openConsumers, BackgroundWork's set.
+    //      ConsumerRegistry's open set, BackgroundWork's set.
     // Methods that need a lock held end in UnderXxxLock and assert it in debug builds.
     //
     // Lock-free fields, each store with the load it pairs with:
@@ -124,7 +124,8 @@ public sealed partial class MmapQueue : IDisposable
             _segments = new SegmentList(recovered.Segments.ToArray());
             _active = recovered.Segments[^1];
             _flusher = new Flusher(_directory, _options, _logger, _segments, () => NextSequence, _active, recovered.NextSequence);
-            ClampCommitsPastTheEnd(recovered.NextSequence);
+            _consumers = new ConsumerRegistry(_directory, _cursors, _logger);
+            _consumers.ClampPastTheEnd(recovered.NextSequence);
             Log.Opened(_logger, _directory, recovered.Segments.Count, recovered.Segments[0].BaseSequence, recovered.NextSequence,
                 recovered.Scanned, started.Elapsed.TotalMilliseconds);
         }
