@@ -26,7 +26,8 @@ public sealed partial class MmapQueue : IDisposable
     // The parts: this class keeps the append hot path (reserve, copy, publish, roll) and wires the others.
     // SegmentList (the segments, find/add/remove-prefix, the space-freed signal), Flusher (frontier, durable
     // sequence, group commit, interval timer), RetentionPolicy (deletions, DropOldest, capacity, age timer),
-    // BackgroundWork (index builds and retention passes off the writer's thread). Map in docs/ARCHITECTURE.md.
+    // ConsumerRegistry (who holds each consumer name), BackgroundWork (index builds and retention passes off
+    // the writer's thread), PeriodicWork (the timer loops). Map in docs/ARCHITECTURE.md.
     //
     // Locks, in the only order they nest (a lock may be taken while holding one above it, never below):
     //   1. _rollLock (here)                  replacing _active, sealing, setting _disposed, _rolledFrameBytes
