@@ -24,7 +24,7 @@ public sealed class CorruptionTests(ITestOutputHelper output)
     [Fact]
     public void MutatedQueueFilesAreTruncatedOrReportedNeverMisread()
     {
-        using var root = new ScratchDir(FastScratch());
+        using var root = new TempDir(FastScratch());
         Corpus[] corpora = [MakeClean(root.Path), MakeKilled(root.Path)];
         int cases = CrashSettings.Cycles(12) * 250;
         int seed = CrashSettings.Seed(7);

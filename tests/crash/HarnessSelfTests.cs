@@ -42,7 +42,7 @@ public sealed class HarnessSelfTests(ITestOutputHelper output)
     [Fact]
     public void BrokenWriterPassesTheProcessKillCheck()
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         var runner = new CrashCycleRunner
         {
             Root = root.Path, Mode = FlushMode.Sync, EveryEnqueuedMustSurvive = true, Seed = CrashSettings.NewSeed(), Output = output,

@@ -17,7 +17,7 @@ public sealed class RecoveryZeroingTests
     [Fact]
     public void SecondCrashAfterRecoveryCannotResurrectTruncatedRecords()
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         string live = Path.Combine(root.Path, "live"), crash1 = Path.Combine(root.Path, "crash1"), crash2 = Path.Combine(root.Path, "crash2");
         var options = new MmapQueueOptions { SegmentSizeBytes = SegmentBytes, FlushMode = FlushMode.Async };
         using (var q = new MmapQueue(live, options))

@@ -8,7 +8,7 @@ public sealed class WriterLockTests
     [Fact]
     public void ASecondWriterInAnotherProcessGetsAnErrorNamingTheHolderUntilTheHolderIsKilled()
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         string dir = Path.Combine(root.Path, "q");
         using (var child = ChildProcess.Start(["--dir", dir, "--mode", "Async", "--flush-every", "0", "--max-records", "100"]))
         {
