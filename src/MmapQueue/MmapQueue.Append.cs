@@ -165,7 +165,7 @@ public sealed partial class MmapQueue
         CountRolled(end); // here, not after Seal: a failed TakeAndActivate retries the roll and would count twice
         Volatile.Write(ref _active, next); // pairs with the Volatile.Read in Reserve: producers move over
         Log.SegmentRolled(_logger, next.Path, nextBase);
-        BuildIndexInBackground(full, records); // takes over the writer's reference: producers that reserved before the seal may still be copying
+        _indexes.BuildInBackground(full, records); // takes over the writer's reference: producers that reserved before the seal may still be copying
         _retention.Schedule();
     }
 

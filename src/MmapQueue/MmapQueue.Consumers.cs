@@ -127,7 +127,7 @@ public sealed partial class MmapQueue
             if (seg is null || !seg.TryAcquire()) continue; // retention deleted it between the check and here: look again
             try
             {
-                (int record, int offset) = LocateInSegment(seg, (int)(target - seg.BaseSequence));
+                (int record, int offset) = _indexes.Locate(seg, (int)(target - seg.BaseSequence));
                 return (seg, offset, seg.BaseSequence + record, target);
             }
             catch

@@ -26,7 +26,7 @@ public sealed partial class MmapQueue : IDisposable
     // The parts: this class keeps the append hot path (reserve, copy, publish, roll) and wires the others.
     // SegmentList (the segments, find/add/remove-prefix, the space-freed signal), Flusher (frontier, durable
     // sequence, group commit, interval timer), RetentionPolicy (deletions, DropOldest, capacity, age timer),
-    // ConsumerRegistry (who holds each consumer name), BackgroundWork (index builds and retention passes off
+    // ConsumerRegistry (who holds each consumer name), SegmentIndexes (seek indexes), BackgroundWork (index builds and retention passes off
     // the writer's thread), PeriodicWork (the timer loops). Map in docs/ARCHITECTURE.md.
     //
     // Locks, in the only order they nest (a lock may be taken while holding one above it, never below):
@@ -63,6 +63,7 @@ public sealed partial class MmapQueue : IDisposable
     private readonly Flusher _flusher;
     private readonly RetentionPolicy _retention;
     private readonly BackgroundWork _background;
+    private readonly SegmentIndexes _indexes;
 
     private readonly object _rollLock = new();
     private Segment _active;     // the segment producers reserve in; replaced under _rollLock (Volatile pair above)
@@ -140,6 +141,7 @@ public sealed partial class MmapQueue : IDisposable
         _background = new BackgroundWork(_directory, _logger);
         _retention = new RetentionPolicy(_directory, _options, _segmentSize, _logger, _segments, _cursors, _flusher, _background,
             () => NextSequence, ReportDropped);
+        _indexes = new SegmentIndexes(_segmentSize, _queueId, _logger, _segments, _background, _retention.Schedule);
         StartMetrics(meterFactory);
         _flusher.Metrics = _metrics;
         ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
