@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using MmapQueues.Format;
@@ -8,8 +9,6 @@ namespace MmapQueues;
 
 public sealed partial class MmapQueue
 {
-    private readonly object _rollLock = new();
-
     /// <summary>
     /// Appends one record and returns its sequence. On return the record is visible to readers; it is
     /// durable on return only in <see cref="FlushMode.Sync"/> (otherwise after the next <see cref="Flush"/>).
@@ -110,7 +109,7 @@ public sealed partial class MmapQueue
     private void AfterPublish(long sequence)
     {
         if (Volatile.Read(ref _readersWaiting) != 0) WakeReaders();
-        if (_options.FlushMode == FlushMode.Sync) WaitDurable(sequence);
+        if (_options.FlushMode == FlushMode.Sync) _flusher.WaitDurable(sequence);
     }
 
     /// <summary>
@@ -129,21 +128,21 @@ public sealed partial class MmapQueue
             {
                 if (_disposed) ThrowDisposed();
                 if (Volatile.Read(ref _active) != full) return true; // another producer rolled already
-                if (HasRoomForNextSegment(out spaceFreed))
+                if (_retention.HasRoomForNextSegment(out spaceFreed))
                 {
-                    RollUnsynchronized(full);
+                    RollUnderRollLock(full);
                     return true;
                 }
                 QueueFullPolicy policy = _options.FullPolicy;
                 if (policy == QueueFullPolicy.DropOldest)
                 {
-                    DropOldestForSpace();
+                    _retention.DropOldestForSpace();
                     continue;
                 }
                 if (tryOnly) return false;
-                if (policy == QueueFullPolicy.Reject) throw FullException("");
+                if (policy == QueueFullPolicy.Reject) throw _retention.FullException("");
             }
-            WaitForSpace(spaceFreed, ref giveUpAt, cancellationToken);
+            _retention.WaitForSpace(spaceFreed, ref giveUpAt, cancellationToken);
         }
     }
 
@@ -154,19 +153,20 @@ public sealed partial class MmapQueue
     /// flusher that sees it always finds the next segment. If the spare cannot be made (disk full), the old
     /// segment stays sealed without a marker and the next append tries again.
     /// </summary>
-    private void RollUnsynchronized(Segment full)
+    private void RollUnderRollLock(Segment full)
     {
+        Debug.Assert(Monitor.IsEntered(_rollLock), "the roll needs the roll lock");
         (long records, int end) = full.Seal();
         long nextBase = full.BaseSequence + records;
         Segment next = _allocator.TakeAndActivate(nextBase, _queueId);
-        Volatile.Write(ref _directoryDirty, 1); // the rename must be fsynced before this segment's records are durable
-        AddSegment(next);
+        _flusher.MarkDirectoryDirty(); // the rename must be fsynced before this segment's records are durable
+        _segments.Add(next);
         Recovery.WriteEndMarker(full, end, nextBase);
         CountRolled(end); // here, not after Seal: a failed TakeAndActivate retries the roll and would count twice
-        Volatile.Write(ref _active, next);
+        Volatile.Write(ref _active, next); // pairs with the Volatile.Read in Reserve: producers move over
         Log.SegmentRolled(_logger, next.Path, nextBase);
-        BuildIndexInBackground(full, records); // takes over the writer's reference: producers that reserved before the seal may still be copying
-        ScheduleRetention();
+        _indexes.BuildInBackground(full, records); // takes over the writer's reference: producers that reserved before the seal may still be copying
+        _retention.Schedule();
     }
 
     [DoesNotReturn]

@@ -1,5 +1,3 @@
-using System.Text;
-using MmapQueues.Format;
 using MmapQueues.Storage;
 
 namespace MmapQueues;
@@ -7,7 +5,7 @@ namespace MmapQueues;
 public sealed partial class MmapQueue
 {
     private readonly CursorStore _cursors; // opened in the constructor, before recovery (it holds the retention floor)
-    private readonly HashSet<string> _openConsumers = new(StringComparer.Ordinal); // guarded by itself
+    private readonly ConsumerRegistry _consumers;
 
     /// <summary>
     /// Opens a reader whose first <see cref="QueueReader.TryRead"/> returns <paramref name="fromSequence"/>,
@@ -34,19 +32,16 @@ public sealed partial class MmapQueue
     /// <exception cref="InvalidOperationException">A reader for this consumer is already open.</exception>
     public QueueReader OpenReader(string consumerName)
     {
-        ClaimConsumer(consumerName);
+        ThrowIfDisposed();
+        _consumers.Claim(consumerName);
         var reader = new QueueReader(this, consumerName);
         try
         {
-            if (!_cursors.Snapshot.Committed.TryGetValue(consumerName, out long committed))
-            {
-                committed = FirstSequence;
-                _cursors.Commit(consumerName, committed);
-            }
+            long committed = _consumers.RegisterIfNew(consumerName, FirstSequence);
             long resumed = reader.Seek(committed, OutOfRange.Clamp);
             if (resumed != committed)
             {
-                _cursors.Commit(consumerName, resumed); // so retention never trusts a position the consumer did not reach
+                _consumers.Commit(consumerName, resumed); // so retention never trusts a position the consumer did not reach
                 Log.ConsumerClamped(_logger, _directory, consumerName, committed, resumed, resumed > committed
                     ? "a retention limit deleted the records in between before it read them"
                     : "its commit was past the records that survived a crash (they were never durable)");
@@ -68,43 +63,19 @@ public sealed partial class MmapQueue
     public bool RemoveConsumer(string consumerName)
     {
         ThrowIfDisposed();
-        ValidateConsumerName(consumerName);
-        lock (_openConsumers)
-        {
-            if (_openConsumers.Contains(consumerName))
-                throw new InvalidOperationException($"Consumer '{consumerName}' of queue {_directory} has an open reader; dispose it before removing the consumer.");
-            if (!_cursors.Remove(consumerName)) return false;
-        }
-        ApplyRetention();
+        if (!_consumers.Remove(consumerName)) return false;
+        _retention.Apply();
         return true;
     }
 
     /// <summary>Every named consumer with its durable committed position (the next sequence it reads); a copy.</summary>
-    public IReadOnlyDictionary<string, long> Consumers => new Dictionary<string, long>(_cursors.Snapshot.Committed, StringComparer.Ordinal);
-
-    /// <summary>
-    /// At open, before anything appends or retention runs: a commit past <paramref name="nextSequence"/>
-    /// counted records a power cut took back (readers see records before they are durable, the cursors file
-    /// is synced on its own). The writer reuses those sequences for new records, so such a commit is moved
-    /// back to the end, durably; left as it was, the consumer would skip the new records and retention
-    /// would delete them as consumed.
-    /// </summary>
-    private void ClampCommitsPastTheEnd(long nextSequence)
-    {
-        foreach ((string name, long committed) in _cursors.Snapshot.Committed)
-        {
-            if (committed <= nextSequence) continue;
-            _cursors.Commit(name, nextSequence);
-            Log.ConsumerClamped(_logger, _directory, name, committed, nextSequence,
-                "its commit was past the records that survived a crash (they were never durable)");
-        }
-    }
+    public IReadOnlyDictionary<string, long> Consumers => new Dictionary<string, long>(_consumers.Committed, StringComparer.Ordinal);
 
     internal void CommitConsumer(string name, long sequence)
     {
         ThrowIfDisposed();
-        _cursors.Commit(name, sequence);
-        ApplyRetention(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
+        _consumers.Commit(name, sequence);
+        _retention.Apply(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
     }
 
     /// <summary>
@@ -113,10 +84,11 @@ public sealed partial class MmapQueue
     /// </summary>
     internal void OpenShippingConsumer(string name)
     {
-        ClaimConsumer(name);
+        ThrowIfDisposed();
+        _consumers.Claim(name);
         try
         {
-            if (!_cursors.Snapshot.Committed.ContainsKey(name)) _cursors.Commit(name, FirstSequence);
+            _consumers.RegisterIfNew(name, FirstSequence);
         }
         catch
         {
@@ -128,27 +100,12 @@ public sealed partial class MmapQueue
     /// <summary>Commits a shipping consumer to the replica's durable position; never moves it back.</summary>
     internal void CommitShipped(string name, long replicaDurable)
     {
-        if (_cursors.Snapshot.Committed.TryGetValue(name, out long committed) && committed >= replicaDurable) return;
+        if (_consumers.Committed.TryGetValue(name, out long committed) && committed >= replicaDurable) return;
         CommitConsumer(name, replicaDurable);
     }
 
-    /// <summary>Makes the caller the one holder of a named consumer (a reader or a shipping session), so commits cannot race.</summary>
-    private void ClaimConsumer(string name)
-    {
-        ThrowIfDisposed();
-        ValidateConsumerName(name);
-        lock (_openConsumers)
-        {
-            if (!_openConsumers.Add(name))
-                throw new InvalidOperationException($"Consumer '{name}' of queue {_directory} is already open (a reader or a shipping " +
-                                                    "session); dispose its reader or end the session first: one holder per named consumer, so commits cannot race.");
-        }
-    }
-
-    internal void CloseConsumer(string name)
-    {
-        lock (_openConsumers) _openConsumers.Remove(name);
-    }
+    /// <summary>Releases a named consumer claimed by a reader or a shipping session.</summary>
+    internal void CloseConsumer(string name) => _consumers.Release(name);
 
     /// <summary>
     /// Finds where <paramref name="sequence"/> lives and takes a reference on that segment (the caller owns
@@ -166,11 +123,11 @@ public sealed partial class MmapQueue
                 if (outOfRange != OutOfRange.Clamp) throw SequenceOutOfRangeException.For(_directory, sequence, first, next);
                 target = Math.Clamp(sequence, first, next);
             }
-            Segment? seg = FindSegment(target);
+            Segment? seg = _segments.Find(target);
             if (seg is null || !seg.TryAcquire()) continue; // retention deleted it between the check and here: look again
             try
             {
-                (int record, int offset) = LocateInSegment(seg, (int)(target - seg.BaseSequence));
+                (int record, int offset) = _indexes.Locate(seg, (int)(target - seg.BaseSequence));
                 return (seg, offset, seg.BaseSequence + record, target);
             }
             catch
@@ -180,6 +137,4 @@ public sealed partial class MmapQueue
             }
         }
     }
-
-    private static void ValidateConsumerName(string consumerName) => CursorFile.ValidateName(consumerName, nameof(consumerName));
 }

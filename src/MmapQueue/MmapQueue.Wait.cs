@@ -2,6 +2,7 @@ namespace MmapQueues;
 
 public sealed partial class MmapQueue
 {
+    private readonly object _publishedLock = new(); // a leaf lock: guards _published
     private int _readersWaiting;
     private TaskCompletionSource? _published;
 
@@ -15,7 +16,7 @@ public sealed partial class MmapQueue
     internal async Task WaitForPublishAsync(Func<bool> ready, CancellationToken cancellationToken)
     {
         TaskCompletionSource tcs;
-        lock (_segmentsLock)
+        lock (_publishedLock)
         {
             tcs = _published ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
@@ -38,7 +39,7 @@ public sealed partial class MmapQueue
     private void WakeReaders()
     {
         TaskCompletionSource? tcs;
-        lock (_segmentsLock)
+        lock (_publishedLock)
         {
             tcs = _published;
             _published = null;

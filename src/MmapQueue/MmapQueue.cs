@@ -21,6 +21,35 @@ namespace MmapQueues;
 /// </remarks>
 public sealed partial class MmapQueue : IDisposable
 {
+    // ---- The concurrency contract (the whole queue's; each part repeats its own share in its remarks) ----
+    //
+    // The parts: this class keeps the append hot path (reserve, copy, publish, roll) and wires the others.
+    // SegmentList (the segments, find/add/remove-prefix, the space-freed signal), Flusher (frontier, durable
+    // sequence, group commit, interval timer), RetentionPolicy (deletions, DropOldest, capacity, age timer),
+    // ConsumerRegistry (who holds each consumer name), SegmentIndexes (seek indexes), BackgroundWork (index builds and retention passes off
+    // the writer's thread), PeriodicWork (the timer loops). Map in docs/ARCHITECTURE.md.
+    //
+    // Locks, in the only order they nest (a lock may be taken while holding one above it, never below):
+    //   1. _rollLock (here)                  replacing _active, sealing, setting _disposed, _rolledFrameBytes
+    //   2. RetentionPolicy._retentionLock    one retention pass at a time (the roll may run one for room)
+    //   3. Flusher._flushLock                the frontier, _durableSequence writes, segments' flush bookkeeping
+    //   4. leaf locks, never held while taking another of the queue's locks:
+    //      Segment._mapLock (mapping, references, deleted), SegmentList._lock, CursorStore's lock,
+    //      SegmentIndex's lock, the allocator's and heater's locks, Flusher._flushEnded, _publishedLock,
+    //      ConsumerRegistry's open set, BackgroundWork's set.
+    // Methods that need a lock held end in UnderXxxLock and assert it in debug builds.
+    //
+    // Lock-free fields, each store with the load it pairs with:
+    //   _active           Volatile.Write in RollUnderRollLock (after the new segment is listed and the old
+    //                     one's end marker written)  <->  Volatile.Read in Reserve / NextSequence / Flush.
+    //   commit words      Segment.PublishWord (release) in Append  <->  Segment.ReadWord (acquire) in every
+    //                     reader, the flusher's walk, index builds and the exporter.
+    //   _disposed         volatile; set under _rollLock, read anywhere (a stale false is caught by the
+    //                     sealed segment: the reservation fails, Roll checks _disposed under the lock).
+    //   _readersWaiting   Interlocked in WaitForPublishAsync (a full fence before its re-check)  <->  plain
+    //                     Volatile.Read in AfterPublish; the race it leaves is bounded (MmapQueue.Wait.cs).
+    //   SegmentList._segments, Flusher._durableSequence, CursorStore's snapshot: see their own remarks.
+
     private readonly string _directory;
     private readonly MmapQueueOptions _options;
     private readonly ILogger _logger;
@@ -30,9 +59,14 @@ public sealed partial class MmapQueue : IDisposable
     private readonly int _maxPayload;
     private readonly SegmentAllocator _allocator;
 
-    private readonly object _segmentsLock = new();
-    private Segment[] _segments; // copy-on-write under _segmentsLock; readers take a Volatile snapshot
-    private Segment _active;     // the segment producers reserve in; replaced under _rollLock
+    private readonly SegmentList _segments;
+    private readonly Flusher _flusher;
+    private readonly RetentionPolicy _retention;
+    private readonly BackgroundWork _background;
+    private readonly SegmentIndexes _indexes;
+
+    private readonly object _rollLock = new();
+    private Segment _active;     // the segment producers reserve in; replaced under _rollLock (Volatile pair above)
     private volatile bool _disposed;
 
     /// <summary>Opens the queue at <paramref name="path"/> (creating it if needed) with default options.</summary>
@@ -75,7 +109,7 @@ public sealed partial class MmapQueue : IDisposable
                                             $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
             _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger);
             _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions);
-            RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
+            RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
 
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);
             if (recovered.Segments.Count == 0)
@@ -89,11 +123,12 @@ public sealed partial class MmapQueue : IDisposable
                 _allocator.HeatActive(recovered.Segments[^1]); // the writer resumes in it: heat what is left, ahead of it
                 _allocator.Start();
             }
-            _segments = recovered.Segments.ToArray();
-            _active = _segments[^1];
-            InitializeFlushState(_active, recovered.NextSequence);
-            ClampCommitsPastTheEnd(recovered.NextSequence);
-            Log.Opened(_logger, _directory, _segments.Length, _segments[0].BaseSequence, recovered.NextSequence,
+            _segments = new SegmentList(recovered.Segments.ToArray());
+            _active = recovered.Segments[^1];
+            _flusher = new Flusher(_directory, _options, _logger, _segments, () => NextSequence, _active, recovered.NextSequence);
+            _consumers = new ConsumerRegistry(_directory, _cursors, _logger);
+            _consumers.ClampPastTheEnd(recovered.NextSequence);
+            Log.Opened(_logger, _directory, recovered.Segments.Count, recovered.Segments[0].BaseSequence, recovered.NextSequence,
                 recovered.Scanned, started.Elapsed.TotalMilliseconds);
         }
         catch
@@ -103,11 +138,16 @@ public sealed partial class MmapQueue : IDisposable
             _lock.Dispose();
             throw;
         }
+        _background = new BackgroundWork(_directory, _logger);
+        _retention = new RetentionPolicy(_directory, _options, _segmentSize, _logger, _segments, _cursors, _flusher, _background,
+            () => NextSequence, ReportDropped);
+        _indexes = new SegmentIndexes(_segmentSize, _queueId, _options.FilePermissions, _logger, _segments, _background, _retention.Schedule);
         StartMetrics(meterFactory);
+        _flusher.Metrics = _metrics;
         ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
-        StartBackgroundFlush();
-        StartAgeRetention();
-        ApplyRetention();
+        _flusher.StartInterval();
+        _retention.StartAgeTimer();
+        _retention.Apply();
     }
 
     /// <summary>The queue directory (full path).</summary>
@@ -124,7 +164,7 @@ public sealed partial class MmapQueue : IDisposable
     }
 
     /// <summary>The oldest sequence still stored.</summary>
-    public long FirstSequence => Volatile.Read(ref _segments)[0].BaseSequence;
+    public long FirstSequence => _segments.First.BaseSequence;
 
     /// <summary>The largest payload one record can carry with this queue's segment size.</summary>
     public int MaxPayloadBytes => _maxPayload;
@@ -139,6 +179,29 @@ public sealed partial class MmapQueue : IDisposable
             return copy;
         }
     }
+
+    /// <summary>The sequence below which every record is durable (survives power loss).</summary>
+    public long DurableSequence => _flusher.DurableSequence;
+
+    /// <summary>
+    /// Makes every record appended before this call durable: msync(MS_SYNC) of the dirty ranges of every
+    /// segment written since the last flush, and an fsync of the directory if segments were created.
+    /// Concurrent callers share the work (group commit): one msync covers everything published so far.
+    /// </summary>
+    /// <exception cref="IOException">msync or fsync failed; nothing is reported durable that was not synced.</exception>
+    public void Flush()
+    {
+        ThrowIfDisposed();
+        _flusher.Flush(NextSequence);
+    }
+
+    /// <summary>
+    /// Records deleted by a limit (<see cref="MmapQueueOptions.MaxQueueSizeBytes"/> with
+    /// <see cref="QueueFullPolicy.DropOldest"/>, or <see cref="MmapQueueOptions.RetentionAge"/>) before every
+    /// named consumer had committed past them; with no named consumers, every record a limit deleted.
+    /// Counted since this queue object was opened; each drop is also logged as a warning.
+    /// </summary>
+    public long DroppedRecords => _retention.DroppedRecords;
 
     /// <summary>Opens a reader whose first <see cref="QueueReader.TryRead"/> returns <paramref name="fromSequence"/>.</summary>
     /// <exception cref="SequenceOutOfRangeException">The sequence is not stored (before <see cref="FirstSequence"/>: retention deleted it) or not yet written (after <see cref="NextSequence"/>).</exception>
@@ -157,6 +220,8 @@ public sealed partial class MmapQueue : IDisposable
         {
             if (_disposed) return;
             _disposed = true; // Roll checks it under this lock: no segment is rolled in after this
+            _retention.MarkClosed();
+            _background.Close();
             active = _active;
             // Sealing fails every later reservation, which then goes to Roll and throws ObjectDisposedException,
             // so no producer starts copying into the mapping unmapped below. Producers that reserved already
@@ -167,13 +232,8 @@ public sealed partial class MmapQueue : IDisposable
         bool flushed = false;
         try
         {
-            StopRetention();
-            StopBackgroundFlush();
-            lock (_flushLock)
-            {
-                FlushCoreUnsynchronized(reserved);
-                PersistWatermarksUnsynchronized(includeFrontier: true); // so the next open trusts every sealed segment without a scan
-            }
+            StopBackgroundWork();
+            _flusher.FlushForClose(reserved); // the watermarks too: the next open trusts every sealed segment without a scan
             flushed = true;
         }
         finally
@@ -181,7 +241,7 @@ public sealed partial class MmapQueue : IDisposable
             // The flush failed before seeing every producer finish: wait for them as an index build does.
             if (!flushed) new SegmentIndex(_segmentSize).Complete(active, records);
             _allocator.Dispose();
-            _frontier = null;
+            _flusher.Close();
             Volatile.Read(ref _active).Release();
             _cursors.Dispose();
             _lock.Dispose();
@@ -196,51 +256,51 @@ public sealed partial class MmapQueue : IDisposable
     /// </summary>
     internal void SimulateCrash()
     {
-        if (_disposed) return;
-        _disposed = true;
-        StopRetention();
-        StopBackgroundFlush();
+        lock (_rollLock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _retention.MarkClosed();
+            _background.Close();
+        }
+        StopBackgroundWork();
         _allocator.Dispose();
-        _frontier = null;
+        _flusher.Close();
         Volatile.Read(ref _active).Release();
         _cursors.Dispose(); // every commit was already durable (fdatasync before Commit returned)
         _lock.Dispose();
         WakeReaders();
     }
 
-    internal Segment[] Segments => Volatile.Read(ref _segments);
+    /// <summary>
+    /// Stops the timers and waits for background work (index builds, retention passes), then wakes producers
+    /// blocked on a full queue: they see it disposed and throw. Call once <see cref="_disposed"/> is set.
+    /// </summary>
+    private void StopBackgroundWork()
+    {
+        _retention.StopAgeTimer();
+        _background.WaitAll();
+        _retention.WaitForRunningPass();
+        _segments.WakeSpaceWaiters();
+        _flusher.StopInterval();
+    }
+
+    internal Segment[] Segments => _segments.Snapshot;
 
     /// <summary>The segment holding <paramref name="sequence"/> (the last whose base is at or below it), or null.</summary>
-    internal Segment? FindSegment(long sequence)
-    {
-        Segment[] s = Volatile.Read(ref _segments);
-        int lo = 0, hi = s.Length - 1, found = -1;
-        while (lo <= hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (s[mid].BaseSequence <= sequence) { found = mid; lo = mid + 1; }
-            else hi = mid - 1;
-        }
-        return found < 0 ? null : s[found];
-    }
+    internal Segment? FindSegment(long sequence) => _segments.Find(sequence);
 
     /// <summary>The segment whose base is exactly <paramref name="sequence"/>, or null if not (yet) there.</summary>
-    internal Segment? SegmentStartingAt(long sequence)
-    {
-        Segment? s = FindSegment(sequence);
-        return s is not null && s.BaseSequence == sequence ? s : null;
-    }
+    internal Segment? SegmentStartingAt(long sequence) => _segments.StartingAt(sequence);
 
-    private void AddSegment(Segment segment)
-    {
-        lock (_segmentsLock)
-        {
-            var grown = new Segment[_segments.Length + 1];
-            _segments.CopyTo(grown, 0);
-            grown[^1] = segment;
-            Volatile.Write(ref _segments, grown);
-        }
-    }
+    /// <summary>The segment listed after <paramref name="seg"/>, or null if it is the last (or no longer listed).</summary>
+    internal Segment? SegmentStartingAfter(Segment seg) => _segments.After(seg);
+
+    /// <summary>Deletes the segments retention allows now; returns how many (tests, and after commits).</summary>
+    internal int ApplyRetention() => _retention.Apply();
+
+    /// <summary>Waits for index builds and retention passes started so far (Dispose, and tests that count mappings).</summary>
+    internal void WaitForBackgroundWork() => _background.WaitAll();
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 

@@ -10,7 +10,7 @@ namespace MmapQueues.Tests.App;
 
 public class HostingTests
 {
-    private static HostApplicationBuilder Builder(TempDir dir, string json, CapturingLoggerProvider? logs = null)
+    private static HostApplicationBuilder Builder(TempDir dir, string json, CapturingLoggerFactory? logs = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -26,7 +26,7 @@ public class HostingTests
     public async Task QueueIsWiredFromConfigurationOpenedAtStartAndDisposedOnShutdown()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         var builder = Builder(dir, """
             { "Queues": { "Orders": { "Path": "data/orders", "SegmentSizeBytes": 65536, "FlushMode": "Sync", "Preheat": false } } }
             """, logs);
@@ -77,7 +77,7 @@ public class HostingTests
     public async Task KeyedQueuesAreSeparateAndUseTheContainersLoggerAndMeterFactory()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         var builder = Builder(dir, """
             { "Queues": { "a": { "Path": "qa", "SegmentSizeBytes": 65536, "Preheat": false },
                           "b": { "Path": "qb", "SegmentSizeBytes": 131072, "FlushMode": "Async", "Preheat": false } } }

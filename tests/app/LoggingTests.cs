@@ -14,7 +14,7 @@ public class LoggingTests
     public void OpenAndRollLogTheirEventIds()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         using (var q = new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = 8192, Preheat = false }, logs))
             for (int i = 0; i < 200; i++) q.Enqueue(new byte[100]);
         LogEntry opened = Assert.Single(logs.WithId(1001));
@@ -40,7 +40,7 @@ public class LoggingTests
             fs.Position = end + 8; // a zero commit word followed by bytes: what a torn write leaves
             fs.Write([1, 2, 3, 4, 5]);
         }
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         using (var q = new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = 8192, Preheat = false }, logs))
             Assert.Equal(3, q.NextSequence);
         LogEntry torn = Assert.Single(logs.WithId(1002));
@@ -52,7 +52,7 @@ public class LoggingTests
     public async Task AShippingSessionLogsItsPeerConnectingAndDisconnectingWithTheSequenceReached()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         string source = Path.Combine(dir.Path, "source");
         using var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 }, logs);
         for (int i = 0; i < 10; i++) q.Enqueue(new byte[100]);
@@ -77,7 +77,7 @@ public class LoggingTests
     public async Task ACancelledFollowSessionLogsItsPeerDisconnectingAsCancelled()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         string source = Path.Combine(dir.Path, "source");
         using var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 }, logs);
         for (int i = 0; i < 5; i++) q.Enqueue(new byte[100]);
@@ -103,7 +103,7 @@ public class LoggingTests
     public async Task AReceiverLogsWhyItRefusedASenderWhileThePeerGetsOnlyACode()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         using var q = new MmapQueue(Path.Combine(dir.Path, "source"), new MmapQueueOptions { SegmentSizeBytes = 64 << 10 });
         q.Enqueue(new byte[10]);
         string replica = Path.Combine(dir.Path, "replica");

@@ -124,7 +124,7 @@ public class MetricsTests
     public async Task DropsExportsAndConsumerLagAreReportedWithTheirTags()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturingLoggerFactory();
         using var q = new MmapQueue(dir.Path, Small(), logs, null);
         using var probe = new QueueMeterProbe(q.Path);
         for (int i = 0; i < 10; i++) q.Enqueue("x"u8);

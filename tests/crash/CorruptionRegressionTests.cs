@@ -19,7 +19,7 @@ public sealed class CorruptionRegressionTests
     [Fact]
     public void ZeroedCommitWordInASealedSegmentIsReportedNotTakenForTheEnd()
     {
-        using var dir = new ScratchDir();
+        using var dir = new TempDir();
         List<long> tags = MakeQueue(dir.Path, 160);
         string seg0 = Path.Combine(dir.Path, "00000000000000000000.seg");
         long offset = OffsetOfRecord(tags, 10);
@@ -46,7 +46,7 @@ public sealed class CorruptionRegressionTests
     [InlineData(10, false)]
     public void DamagedWordInASealedSegmentIsReportedWhenItsIndexIsBuilt(int record, bool keepIndexFile)
     {
-        using var dir = new ScratchDir();
+        using var dir = new TempDir();
         List<long> tags = MakeQueue(dir.Path, 160);
         string seg0 = Path.Combine(dir.Path, "00000000000000000000.seg");
         long offset = OffsetOfRecord(tags, record);
@@ -79,7 +79,7 @@ public sealed class CorruptionRegressionTests
     [InlineData(1UL << 40)]
     public void ImpossibleDurableWatermarkIsReportedOnOpen(ulong watermark)
     {
-        using var dir = new ScratchDir();
+        using var dir = new TempDir();
         MakeQueue(dir.Path, 160);
         string tail = Directory.GetFiles(dir.Path, "*.seg").Order(StringComparer.Ordinal).Last(); // the last segment with durable records
         PatchFile(tail, SegmentLayout.DurableEndOffset, b =>

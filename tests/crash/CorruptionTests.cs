@@ -24,7 +24,7 @@ public sealed class CorruptionTests(ITestOutputHelper output)
     [Fact]
     public void MutatedQueueFilesAreTruncatedOrReportedNeverMisread()
     {
-        using var root = new ScratchDir(FastScratch());
+        using var root = new TempDir(FastScratch());
         Corpus[] corpora = [MakeClean(root.Path), MakeKilled(root.Path)];
         int cases = CrashSettings.Cycles(12) * 250;
         int seed = CrashSettings.Seed(7);
@@ -66,7 +66,7 @@ public sealed class CorruptionTests(ITestOutputHelper output)
     /// </summary>
     private static Outcome OpenAndCheck(string dir, Corpus corpus)
     {
-        var log = new CountingLoggerFactory();
+        var log = new CapturingLoggerFactory();
         MmapQueue q;
         try
         {
@@ -108,10 +108,10 @@ public sealed class CorruptionTests(ITestOutputHelper output)
         {
             throw new CrashCheckException($"reading threw {e.GetType().Name} instead of reporting corruption: {e.Message}");
         }
-        bool truncated = log.Count(CountingLoggerFactory.TornTailTruncated) + log.Count(CountingLoggerFactory.DroppedSegmentAfterTear) > 0;
+        bool truncated = log.Count(RecoveryEvents.TornTailTruncated) + log.Count(RecoveryEvents.DroppedSegmentAfterTear) > 0;
         if (count < corpus.StrictCount)
             throw new CrashCheckException($"opened with {count} records, but {corpus.StrictCount} were durable: durable records dropped without an error " +
-                                          $"(log: {string.Join(" | ", log.Messages)})");
+                                          $"(log: {string.Join(" | ", log.Messages())})");
         // Past the durable watermark, zeroed records look exactly like unflushed pages a power cut lost:
         // recovery keeps the prefix, and logs only when it had non-zero bytes to clear.
         return truncated || count < corpus.Tags.Count ? Outcome.TornTailTruncated : Outcome.Intact;

@@ -25,7 +25,7 @@ public sealed class CursorCorruptionTests(ITestOutputHelper output)
     [Fact]
     public void MutatedCursorsFileYieldsTheNewOrOldPositionsOrIsReported()
     {
-        using var root = new ScratchDir(CorruptionTests.FastScratch());
+        using var root = new TempDir(CorruptionTests.FastScratch());
         string corpus = Path.Combine(root.Path, "consumers");
         List<long> tags = MakeCorpus(corpus);
         var newState = OpenState(corpus);

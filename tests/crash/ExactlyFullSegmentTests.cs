@@ -15,7 +15,7 @@ public sealed class ExactlyFullSegmentTests
     [Fact]
     public void ExactlyFullSegmentRecoveredAfterAKillOpensAgain()
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         string live = Path.Combine(root.Path, "live"), killed = Path.Combine(root.Path, "killed");
         const int payload = 56; // a 64-byte frame: (8192 - 64) / 64 = 127 records fill the first segment exactly
         int perSegment = (int)(SegmentBytes - SegmentLayout.FirstRecordOffset) / SegmentLayout.FrameLength(payload);

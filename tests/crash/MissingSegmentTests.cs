@@ -12,7 +12,7 @@ public sealed class MissingSegmentTests
     [Fact]
     public void MissingMiddleSegmentIsReportedAndLaterSegmentsAreKept()
     {
-        using var dir = new ScratchDir();
+        using var dir = new TempDir();
         CorruptionRegressionTests.MakeQueue(dir.Path, 500);
         string[] segments = Directory.GetFiles(dir.Path, "*.seg").Order(StringComparer.Ordinal).ToArray();
         Assert.True(segments.Length >= 4, $"expected at least 4 segments, found {segments.Length}");

@@ -16,7 +16,7 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
     [InlineData(FlushMode.Sync)]
     public void ProcessKillLosesNoEnqueuedRecord(FlushMode mode)
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         var runner = new CrashCycleRunner
         {
             Root = root.Path, Mode = mode, EveryEnqueuedMustSurvive = true, Seed = CrashSettings.NewSeed(), Output = output,
@@ -37,7 +37,7 @@ public sealed class ProcessKillTests(ITestOutputHelper output)
     [InlineData(FlushMode.Sync)]
     public void ProcessKillDuringCursorCommitsResumesAtACommittedPosition(FlushMode mode)
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         var runner = new CrashCycleRunner
         {
             Root = root.Path, Mode = mode, EveryEnqueuedMustSurvive = true, Consumer = true, Seed = CrashSettings.NewSeed(), Output = output,

@@ -17,7 +17,7 @@ public sealed class RecoveryZeroingTests
     [Fact]
     public void SecondCrashAfterRecoveryCannotResurrectTruncatedRecords()
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         string live = Path.Combine(root.Path, "live"), crash1 = Path.Combine(root.Path, "crash1"), crash2 = Path.Combine(root.Path, "crash2");
         var options = new MmapQueueOptions { SegmentSizeBytes = SegmentBytes, FlushMode = FlushMode.Async };
         using (var q = new MmapQueue(live, options))
@@ -37,11 +37,11 @@ public sealed class RecoveryZeroingTests
         bytes[tornRecordPayload + 5] ^= 0xFF;
         File.WriteAllBytes(seg, bytes);
 
-        var log = new CountingLoggerFactory();
+        var log = new CapturingLoggerFactory();
         using (var q = new MmapQueue(crash1, options, log))
         {
             Assert.Equal(Durable, q.NextSequence);
-            Assert.Equal(1, log.Count(CountingLoggerFactory.TornTailTruncated));
+            Assert.Equal(1, log.Count(RecoveryEvents.TornTailTruncated));
             for (int i = 0; i < AfterRecovery; i++) q.Enqueue(Payload(0xBB)); // same sizes: lands exactly on the old frames
             CorruptionTests.CopyDirectory(crash1, crash2); // second crash, nothing flushed
         }

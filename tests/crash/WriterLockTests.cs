@@ -8,7 +8,7 @@ public sealed class WriterLockTests
     [Fact]
     public void ASecondWriterInAnotherProcessGetsAnErrorNamingTheHolderUntilTheHolderIsKilled()
     {
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         string dir = Path.Combine(root.Path, "q");
         using (var child = ChildProcess.Start(["--dir", dir, "--mode", "Async", "--flush-every", "0", "--max-records", "100"]))
         {
@@ -27,7 +27,7 @@ public sealed class WriterLockTests
     {
         // DOTNET_SYSTEM_IO_DISABLEFILELOCKING=1 turns off the flock .NET takes for FileShare.None; the writer
         // lock calls flock(2) itself, so the child must still be refused while this process writes.
-        using var root = new ScratchDir();
+        using var root = new TempDir();
         string dir = Path.Combine(root.Path, "q");
         using var holder = new MmapQueue(dir);
         holder.Enqueue([1, 2, 3]);

@@ -9,6 +9,7 @@ namespace MmapQueues.Tests.Property;
 /// are anonymous; readers 3 and 4 are the named consumers "c3" and "c4", whose committed positions the
 /// model keeps: after a reopen or a kill they resume exactly there (at-least-once), and retention may
 /// only ever delete what every consumer committed past.
+/// The laws it checks one at a time, each over its own generated input, are in <see cref="QueueLaws"/>.
 /// </summary>
 public class QueueModelTests
 {
@@ -55,7 +56,8 @@ public class QueueModelTests
 
     private static void Check(Op[] ops, long segmentSize)
     {
-        string dir = Path.Combine(Path.GetTempPath(), "mmapq-prop", Guid.NewGuid().ToString("N"));
+        using var temp = new TempDir();
+        string dir = temp.Path;
         var options = new MmapQueueOptions { SegmentSizeBytes = segmentSize, FlushMode = FlushMode.Async };
         var model = new List<byte[]?>(); // null: an aborted claim (holds a sequence, never delivered)
         var modelReaders = new Dictionary<int, long>();
@@ -71,7 +73,7 @@ public class QueueModelTests
                     case Append a:
                     {
                         int len = Math.Min(a.Length, q.MaxPayloadBytes);
-                        byte[] payload = Payload(model.Count, len);
+                        byte[] payload = TestPayloads.For(model.Count, len);
                         Assert.Equal(model.Count, q.Enqueue(payload));
                         model.Add(payload);
                         break;
@@ -194,14 +196,6 @@ public class QueueModelTests
         {
             foreach (var rd in readers.Values) rd.Dispose();
             q.Dispose();
-            Directory.Delete(dir, recursive: true);
         }
-    }
-
-    private static byte[] Payload(long seq, int length)
-    {
-        var b = new byte[length];
-        for (int i = 0; i < length; i++) b[i] = (byte)(seq * 131 + i * 3);
-        return b;
     }
 }

@@ -283,8 +283,10 @@ public sealed class HostilePeerTests : IDisposable
             var durable = 0L;
             var options = new ExportOptions { Follow = true, IdleTimeout = TimeSpan.FromSeconds(2), Progress = new SyncProgress(p => Interlocked.Exchange(ref durable, p.DurableSequence)) };
             Task<long> export = q.ExportToAsync(s, 0, options, cts.Token);
-            Task<long> received = Loopback.Receive(_replica, r, new ReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(1) });
-            await Task.Delay(TimeSpan.FromSeconds(3)); // silence: only the exporter's heartbeats (every 0.5 s) keep the receiver waiting
+            // The receiver's idle timeout is 6 heartbeat periods, so a loaded machine that delays one or two does
+            // not end the session; the silence is longer than that timeout, so only heartbeats can keep it up.
+            Task<long> received = Loopback.Receive(_replica, r, new ReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(3) });
+            await Task.Delay(TimeSpan.FromSeconds(5)); // silence: only the exporter's heartbeats (every 0.5 s) keep the receiver waiting
             Assert.False(received.IsCompleted, "the receiver gave up on a following sender that sent heartbeats");
             Append(q, 5);
             for (var wait = System.Diagnostics.Stopwatch.StartNew(); Interlocked.Read(ref durable) < 15; await Task.Delay(20))

@@ -100,11 +100,11 @@ public class CapacityTests
         Fill(q, 2 * R); // needs two more segments: drops segments 0 and 1
         Assert.Equal(2 * R, q.FirstSequence);
         Assert.Equal(2 * R - 10, q.DroppedRecords); // billing had read 10 of them
-        var drops = log.Events.Where(e => e.EventId == 1030).ToArray(); // RecordsDropped
+        var drops = log.WithId(1030).ToArray(); // RecordsDropped
         Assert.Equal(2, drops.Length);
         Assert.All(drops, d => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, d.Level));
         Assert.StartsWith($"Dropped {R - 10} records of {q.Path} from sequence 10 before every consumer read them: MaxQueueSizeBytes (FullPolicy DropOldest)", drops[0].Message);
-        Assert.Contains(log.Events, e => e.EventId == 1012 && e.Message.Contains("the queue reached MaxQueueSizeBytes 262144 and FullPolicy is DropOldest"));
+        Assert.Contains(log.WithId(1012), e => e.Message.Contains("the queue reached MaxQueueSizeBytes 262144 and FullPolicy is DropOldest"));
 
         Assert.True(view.SequenceEqual(Payload(R - 1)), "the view of a dropped segment stays valid while its reader is on it");
         Assert.True(File.Exists(Path.Combine(dir.Path, SegmentName(0))), "unlinked only when the reader leaves");
@@ -113,7 +113,7 @@ public class CapacityTests
         Assert.Equal(2 * R + 1, reader.NextSequence);
         q.WaitForBackgroundWork(); // an index build may hold it for a moment; its release unlinks it then
         Assert.False(File.Exists(Path.Combine(dir.Path, SegmentName(0))));
-        Assert.Contains(log.Events, e => e.EventId == 1032 && e.Message.Contains($"skipped sequences [{R}, {2 * R})"));
+        Assert.Contains(log.WithId(1032), e => e.Message.Contains($"skipped sequences [{R}, {2 * R})"));
 
         using var again = q.OpenReader("billing");
         Assert.Equal(2 * R, again.NextSequence);

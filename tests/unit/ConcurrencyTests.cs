@@ -11,7 +11,7 @@ public class ConcurrencyTests
     public async Task ConcurrentProducersAndAReaderSeeEverySequenceExactlyOnceInOrder(FlushMode mode, int producers, int perProducer)
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small(mode, 16 * 1024)); // small segments: many rolls under contention
+        using var q = new MmapQueue(dir.Path, TestOptions.Small(mode, 16 * 1024)); // small segments: many rolls under contention
         int total = producers * perProducer;
         var returned = new ConcurrentBag<long>();
         var reader = Task.Run(() =>
@@ -51,23 +51,23 @@ public class ConcurrencyTests
     public async Task WaitToReadAsyncCompletesWhenAProducerPublishes()
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small());
+        using var q = new MmapQueue(dir.Path, TestOptions.Small());
         using var r = q.OpenReader();
         Assert.False(r.TryRead(out _));
         var wait = r.WaitToReadAsync().AsTask();
         await Task.Delay(50);
         Assert.False(wait.IsCompleted, "nothing was published yet");
-        q.Enqueue(Records.Payload(0, 10));
+        q.Enqueue(TestPayloads.For(0, 10));
         Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.True(r.TryRead(out var p));
-        Assert.Equal(Records.Payload(0, 10), p.ToArray());
+        Assert.Equal(TestPayloads.For(0, 10), p.ToArray());
     }
 
     [Fact]
     public async Task WaitToReadAsyncHonoursCancellation()
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small());
+        using var q = new MmapQueue(dir.Path, TestOptions.Small());
         using var r = q.OpenReader();
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => r.WaitToReadAsync(cts.Token).AsTask());

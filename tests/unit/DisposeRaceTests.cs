@@ -20,7 +20,7 @@ public class DisposeRaceTests
         for (int round = 0; round < 12; round++)
         {
             using var dir = new TempDir();
-            var options = Records.Small(mode, 16 * 1024); // small segments: some rounds dispose in the middle of a roll
+            var options = TestOptions.Small(mode, 16 * 1024); // small segments: some rounds dispose in the middle of a roll
             var q = new MmapQueue(dir.Path, options);
             var returned = new ConcurrentDictionary<long, (int Producer, int Index)>();
             var unexpected = new ConcurrentBag<Exception>();

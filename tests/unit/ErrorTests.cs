@@ -6,7 +6,7 @@ public class ErrorTests
     public void OversizeRecordIsRefusedNamingBothSizes()
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small());
+        using var q = new MmapQueue(dir.Path, TestOptions.Small());
         var e = Assert.Throws<ArgumentException>(() => q.Enqueue(new byte[70_000]));
         Assert.Contains("A record of 70000 bytes does not fit in a segment of 65536 bytes (at most 65464 bytes of payload per record)", e.Message);
         Assert.Equal(0, q.NextSequence);
@@ -41,8 +41,8 @@ public class ErrorTests
     public void SecondWriterOnTheSameDirectoryFailsNamingTheHolder()
     {
         using var dir = new TempDir();
-        using var first = new MmapQueue(dir.Path, Records.Small());
-        var e = Assert.Throws<IOException>(() => new MmapQueue(dir.Path, Records.Small()));
+        using var first = new MmapQueue(dir.Path, TestOptions.Small());
+        var e = Assert.Throws<IOException>(() => new MmapQueue(dir.Path, TestOptions.Small()));
         Assert.Contains($"is already open for writing by process pid {Environment.ProcessId}", e.Message);
         first.Enqueue([1, 2, 3]); // the first writer is unaffected
     }
@@ -51,8 +51,8 @@ public class ErrorTests
     public void TheLockIsReleasedOnDispose()
     {
         using var dir = new TempDir();
-        new MmapQueue(dir.Path, Records.Small()).Dispose();
-        using var again = new MmapQueue(dir.Path, Records.Small());
+        new MmapQueue(dir.Path, TestOptions.Small()).Dispose();
+        using var again = new MmapQueue(dir.Path, TestOptions.Small());
         Assert.Equal(0, again.NextSequence);
     }
 
@@ -60,7 +60,7 @@ public class ErrorTests
     public void ReaderOutsideTheStoredRangeIsRefused()
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small());
+        using var q = new MmapQueue(dir.Path, TestOptions.Small());
         q.Enqueue([1]);
         ArgumentOutOfRangeException e = Assert.Throws<SequenceOutOfRangeException>(() => q.OpenReader(5)); // issue 3: a subclass saying which side
         Assert.Contains("Sequence 5 is not written yet", e.Message);
@@ -71,7 +71,7 @@ public class ErrorTests
     public void UseAfterDisposeThrowsObjectDisposed()
     {
         using var dir = new TempDir();
-        var q = new MmapQueue(dir.Path, Records.Small());
+        var q = new MmapQueue(dir.Path, TestOptions.Small());
         q.Dispose();
         Assert.Throws<ObjectDisposedException>(() => q.Enqueue([1]));
         Assert.Throws<ObjectDisposedException>(() => q.Flush());

@@ -1,6 +1,6 @@
 namespace MmapQueues.Tests;
 
-/// <summary>Helpers shared by the consumer, seek, retention and capacity tests.</summary>
+/// <summary>Unit-test helpers over the shared test kit (tests/TestKit): fill, read back, count files and mappings.</summary>
 internal static class QueueTestKit
 {
     public const long SegmentSize = 64 * 1024;
@@ -9,19 +9,10 @@ internal static class QueueTestKit
     public const int PayloadSize = 1000;
     public const int RecordsPerSegment = (int)((SegmentSize - 64) / 1008);
 
-    public static MmapQueueOptions Options(Action<MmapQueueOptions>? change = null)
-    {
-        var o = new MmapQueueOptions { SegmentSizeBytes = SegmentSize, FlushMode = FlushMode.Async, Preheat = false };
-        change?.Invoke(o);
-        return o;
-    }
+    public static MmapQueueOptions Options(Action<MmapQueueOptions>? change = null) => TestOptions.Small(segmentSize: SegmentSize, change: change);
 
-    public static byte[] Payload(long seq, int length = PayloadSize)
-    {
-        var b = new byte[length];
-        for (int i = 0; i < length; i++) b[i] = (byte)(seq * 31 + i);
-        return b;
-    }
+    /// <summary>The kit's payload of <paramref name="seq"/>, <see cref="PayloadSize"/> bytes unless told.</summary>
+    public static byte[] Payload(long seq, int length = PayloadSize) => TestPayloads.For(seq, length);
 
     public static void Fill(MmapQueue q, long count, int length = PayloadSize, bool settle = true)
     {
@@ -45,6 +36,19 @@ internal static class QueueTestKit
             Assert.True(r.TryRead(out var p), $"record {seq} missing");
             Assert.True(p.SequenceEqual(Payload(seq, length)), $"record {seq} has the wrong payload");
         }
+    }
+
+    /// <summary>Reads everything from <paramref name="from"/> on and checks each payload; returns the sequence after the last.</summary>
+    public static long ReadAllAndCheck(MmapQueue q, long from, Func<long, int> length)
+    {
+        using var r = q.OpenReader(from);
+        long expect = from;
+        while (r.TryRead(out var p))
+        {
+            Assert.True(TestPayloads.Matches(p, expect, length(expect)), $"payload of sequence {expect} differs");
+            expect++;
+        }
+        return expect;
     }
 
     public static string[] SegmentFileNames(string dir) =>

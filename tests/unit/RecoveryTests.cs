@@ -10,11 +10,11 @@ public class RecoveryTests
     /// <summary>Writes <see cref="Count"/> records and stops as a process kill would (nothing flushed, no watermark).</summary>
     private static (string Segment, int LastOffset, int LastFrame) WriteAndCrash(string dir)
     {
-        var q = new MmapQueue(dir, Records.Small());
+        var q = new MmapQueue(dir, TestOptions.Small());
         int offset = SegmentLayout.FirstRecordOffset, last = 0;
         for (int i = 0; i < Count; i++)
         {
-            q.Enqueue(Records.Payload(i, Len(i)));
+            q.Enqueue(TestPayloads.For(i, Len(i)));
             last = offset;
             offset += SegmentLayout.FrameLength(Len(i));
         }
@@ -44,15 +44,15 @@ public class RecoveryTests
                 fs.Position = lastOffset + from;
                 fs.Write(tail);
             }
-            using (var q = new MmapQueue(run, Records.Small()))
+            using (var q = new MmapQueue(run, TestOptions.Small()))
             {
-                long end = Records.ReadAllAndCheck(q, 0, Len);
+                long end = QueueTestKit.ReadAllAndCheck(q, 0, Len);
                 // Either the tear missed the record (its padding only) or the record is gone: never a changed payload.
                 Assert.InRange(end, Count - 1, Count);
                 if (from < SegmentLayout.RecordHeaderSize + Len(Count - 1) && !garble) Assert.Equal(Count - 1, end);
                 Assert.Equal(end, q.NextSequence);
-                q.Enqueue(Records.Payload(end, Len(end))); // appending resumes right after the survivors
-                Assert.Equal(end + 1, Records.ReadAllAndCheck(q, 0, Len));
+                q.Enqueue(TestPayloads.For(end, Len(end))); // appending resumes right after the survivors
+                Assert.Equal(end + 1, QueueTestKit.ReadAllAndCheck(q, 0, Len));
             }
             Directory.Delete(run, recursive: true);
         }
@@ -69,7 +69,7 @@ public class RecoveryTests
             fs.WriteByte(0xFF);
             fs.WriteByte(0xFF);
         }
-        using (var q = new MmapQueue(dir.Path, Records.Small())) Assert.Equal(Count - 1, q.NextSequence);
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small())) Assert.Equal(Count - 1, q.NextSequence);
         byte[] bytes = File.ReadAllBytes(seg);
         Assert.All(bytes[lastOffset..(lastOffset + lastFrame)], b => Assert.Equal(0, b));
     }
@@ -79,14 +79,14 @@ public class RecoveryTests
     {
         using var dir = new TempDir();
         string seg;
-        using (var q = new MmapQueue(dir.Path, Records.Small()))
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small()))
         {
-            for (int i = 0; i < Count; i++) q.Enqueue(Records.Payload(i, Len(i)));
+            for (int i = 0; i < Count; i++) q.Enqueue(TestPayloads.For(i, Len(i)));
             seg = q.Segments[0].Path;
         } // Dispose flushes: every record is durable, so nothing here may be taken for a torn tail
         int offset5 = SegmentLayout.FirstRecordOffset + Enumerable.Range(0, 5).Sum(i => SegmentLayout.FrameLength(Len(i)));
         FlipByte(seg, offset5 + SegmentLayout.RecordHeaderSize + 3);
-        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, Records.Small()));
+        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, TestOptions.Small()));
         Assert.Equal(seg, e.FilePath);
         Assert.Equal(offset5, e.Offset);
         Assert.Contains($"{seg} at offset {offset5}: expected CRC32C", e.Message);
@@ -98,15 +98,15 @@ public class RecoveryTests
     {
         using var dir = new TempDir();
         string firstSegment;
-        using (var q = new MmapQueue(dir.Path, Records.Small(segment: 8192)))
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small(segmentSize: 8192)))
         {
-            for (int i = 0; i < 1000; i++) q.Enqueue(Records.Payload(i, 40));
+            for (int i = 0; i < 1000; i++) q.Enqueue(TestPayloads.For(i, 40));
             firstSegment = q.Segments[0].Path;
             Assert.True(q.Segments.Length > 3);
         }
         int offset2 = SegmentLayout.FirstRecordOffset + 2 * SegmentLayout.FrameLength(40);
         FlipByte(firstSegment, offset2 + 20);
-        using var reopened = new MmapQueue(dir.Path, Records.Small(segment: 8192)); // sealed segments are trusted at open: O(segments)
+        using var reopened = new MmapQueue(dir.Path, TestOptions.Small(segmentSize: 8192)); // sealed segments are trusted at open: O(segments)
         using var r = reopened.OpenReader();
         Assert.True(r.TryRead(out _));
         Assert.True(r.TryRead(out _));
@@ -120,14 +120,14 @@ public class RecoveryTests
     {
         using var dir = new TempDir();
         string seg;
-        using (var q = new MmapQueue(dir.Path, Records.Small()))
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small()))
         {
-            for (int i = 0; i < Count; i++) q.Enqueue(Records.Payload(i, Len(i)));
+            for (int i = 0; i < Count; i++) q.Enqueue(TestPayloads.For(i, Len(i)));
             seg = q.Segments[0].Path;
         }
         int offset3 = SegmentLayout.FirstRecordOffset + Enumerable.Range(0, 3).Sum(i => SegmentLayout.FrameLength(Len(i)));
         using (var fs = new FileStream(seg, FileMode.Open, FileAccess.ReadWrite)) { fs.Position = offset3; fs.Write(new byte[4]); }
-        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, Records.Small()));
+        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, TestOptions.Small()));
         Assert.Equal(offset3, e.Offset);
         Assert.Contains("found a zero commit word", e.Message);
     }
@@ -137,9 +137,9 @@ public class RecoveryTests
     {
         using var dir = new TempDir();
         string seg;
-        using (var q = new MmapQueue(dir.Path, Records.Small())) seg = q.Segments[0].Path;
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small())) seg = q.Segments[0].Path;
         FlipByte(seg, 0);
-        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, Records.Small()));
+        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, TestOptions.Small()));
         Assert.Equal(0, e.Offset);
         Assert.Matches(@"expected segment magic 0x3130474553514D4D, found 0x3130474553514D4C", e.Message);
     }
@@ -149,9 +149,9 @@ public class RecoveryTests
     {
         using var dir = new TempDir();
         string seg;
-        using (var q = new MmapQueue(dir.Path, Records.Small())) seg = q.Segments[0].Path;
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small())) seg = q.Segments[0].Path;
         using (var fs = new FileStream(seg, FileMode.Open)) fs.SetLength(4096);
-        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, Records.Small()));
+        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, TestOptions.Small()));
         Assert.Contains("expected file length 65536 (the queue's segment size), found 4096", e.Message);
     }
 

@@ -2,15 +2,9 @@ namespace MmapQueues.Tests;
 
 public class RoundTripTests
 {
-    private static MmapQueueOptions Small(FlushMode mode = FlushMode.Async) =>
-        new() { SegmentSizeBytes = 64 * 1024, FlushMode = mode };
+    private static MmapQueueOptions Small(FlushMode mode = FlushMode.Async) => TestOptions.Small(mode);
 
-    private static byte[] Payload(long seq, int length)
-    {
-        var b = new byte[length];
-        for (int i = 0; i < length; i++) b[i] = (byte)(seq * 31 + i);
-        return b;
-    }
+    private static byte[] Payload(long seq, int length) => TestPayloads.For(seq, length);
 
     [Fact]
     public void EmptySmallOddAndSegmentSpanningPayloadsReadBackInOrder()

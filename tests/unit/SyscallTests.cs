@@ -8,13 +8,13 @@ public class SyscallTests
     public void FlushIssuesMsyncOverTheDirtyRange()
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small());
-        for (int i = 0; i < 100; i++) q.Enqueue(Records.Payload(i, 100));
+        using var q = new MmapQueue(dir.Path, TestOptions.Small());
+        for (int i = 0; i < 100; i++) q.Enqueue(TestPayloads.For(i, 100));
 
         string log = dir.Sub("strace.log");
         using var strace = StraceSelf(log, "msync");
         q.Flush();
-        q.Enqueue(Records.Payload(100, 100));
+        q.Enqueue(TestPayloads.For(100, 100));
         q.Flush();
         string trace = StopAndRead(strace, log);
 

@@ -6,8 +6,8 @@ public class ZeroCopyTests
     public void TryReadReturnsAViewIntoTheMappedSegment()
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small());
-        for (int i = 0; i < 100; i++) q.Enqueue(Records.Payload(i, 100));
+        using var q = new MmapQueue(dir.Path, TestOptions.Small());
+        for (int i = 0; i < 100; i++) q.Enqueue(TestPayloads.For(i, 100));
         using var r = q.OpenReader();
         var segment = q.Segments[0];
         for (int i = 0; i < 100; i++)
@@ -21,8 +21,8 @@ public class ZeroCopyTests
     public void ASegmentStaysMappedWhileAReaderHoldsAViewIntoIt()
     {
         using var dir = new TempDir();
-        using var q = new MmapQueue(dir.Path, Records.Small(segment: 8192));
-        for (int i = 0; i < 1000; i++) q.Enqueue(Records.Payload(i, 40));
+        using var q = new MmapQueue(dir.Path, TestOptions.Small(segmentSize: 8192));
+        for (int i = 0; i < 1000; i++) q.Enqueue(TestPayloads.For(i, 40));
         var first = q.Segments[0];
         q.WaitForBackgroundWork(); // the index build holds a segment it just sealed until its scan ends
         Assert.False(first.IsMapped); // sealed and unread: not mapped

@@ -60,7 +60,7 @@ internal sealed class CursorStore : IDisposable
         }
     }
 
-    /// <summary>The last durable state. Lock-free; pairs with the <c>Volatile.Write</c> in <see cref="PersistUnsynchronized"/>.</summary>
+    /// <summary>The last durable state. Lock-free; pairs with the <c>Volatile.Write</c> in <see cref="PersistUnderCursorLock"/>.</summary>
     public CursorState Snapshot => Volatile.Read(ref _state);
 
     /// <summary>Makes <paramref name="sequence"/> the committed position of <paramref name="name"/>, durably.</summary>
@@ -98,12 +98,13 @@ internal sealed class CursorStore : IDisposable
             if (_disposed) throw new ObjectDisposedException(nameof(MmapQueue), $"Queue {_directory} is disposed; the cursors file {_path} is closed.");
             CursorState? next = change(_state);
             if (next is null) return;
-            PersistUnsynchronized(next with { Generation = _state.Generation + 1 });
+            PersistUnderCursorLock(next with { Generation = _state.Generation + 1 });
         }
     }
 
-    private void PersistUnsynchronized(CursorState next)
+    private void PersistUnderCursorLock(CursorState next)
     {
+        System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock), "persisting the cursors needs the cursors lock");
         int needed = CursorFile.SlotSizeFor(next);
         if (_file is null || needed > _slotSize)
         {

@@ -3,15 +3,21 @@ using System.Runtime.InteropServices;
 namespace MmapQueues.Tests.Crash.Harness;
 
 /// <summary>
-/// A filesystem on a loop device whose power can be cut: the project's version of
-/// <c>shared/tools/crashsim.sh</c>. <see cref="PowerCut"/> is a machine losing power: the filesystem stops
-/// issuing I/O at once (the shutdown ioctl without a log flush drops the dirty page cache), the image is
-/// copied once the device is idle, and the copy is mounted (journal replay = the reboot).
+/// A filesystem on a loop device whose power can be cut. <see cref="PowerCut"/> is a machine losing power:
+/// the filesystem stops issuing I/O at once (the shutdown ioctl without a log flush drops the dirty page
+/// cache), the image is copied once the device is idle, and the copy is mounted (journal replay = the reboot).
 /// </summary>
 /// <remarks>
-/// Between the kill and the cut nothing may <c>sync</c>, <c>fsfreeze</c> or unmount: each writes the
+/// <para>Between the kill and the cut nothing may <c>sync</c>, <c>fsfreeze</c> or unmount: each writes the
 /// unsynced data back and voids the test. The harness never does; the child is killed, then
-/// <see cref="PowerCut"/> shuts the filesystem down before anything else touches it.
+/// <see cref="PowerCut"/> shuts the filesystem down before anything else touches it.</para>
+/// <para>Independent of what else runs on the machine: each instance has its own image, mount point and
+/// loop device under a fresh directory, and looks only at its own device's counters. What it cannot control
+/// is global: another program's <c>sync</c>, or the kernel's background write-back once the machine's dirty
+/// memory passes <c>vm.dirty_background_ratio</c>, may write this filesystem's unsynced pages before a cut,
+/// and a loaded host disk may keep its loop device busy for a while. So the idle wait is bounded by time,
+/// not by a count of tries, and no test may demand that a cut loses a given unsynced record (more surviving
+/// is always allowed; see docs/MACHINE-FACTS.md, "Crash simulation").</para>
 /// </remarks>
 internal sealed partial class LoopFilesystem : IDisposable
 {
@@ -73,31 +79,56 @@ internal sealed partial class LoopFilesystem : IDisposable
         string copy = Path.Combine(_work, "crash.img");
         string sys = $"/sys/block/{Path.GetFileName(_device!)}";
         bool copied = false;
-        for (int attempt = 0; attempt < 200 && !copied; attempt++)
+        string state = "";
+        // Writes already in flight at the cut still complete into the image file; on a host disk that another
+        // program keeps busy they can take seconds, so wait by the clock (not by a count of tries).
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!copied && waited.Elapsed < IdleWaitLimit)
         {
-            string before = IoState(sys);
-            if (!before.EndsWith(" 0 0", StringComparison.Ordinal)) { Thread.Sleep(10); continue; }
+            state = IoState(sys);
+            if (!state.EndsWith(" 0 0", StringComparison.Ordinal)) { Thread.Sleep(10); continue; }
             Shell.Run("cp", "--sparse=always", _image, copy);
-            copied = before == IoState(sys); // nothing completed while cp ran: the copy is one instant
+            copied = state == IoState(sys); // nothing completed while cp ran: the copy is one instant
         }
-        if (!copied) throw new IOException($"loop device {_device} never became idle after the shutdown ioctl");
+        if (!copied)
+            throw new IOException($"loop device {_device} never became idle after the shutdown ioctl: waited {waited.Elapsed.TotalSeconds:F0} s, " +
+                                  $"expected no I/O in flight and none completing during the copy, last found (writes, sectors, in flight r/w) {state}");
         Unmount();
         File.Move(copy, _image, overwrite: true);
         AttachAndMount(); // ext4/xfs replay their journal here: the reboot
     }
+
+    /// <summary>How long a cut waits for the loop device to finish the writes in flight when it was cut.</summary>
+    private static readonly TimeSpan IdleWaitLimit = TimeSpan.FromSeconds(60);
 
     /// <summary>Bytes free on the filesystem.</summary>
     public long FreeBytes => new DriveInfo(MountPoint).AvailableFreeSpace;
 
     private void AttachAndMount()
     {
-        _device = Shell.Run("losetup", "-f", "--show", _image);
+        _device = AttachLoopDevice(_image);
         var (exit, _, err) = Shell.Try("mount", "-t", _fsType, "-o", "noatime", _device, MountPoint);
         if (exit != 0)
         {
             Shell.Try("losetup", "-d", _device);
             _device = null;
             throw new IOException($"mount of {_fsType} on {_image} failed (after a power cut: the filesystem did not recover): {err}");
+        }
+    }
+
+    /// <summary>
+    /// <c>losetup -f --show</c>: the kernel hands out the first free device. Another program attaching at the
+    /// same moment can take the device this call picked (EBUSY); try again, a few times, for the next free one.
+    /// </summary>
+    private static string AttachLoopDevice(string image)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var (exit, stdout, stderr) = Shell.Try("losetup", "-f", "--show", image);
+            if (exit == 0) return stdout;
+            if (attempt == 5 || !stderr.Contains("busy", StringComparison.OrdinalIgnoreCase))
+                throw new IOException($"`losetup -f --show {image}` failed with exit code {exit} (attempt {attempt}): {stderr}");
+            Thread.Sleep(50 * attempt);
         }
     }
 

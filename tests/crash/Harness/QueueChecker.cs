@@ -27,7 +27,7 @@ internal static class QueueChecker
     /// <exception cref="CrashCheckException">A payload differs from what was written, or a reader stopped short or resumed elsewhere.</exception>
     public static RecoveredQueue OpenAndRead(string dir, long segmentBytes, int maxExtra, string? consumer = null)
     {
-        var log = new CountingLoggerFactory();
+        var log = new CapturingLoggerFactory();
         var tags = new List<long>();
         long first;
         long? position = null;
@@ -56,7 +56,7 @@ internal static class QueueChecker
                 ResumeConsumer(q, consumer, committed, tags, maxExtra, dir);
             }
         }
-        return new RecoveredQueue(tags, log.Count(CountingLoggerFactory.TornTailTruncated), log.Count(CountingLoggerFactory.DroppedSegmentAfterTear),
+        return new RecoveredQueue(tags, log.Count(RecoveryEvents.TornTailTruncated), log.Count(RecoveryEvents.DroppedSegmentAfterTear),
             first, position);
     }
 

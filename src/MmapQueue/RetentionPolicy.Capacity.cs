@@ -2,29 +2,30 @@ using System.Diagnostics;
 
 namespace MmapQueues;
 
-public sealed partial class MmapQueue
+internal sealed partial class RetentionPolicy
 {
     /// <summary>
     /// True when one more segment fits under <see cref="MmapQueueOptions.MaxQueueSizeBytes"/>, after a
-    /// retention pass if needed. <paramref name="spaceFreed"/> is taken before the check, so a deletion
-    /// that lands after it completes that task and a producer waiting on it cannot miss the wake-up.
+    /// retention pass if needed (the caller, the roll, holds the roll lock). <paramref name="spaceFreed"/> is
+    /// taken before the check, so a deletion that lands after it completes that task and a producer waiting
+    /// on it cannot miss the wake-up.
     /// </summary>
-    private bool HasRoomForNextSegment(out Task spaceFreed)
+    public bool HasRoomForNextSegment(out Task spaceFreed)
     {
-        spaceFreed = SpaceFreed;
+        spaceFreed = _segments.SpaceFreed;
         long max = _options.MaxQueueSizeBytes;
-        if (max == 0 || (Segments.Length + 1L) * _segmentSize <= max) return true;
-        ApplyRetention();
-        return (Segments.Length + 1L) * _segmentSize <= max;
+        if (max == 0 || (_segments.Count + 1L) * _segmentSize <= max) return true;
+        Apply();
+        return (_segments.Count + 1L) * _segmentSize <= max;
     }
 
     /// <summary>Block policy: waits (outside the roll lock) for retention to free a segment, the deadline, or cancellation.</summary>
-    private void WaitForSpace(Task spaceFreed, ref long giveUpAt, CancellationToken cancellationToken)
+    public void WaitForSpace(Task spaceFreed, ref long giveUpAt, CancellationToken cancellationToken)
     {
         TimeSpan timeout = _options.FullBlockTimeout;
         if (giveUpAt == 0)
         {
-            Log.ProducerBlocked(_logger, _directory, Segments.Length * _segmentSize, _options.MaxQueueSizeBytes, timeout);
+            Log.ProducerBlocked(_logger, _directory, _segments.Count * _segmentSize, _options.MaxQueueSizeBytes, timeout);
             giveUpAt = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue
                 : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         }
@@ -38,14 +39,15 @@ public sealed partial class MmapQueue
         spaceFreed.Wait(waitMs, cancellationToken); // false on timeout: the caller checks again, then gives up above
     }
 
-    private QueueFullException FullException(string waited)
+    /// <summary>The error of a full queue: the limit, the segments in use, and the slowest consumer holding them.</summary>
+    public QueueFullException FullException(string waited)
     {
         var cursors = _cursors.Snapshot.Committed;
         string slowest = cursors.Count == 0
             ? "no named consumer is registered, so only RetentionAge frees segments"
-            : cursors.MinBy(p => p.Value) is var (name, at) ? $"the slowest consumer '{name}' has committed up to {at} of {NextSequence}" : "";
+            : cursors.MinBy(p => p.Value) is var (name, at) ? $"the slowest consumer '{name}' has committed up to {at} of {_nextSequence()}" : "";
         return new QueueFullException(
-            $"Queue {_directory} is full: MaxQueueSizeBytes is {_options.MaxQueueSizeBytes} ({Segments.Length} segments of " +
+            $"Queue {_directory} is full: MaxQueueSizeBytes is {_options.MaxQueueSizeBytes} ({_segments.Count} segments of " +
             $"{_segmentSize} bytes in use) and FullPolicy is {_options.FullPolicy}{waited}; {slowest}. Commit consumers " +
             "(retention then deletes what they all read), raise MaxQueueSizeBytes, or choose FullPolicy.DropOldest.",
             _options.MaxQueueSizeBytes, _options.FullPolicy);

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using MmapQueues.Format;
+using MmapQueues.Storage;
+
+namespace MmapQueues;
+
+internal sealed partial class Flusher
+{
+    /// <summary>
+    /// Walks the frontier forward over published records to <paramref name="target"/> at least (waiting for
+    /// producers that reserved below it to publish; they always do) and on over whatever else is already
+    /// published; msyncs what it passed; then reports it durable.
+    /// </summary>
+    private void FlushUnderFlushLock(long target)
+    {
+        AssertFlushLockHeld();
+        var started = Stopwatch.GetTimestamp();
+        // Null once Dispose finished: a Flush or sync-mode wait that raced it and was not covered by its flush.
+        Segment seg = _frontier ?? throw new ObjectDisposedException(nameof(MmapQueue), $"Queue {_directory} is disposed.");
+        bool skipMsync = _options.TestOnlySkipMsyncEveryNthFlush > 0 && ++_flushCount % _options.TestOnlySkipMsyncEveryNthFlush == 0;
+        int off = _frontierOffset;
+        long seq = _durableSequence;
+        seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
+        try
+        {
+            WalkAndSyncUnderFlushLock(ref seg, ref off, ref seq, target, skipMsync);
+        }
+        finally
+        {
+            seg.Release();
+        }
+        PersistWatermarksUnderFlushLock(skipMsync);
+        if (Interlocked.Exchange(ref _directoryDirty, 0) == 1 && !skipMsync)
+        {
+            try
+            {
+                Native.Libc.FsyncDirectory(_directory);
+            }
+            catch (IOException)
+            {
+                Volatile.Write(ref _directoryDirty, 1); // still not covered: the next flush must try again before reporting anything
+                throw;
+            }
+        }
+
+        _frontier = seg;
+        _frontierOffset = off;
+        Volatile.Write(ref _durableSequence, seq); // pairs with Volatile.Read in WaitDurable / DurableSequence
+        long ended = Stopwatch.GetTimestamp();
+        _lastFlushTicks = ended - started;
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(started, ended);
+        Metrics?.RecordFlush(elapsed);
+        double ms = elapsed.TotalMilliseconds;
+        if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
+    }
+
+    /// <summary>
+    /// The walk of <see cref="FlushUnderFlushLock"/>: advances (seg, off, seq) over published records,
+    /// msyncing each segment it finishes and finally the range it advanced in the last one. The caller holds
+    /// a reference on <paramref name="seg"/>; the walk hands it over from segment to segment.
+    /// </summary>
+    private void WalkAndSyncUnderFlushLock(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
+    {
+        var spin = new SpinWait();
+        // long.MaxValue: wait for nobody, take everything published.
+        long mustReach = target == long.MaxValue ? 0 : target;
+        long stopAt = target == long.MaxValue ? long.MaxValue : target + GroupCommitOvershoot;
+        var cursor = new FrameCursor(seg.Bytes, off, seq);
+        while (cursor.Sequence < stopAt)
+        {
+            FrameKind kind = cursor.Read(verifyCrc: false); // acquire-loads the commit word: pairs with PublishWord
+            if (kind is FrameKind.EndOfSegment or FrameKind.SegmentFull)
+            {
+                Segment? next = SegmentStartingAt(cursor.Sequence);
+                if (next is null) break; // sealed, but the roll has not listed the next segment: nothing more is appended
+                int end = cursor.End;
+                long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+                if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
+                seg.FlushedOffset = end;
+                seg.FullyFlushed = true;
+                Recovery.SetDurableEnd(seg, end); // exact for a sealed segment; synced after its data by PersistWatermarks
+                _watermarkPending.Add(seg);
+                next.Acquire();
+                seg.Release();
+                seg = next;
+                cursor = new FrameCursor(seg.Bytes, SegmentLayout.FirstRecordOffset, cursor.Sequence);
+                continue;
+            }
+            if (kind == FrameKind.Empty)
+            {
+                if (cursor.Sequence >= mustReach) break; // past the target: take what is published, wait for nothing more
+                spin.SpinOnce();          // a producer reserved below target and is still copying
+                continue;
+            }
+            if (kind == FrameKind.Bad) // only bytes written past the queue's back can do this: do not report them durable
+                throw QueueCorruptedException.At(seg.Path, cursor.Offset, cursor.Problem!.Value.Expected, cursor.Problem.Value.Found);
+            cursor.Advance();
+        }
+        off = cursor.Offset;
+        seq = cursor.Sequence;
+
+        if (off > seg.FlushedOffset)
+        {
+            // One msync covers the new records and, when it moved, the watermark in the header page.
+            long from = seg.WatermarkUnsynced ? 0 : seg.FlushedOffset;
+            if (!skipMsync) seg.Region.Flush(from, off - from, seg.Path);
+            seg.WatermarkUnsynced = false;
+            seg.FlushedOffset = off;
+            if (off - seg.Watermark >= WatermarkStepBytes)
+            {
+                // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
+                // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
+                Recovery.SetDurableEnd(seg, off);
+                seg.Watermark = off;
+                seg.WatermarkUnsynced = true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Group commit: a flush goes on past its target over records already published (other producers'
+    /// records, which then need no msync of their own), up to this many, so a flood cannot keep it walking.
+    /// </summary>
+    private const long GroupCommitOvershoot = 1 << 16;
+
+    /// <summary>How far the frontier moves before the header watermark follows (see docs/DECISIONS.md).</summary>
+    private const long WatermarkStepBytes = 1 << 20;
+
+    /// <summary>
+    /// msyncs the header page of sealed segments whose watermark moved since; with <paramref name="includeFrontier"/>
+    /// (on Dispose) also brings the frontier's watermark up to date and syncs it.
+    /// </summary>
+    private void PersistWatermarksUnderFlushLock(bool skipMsync = false, bool includeFrontier = false)
+    {
+        AssertFlushLockHeld();
+        foreach (Segment s in _watermarkPending)
+        {
+            if (!s.TryAcquire()) continue; // retention deleted it: its header no longer matters
+            try
+            {
+                if (!skipMsync) s.Region.Flush(0, SegmentLayout.HeaderSize, s.Path);
+            }
+            finally
+            {
+                s.Release();
+            }
+        }
+        _watermarkPending.Clear();
+        if (includeFrontier && _frontier is { } f)
+        {
+            f.Acquire();
+            try
+            {
+                Recovery.SetDurableEnd(f, f.FlushedOffset);
+                f.Watermark = f.FlushedOffset;
+                f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
+                f.WatermarkUnsynced = false;
+            }
+            finally
+            {
+                f.Release();
+            }
+        }
+    }
+
+    /// <summary>The segment whose base is <paramref name="sequence"/>, once the roll has listed it.</summary>
+    private Segment? SegmentStartingAt(long sequence) => _segments.StartingAt(sequence);
+}
