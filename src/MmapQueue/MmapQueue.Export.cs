@@ -66,6 +66,10 @@ public sealed partial class MmapQueue
                 return new Exporter(this, transport, options, cancellationToken).Run(fromSequence);
         }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-    internal Guid QueueId => _queueId;
+    /// <summary>
+    /// The queue's identity, drawn when the directory was created and kept in <c>queue.meta</c>: it tells this
+    /// queue's records apart from another queue's wherever they travel (a forwarder's message ids, for example).
+    /// </summary>
+    public Guid QueueId => _queueId;
     internal long SegmentSize => _segmentSize;
 }

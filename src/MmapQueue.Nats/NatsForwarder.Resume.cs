@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace MmapQueues.Nats;
+
+public sealed partial class NatsForwarder
+{
+    /// <summary>Gets the stream, creating it when missing; checks that it captures the subject.</summary>
+    private async Task<INatsJSStream> EnsureStreamAsync(CancellationToken cancellationToken)
+    {
+        INatsJSStream stream;
+        try
+        {
+            stream = await _js.GetStreamAsync(_options.Stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            var config = new StreamConfig(_options.Stream, [_options.Subject])
+            {
+                NumReplicas = _options.StreamReplicas,
+                Storage = StreamConfigStorage.File,
+            };
+            if (_options.DuplicateWindow is { } window) config.DuplicateWindow = window;
+            try
+            {
+                stream = await _js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false);
+            }
+            catch (NatsJSApiException create) when (create.Error.Code < 500)
+            {
+                throw Permanent(_acked, $"stream {_options.Stream} is missing and could not be created: {create.Error.Description} (code {create.Error.Code}, error code {create.Error.ErrCode})", create);
+            }
+            Log.StreamCreated(_logger, _options.Stream, _options.Subject, _options.StreamReplicas);
+        }
+        ICollection<string> subjects = stream.Info.Config.Subjects ?? [];
+        if (!subjects.Any(s => SubjectMatches(s, _options.Subject)))
+            throw Permanent(_acked, $"stream {_options.Stream} does not capture the subject (its subjects: {string.Join(", ", subjects)})");
+        return stream;
+    }
+
+    /// <summary>
+    /// Moves past what the stream already holds of this queue. The last message on the subject names the last
+    /// sequence stored; the walk back from it checks that the messages since the acknowledged position are this
+    /// queue's and cover consecutive ranges. Only then are they skipped; otherwise everything from the
+    /// acknowledged position is sent again and the duplicate window removes repeats.
+    /// </summary>
+    private async Task SkipWhatTheStreamHoldsAsync(INatsJSStream stream, CancellationToken cancellationToken)
+    {
+        long from = _acked;
+        StoredMessage? last = await GetAsync(stream, new StreamMsgGetRequest { LastBySubj = _options.Subject }, cancellationToken).ConfigureAwait(false);
+        if (last is null) return; // nothing on the subject yet
+        if (Describe(last) is not { } newest)
+        {
+            Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path, $"the last message on {_options.Subject} (stream sequence {last.Seq}) is not from this queue");
+            return;
+        }
+        if (newest.Last < from) return; // the stream holds nothing past the committed position
+        if (newest.Last >= _queue.NextSequence)
+        {
+            Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path,
+                $"it holds sequence {newest.Last} but the queue ends at {_queue.NextSequence} (did the queue lose records it had forwarded?)");
+            return;
+        }
+        int maxSteps = 4096 + 2 * _options.MaxInFlight;
+        (long From, long Last) current = newest;
+        ulong streamSequence = last.Seq;
+        for (int step = 0; current.From > from; step++)
+        {
+            if (step == maxSteps || streamSequence <= 1)
+            {
+                Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path, $"no message covering sequence {from} within {step} messages before the newest");
+                return;
+            }
+            streamSequence--;
+            StoredMessage? previous = await GetAsync(stream, new StreamMsgGetRequest { Seq = streamSequence }, cancellationToken).ConfigureAwait(false);
+            if (previous is null || Describe(previous) is not { } p || p.Last + 1 != current.From)
+            {
+                Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path,
+                    $"stream message {streamSequence} does not end right before sequence {current.From} (a gap or another publisher)");
+                return;
+            }
+            current = p;
+        }
+        long resume = newest.Last + 1;
+        Volatile.Write(ref _acked, resume);
+        Log.ResumedAfterStream(_logger, _options.Stream, from, resume, _queue.Path);
+        Commit(force: true);
+    }
+
+    private static async Task<StoredMessage?> GetAsync(INatsJSStream stream, StreamMsgGetRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await stream.GetAsync(request, cancellationToken).ConfigureAwait(false)).Message;
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return null; // no such message (none on the subject yet, or deleted)
+        }
+    }
+
+    /// <summary>The range a stored message covers, when its headers say it is this queue's; null otherwise. The headers are untrusted input.</summary>
+    private (long From, long Last)? Describe(StoredMessage message)
+    {
+        if (string.IsNullOrEmpty(message.Hdrs)) return null;
+        byte[] raw;
+        try { raw = Convert.FromBase64String(message.Hdrs); }
+        catch (FormatException) { return null; } // not headers we wrote
+        string? queue = null, sequence = null, from = null;
+        foreach (string line in Encoding.UTF8.GetString(raw).Split("\r\n"))
+        {
+            int colon = line.IndexOf(':');
+            if (colon <= 0) continue;
+            string name = line[..colon].Trim(), value = line[(colon + 1)..].Trim();
+            if (name.Equals(NatsForwardHeaders.QueueId, StringComparison.OrdinalIgnoreCase)) queue = value;
+            else if (name.Equals(NatsForwardHeaders.Sequence, StringComparison.OrdinalIgnoreCase)) sequence = value;
+            else if (name.Equals(NatsForwardHeaders.From, StringComparison.OrdinalIgnoreCase)) from = value;
+        }
+        if (!string.Equals(queue, _queueId, StringComparison.OrdinalIgnoreCase)) return null;
+        if (!long.TryParse(sequence, NumberStyles.None, CultureInfo.InvariantCulture, out long lastSeq)) return null;
+        if (!long.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out long fromSeq) || fromSeq > lastSeq) return null;
+        return (fromSeq, lastSeq);
+    }
+
+    /// <summary>Whether a stream subject (with NATS wildcards <c>*</c> and <c>&gt;</c>) captures a concrete subject.</summary>
+    internal static bool SubjectMatches(string pattern, string subject)
+    {
+        string[] p = pattern.Split('.'), s = subject.Split('.');
+        for (int i = 0; i < p.Length; i++)
+        {
+            if (p[i] == ">") return s.Length > i;
+            if (i >= s.Length) return false;
+            if (p[i] != "*" && p[i] != s[i]) return false;
+        }
+        return p.Length == s.Length;
+    }
+}
