@@ -40,4 +40,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 1068, Level = LogLevel.Error,
         Message = "Could not commit the forwarder's position in {Queue}; it stays at {Committed}, and the records from there are offered again on the next start (the stream keeps one copy)")]
     public static partial void CommitFailed(ILogger logger, Exception error, string queue, long committed);
+
+    [LoggerMessage(EventId = 1069, Level = LogLevel.Warning,
+        Message = "Stream {Stream} holds {Queue} only below sequence {StreamEnd}, but acknowledged records up to {Acknowledged}: the server lost acknowledged messages (an R1 store killed before it wrote them?). Sending again from {StreamEnd} what the queue still holds")]
+    public static partial void StreamLostAcknowledged(ILogger logger, string stream, long streamEnd, long acknowledged, string queue);
 }

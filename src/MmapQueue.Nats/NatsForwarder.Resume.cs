@@ -55,6 +55,17 @@ public sealed partial class NatsForwarder
             Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path, $"the last message on {_options.Subject} (stream sequence {last.Seq}) is not from this queue");
             return;
         }
+        if (newest.Last + 1 < from)
+        {
+            // The stream lost records it had acknowledged (an R1 server killed before its store wrote them):
+            // send again what the queue still holds.
+            Log.StreamLostAcknowledged(_logger, _options.Stream, newest.Last + 1, from, _queue.Path);
+            Volatile.Write(ref _acked, newest.Last + 1);
+            _consumer!.Seek(newest.Last + 1, OutOfRange.Clamp);
+            _consumer.Commit();
+            _committed = _consumer.NextSequence;
+            return;
+        }
         if (newest.Last < from) return; // the stream holds nothing past the committed position
         if (newest.Last >= _queue.NextSequence)
         {

@@ -23,6 +23,8 @@ internal sealed class NatsServer : IDisposable
 
     public string Url => $"nats://127.0.0.1:{Port}";
 
+    public bool IsRunning => _process is { HasExited: false };
+
     /// <summary>Null when nats-server is on the PATH; otherwise why the tests that need it skip.</summary>
     public static string? WhyUnavailable { get; } = FindOnPath("nats-server") is null
         ? "nats-server is not installed (apt-get install nats-server); the JetStream forwarding tests need a real server"
@@ -88,6 +90,20 @@ internal sealed class NatsServer : IDisposable
         _process?.Dispose();
         _process = null;
     }
+
+    /// <summary>SIGTERM: the server shuts down cleanly (its store written out), as an operator's stop or restart does.</summary>
+    public void Stop()
+    {
+        if (_process is { HasExited: false } p && SendSignal(p.Id, 15) != 0)
+            throw new InvalidOperationException($"kill(SIGTERM) of nats-server {p.Id} failed");
+        if (_process is not null && !_process.WaitForExit(TimeSpan.FromSeconds(20))) _process.Kill();
+        _process?.WaitForExit();
+        _process?.Dispose();
+        _process = null;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int SendSignal(int pid, int signal);
 
     public static int FreePort()
     {

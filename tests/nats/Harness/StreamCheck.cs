@@ -27,10 +27,12 @@ internal static class StreamCheck
 
     /// <summary>
     /// Reads the whole stream with an ordered consumer and checks it holds exactly the records [0, expected) of
-    /// the queue, each once, in queue order, payloads equal; per-record or batched messages.
+    /// the queue, each once, payloads equal, and (when <paramref name="inOrder"/>) in queue order; per-record or
+    /// batched messages.
     /// </summary>
-    public static async Task AssertHoldsExactly(string url, string stream, long expected)
+    public static async Task AssertHoldsExactly(string url, string stream, long expected, bool inOrder = true)
     {
+        var held = new bool[expected];
         await using var nats = new NatsClient(url);
         INatsJSContext js = nats.CreateJetStreamContext();
         INatsJSStream s = await js.GetStreamAsync(stream);
@@ -49,21 +51,24 @@ internal static class StreamCheck
             {
                 var reader = new MmapQueues.Nats.NatsBatchReader(msg.Data ?? []);
                 while (reader.TryRead(out long sequence, out ReadOnlySpan<byte> payload))
-                {
-                    Assert.True(sequence == next, $"stream message {seen}: record {sequence} where {next} was expected (a loss, a duplicate or a reorder)");
-                    Assert.True(payload.SequenceEqual(Payload(next)), $"record {next}: payload differs");
-                    next++;
-                }
+                    Check(sequence, payload);
             }
-            else
-            {
-                Assert.True(last == next, $"stream message {seen}: record {last} where {next} was expected (a loss, a duplicate or a reorder)");
-                Assert.True((msg.Data ?? []).AsSpan().SequenceEqual(Payload(next)), $"record {next}: payload differs");
-                next++;
-            }
+            else Check(last, msg.Data ?? []);
             if (seen == messages) break;
         }
         Assert.Equal(expected, next);
+        long missing = Array.IndexOf(held, false);
+        Assert.True(missing < 0, $"record {missing} is not in the stream (a loss)");
+
+        void Check(long sequence, ReadOnlySpan<byte> payload)
+        {
+            if (inOrder) Assert.True(sequence == next, $"stream message {seen}: record {sequence} where {next} was expected (a loss, a duplicate or a reorder)");
+            Assert.True(sequence >= 0 && sequence < expected, $"stream message {seen}: record {sequence} is outside [0, {expected})");
+            Assert.False(held[sequence], $"stream message {seen}: record {sequence} is in the stream twice (a duplicate)");
+            held[sequence] = true;
+            Assert.True(payload.SequenceEqual(Payload(sequence)), $"record {sequence}: payload differs");
+            next++;
+        }
     }
 
     public static int EnvInt(string name, int fallback) =>
