@@ -7,7 +7,7 @@ internal static partial class Log
 {
     [LoggerMessage(EventId = 1060, Level = LogLevel.Information,
         Message = "Forwarding {Queue} (consumer {Consumer}) to stream {Stream} subject {Subject} from sequence {From}")]
-    public static partial void Started(ILogger logger, string queue, string consumer, string stream, string subject, long from);
+    public static partial void ForwarderStarted(ILogger logger, string queue, string consumer, string stream, string subject, long from);
 
     [LoggerMessage(EventId = 1061, Level = LogLevel.Information,
         Message = "Stream {Stream} already holds sequences [{Committed}, {Resume}) of {Queue}: skipping them (the consumer had committed up to {Committed})")]
@@ -19,7 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1063, Level = LogLevel.Warning,
         Message = "Forwarding {Queue} to {Stream} failed at sequence {Sequence} (attempt {Attempt}); retrying in {DelayMs} ms; the backlog stays in the queue")]
-    public static partial void Retrying(ILogger logger, Exception error, string queue, string stream, long sequence, int attempt, long delayMs);
+    public static partial void ForwardRetrying(ILogger logger, Exception error, string queue, string stream, long sequence, int attempt, long delayMs);
 
     [LoggerMessage(EventId = 1064, Level = LogLevel.Information,
         Message = "Created stream {Stream} (subject {Subject}, R{Replicas})")]
@@ -27,19 +27,19 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1065, Level = LogLevel.Information,
         Message = "Forwarder of {Queue} stopped at sequence {Acknowledged}: {Reason}")]
-    public static partial void Stopped(ILogger logger, string queue, long acknowledged, string reason);
+    public static partial void ForwarderStopped(ILogger logger, string queue, long acknowledged, string reason);
 
     [LoggerMessage(EventId = 1066, Level = LogLevel.Error,
         Message = "Forwarder of {Queue} stopped on a permanent error at sequence {Sequence}")]
-    public static partial void Failed(ILogger logger, Exception error, string queue, long sequence);
+    public static partial void ForwardFailed(ILogger logger, Exception error, string queue, long sequence);
 
     [LoggerMessage(EventId = 1067, Level = LogLevel.Debug,
         Message = "Stream {Stream} reported {Count} messages of {Queue} as duplicates (already stored); counted as delivered")]
-    public static partial void Duplicates(ILogger logger, string stream, long count, string queue);
+    public static partial void DuplicatesAcknowledged(ILogger logger, string stream, long count, string queue);
 
     [LoggerMessage(EventId = 1068, Level = LogLevel.Error,
         Message = "Could not commit the forwarder's position in {Queue}; it stays at {Committed}, and the records from there are offered again on the next start (the stream keeps one copy)")]
-    public static partial void CommitFailed(ILogger logger, Exception error, string queue, long committed);
+    public static partial void ForwardCommitFailed(ILogger logger, Exception error, string queue, long committed);
 
     [LoggerMessage(EventId = 1069, Level = LogLevel.Warning,
         Message = "Stream {Stream} holds {Queue} only below sequence {StreamEnd}, but acknowledged records up to {Acknowledged}: the server lost acknowledged messages (an R1 store killed before it wrote them?). Sending again from {StreamEnd} what the queue still holds")]

@@ -100,7 +100,7 @@ public sealed partial class NatsForwarder : IAsyncDisposable
                     Restart();
                     if (!started)
                     {
-                        Log.Started(_logger, _queue.Path, _options.ConsumerName, _options.Stream, _options.Subject, _acked);
+                        Log.ForwarderStarted(_logger, _queue.Path, _options.ConsumerName, _options.Stream, _options.Subject, _acked);
                         started = true;
                     }
                     if (!await PumpAsync(cancellationToken).ConfigureAwait(false)) stopReason = "the queue was disposed";
@@ -112,7 +112,7 @@ public sealed partial class NatsForwarder : IAsyncDisposable
                     _attempt++;
                     Interlocked.Increment(ref _metrics.Retries);
                     TimeSpan delay = Backoff(_attempt);
-                    Log.Retrying(_logger, e, _queue.Path, _options.Stream, _acked, _attempt, (long)delay.TotalMilliseconds);
+                    Log.ForwardRetrying(_logger, e, _queue.Path, _options.Stream, _acked, _attempt, (long)delay.TotalMilliseconds);
                     Report();
                     await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 }
@@ -126,7 +126,7 @@ public sealed partial class NatsForwarder : IAsyncDisposable
         catch (NatsForwardException e)
         {
             stopReason = "failed";
-            Log.Failed(_logger, e, _queue.Path, e.Sequence);
+            Log.ForwardFailed(_logger, e, _queue.Path, e.Sequence);
             throw;
         }
         finally
@@ -137,10 +137,10 @@ public sealed partial class NatsForwarder : IAsyncDisposable
                 try { Commit(force: true); }
                 catch (Exception e) when (e is ObjectDisposedException or IOException)
                 {
-                    Log.CommitFailed(_logger, e, _queue.Path, _committed);
+                    Log.ForwardCommitFailed(_logger, e, _queue.Path, _committed);
                 }
             }
-            Log.Stopped(_logger, _queue.Path, _acked, stopReason);
+            Log.ForwarderStopped(_logger, _queue.Path, _acked, stopReason);
             _reader?.Dispose();
             _reader = null;
             _consumer?.Dispose();
@@ -179,7 +179,7 @@ public sealed partial class NatsForwarder : IAsyncDisposable
             if (_window.Count == 0)
             {
                 Commit(force: true);
-                if (duplicates > 0) Log.Duplicates(_logger, _options.Stream, duplicates, _queue.Path);
+                if (duplicates > 0) Log.DuplicatesAcknowledged(_logger, _options.Stream, duplicates, _queue.Path);
                 duplicates = 0;
                 if (!_options.Follow) return true;
                 if (!await _reader!.WaitToReadAsync(cancellationToken).ConfigureAwait(false)) return false;

@@ -5,10 +5,11 @@ using MmapQueues.Tests.Nats.Harness;
 using NATS.Client.Core;
 using NATS.Client.JetStream.Models;
 using NATS.Net;
+using Xunit.Abstractions;
 
 namespace MmapQueues.Tests.Nats;
 
-public class FailureTests
+public class FailureTests(ITestOutputHelper output)
 {
     private static NatsForwarderOptions Options(string url, string stream) => new()
     {
@@ -27,7 +28,7 @@ public class FailureTests
         using var server = NatsServer.StartSingle(dir.Sub("nats"));
         StreamCheck.Append(dir.Sub("q"), 0, n);
         using var q = new MmapQueue(dir.Sub("q"));
-        var log = new EventLog();
+        var log = new ForwarderEvents();
         await using var forwarder = new NatsForwarder(q, Options(server.Url, "RESTART"), log);
         Task<long> run = forwarder.RunAsync();
         Assert.True(SpinWait.SpinUntil(() => forwarder.Acknowledged > n / 5, TimeSpan.FromSeconds(60)), "the forwarder made no progress");
@@ -124,6 +125,7 @@ public class FailureTests
             Assert.Equal(0, last.ExitCode);
         }
         Assert.True(killedMidRun >= cycles / 2, $"only {killedMidRun} of {cycles} kills hit a running forwarder");
+        output.WriteLine($"{cycles} cycles, {killedMidRun} forwarders killed mid-run, {total} records");
         await StreamCheck.AssertHoldsExactly(server.Url, "KILL", total);
     }
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace MmapQueues.Tests.Nats.Harness;
 
 /// <summary>Collects log events (id and text) so a test can assert on them and show them when it fails.</summary>
-internal sealed class EventLog : ILoggerFactory, ILogger
+internal sealed class ForwarderEvents : ILoggerFactory, ILogger
 {
     private readonly List<(int Id, string Text)> _events = [];
 

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using MmapQueues;
+using MmapQueues.Nats;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using NATS.Net;
+
+// Forward rate into NATS JetStream beside a bare NATS.Net publish loop with the same window, in one run, against
+// one nats-server this program starts (R1, file store, a temp directory). Then the end-to-end lag: enqueue at a
+// steady rate while a forwarder follows, and time each record from Enqueue to delivery by a stream consumer.
+//   dotnet run -c Release --project benchmarks/Forward -- [records] [payloadBytes] [window] [batchBytes]
+int records = args.Length > 0 ? int.Parse(args[0]) : 200_000;
+int size = args.Length > 1 ? int.Parse(args[1]) : 64;
+int window = args.Length > 2 ? int.Parse(args[2]) : 256;
+int batchBytes = args.Length > 3 ? int.Parse(args[3]) : 64 << 10;
+
+string root = Path.Combine(Path.GetTempPath(), "mmapq-forward-bench-" + Guid.NewGuid().ToString("N"));
+Directory.CreateDirectory(root);
+int port;
+using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+using var server = Process.Start(new ProcessStartInfo("nats-server", $"-a 127.0.0.1 -p {port} -js -sd \"{Path.Combine(root, "nats")}\"")
+    { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false })!;
+server.BeginErrorReadLine();
+server.BeginOutputReadLine();
+string url = $"nats://127.0.0.1:{port}";
+try
+{
+    await WaitForServer();
+    byte[] payload = new byte[size];
+    Random.Shared.NextBytes(payload);
+    string queueDir = Path.Combine(root, "q");
+    using (var q = new MmapQueue(queueDir, new MmapQueueOptions { FlushMode = FlushMode.Async, SegmentSizeBytes = 64 << 20 }))
+        for (int i = 0; i < records; i++) q.Enqueue(payload);
+
+    Console.WriteLine($"{records:N0} records x {size} B, window {window}, one nats-server 2.9 (R1, file store) on loopback");
+    Console.WriteLine("| run | records/s | MB/s (payload) | vs bare loop |");
+    Console.WriteLine("|-----|----------:|---------------:|-------------:|");
+    for (int round = 0; round < 2; round++) // round 0 warms the JIT and the server; round 1 is reported
+    {
+        double bare = await Bare($"BARE{round}");
+        double perRecord = await Forward(queueDir, $"FWD{round}", $"c{round}", 0);
+        double batched = await Forward(queueDir, $"BATCH{round}", $"b{round}", batchBytes);
+        if (round == 0) continue;
+        Row("bare NATS.Net PublishConcurrentAsync loop (msg id set)", bare, bare);
+        Row("NatsForwarder, one message per record", perRecord, bare);
+        Row($"NatsForwarder, batched ({batchBytes >> 10} KiB messages)", batched, bare);
+    }
+    await Lag(Path.Combine(root, "lag"));
+}
+finally
+{
+    server.Kill();
+    server.WaitForExit();
+    Directory.Delete(root, recursive: true);
+}
+
+void Row(string name, double rate, double bare) =>
+    Console.WriteLine($"| {name} | {rate:N0} | {rate * size / 1e6:F1} | {rate / bare:F2}x |");
+
+async Task<double> Bare(string stream)
+{
+    await using var nats = new NatsClient(url);
+    INatsJSContext js = nats.CreateJetStreamContext();
+    await js.CreateStreamAsync(new StreamConfig(stream, [stream + ".x"]));
+    byte[] body = new byte[size];
+    Random.Shared.NextBytes(body);
+    var inflight = new Queue<NatsJSPublishConcurrentFuture>();
+    var sw = Stopwatch.StartNew();
+    for (int i = 0; i < records; i++)
+    {
+        if (inflight.Count == window) await Collect(inflight.Dequeue());
+        inflight.Enqueue(await js.PublishConcurrentAsync(stream + ".x", body, opts: new NatsJSPubOpts { MsgId = $"bare:{i}" }));
+    }
+    while (inflight.Count > 0) await Collect(inflight.Dequeue());
+    return records / sw.Elapsed.TotalSeconds;
+
+    static async Task Collect(NatsJSPublishConcurrentFuture f)
+    {
+        await using (f) (await f.GetResponseAsync()).EnsureSuccess();
+    }
+}
+
+async Task<double> Forward(string dir, string stream, string consumer, int batch)
+{
+    using var q = new MmapQueue(dir, new MmapQueueOptions { FlushMode = FlushMode.Async });
+    await using var f = new NatsForwarder(q, new NatsForwarderOptions
+    {
+        NatsOpts = NatsOpts.Default with { Url = url }, Stream = stream, Subject = stream + ".x", ConsumerName = consumer,
+        MaxInFlight = window, BatchMaxBytes = batch,
+    });
+    var sw = Stopwatch.StartNew();
+    long n = await f.RunAsync();
+    if (n != records) throw new InvalidOperationException($"forwarded {n}, expected {records}");
+    return records / sw.Elapsed.TotalSeconds;
+}
+
+async Task Lag(string dir)
+{
+    const int rate = 2000, seconds = 5;
+    using var q = new MmapQueue(dir, new MmapQueueOptions { FlushMode = FlushMode.Async });
+    await using var nats = new NatsClient(url);
+    INatsJSContext js = nats.CreateJetStreamContext();
+    await using var f = new NatsForwarder(q, new NatsForwarderOptions
+    {
+        NatsOpts = NatsOpts.Default with { Url = url }, Stream = "LAG", Subject = "LAG.x", MaxInFlight = window, Follow = true,
+    });
+    using var stop = new CancellationTokenSource();
+    Task forwarding = f.RunAsync(stop.Token);
+    while (true)
+    {
+        try { await js.GetStreamAsync("LAG"); break; }
+        catch (NatsJSApiException) { await Task.Delay(20); }
+    }
+    var lags = new List<double>();
+    INatsJSConsumer consumer = await js.CreateOrderedConsumerAsync("LAG");
+    Task reading = Task.Run(async () =>
+    {
+        await foreach (NatsJSMsg<byte[]> m in consumer.ConsumeAsync<byte[]>())
+        {
+            long sent = BitConverter.ToInt64(m.Data!);
+            lags.Add(Stopwatch.GetElapsedTime(sent).TotalMilliseconds);
+            if (lags.Count == rate * seconds) return;
+        }
+    });
+    var sw = Stopwatch.StartNew();
+    byte[] body = new byte[size];
+    for (int i = 0; i < rate * seconds; i++)
+    {
+        while (sw.Elapsed.TotalSeconds * rate < i) await Task.Delay(1);
+        BitConverter.TryWriteBytes(body, Stopwatch.GetTimestamp());
+        q.Enqueue(body);
+    }
+    await reading.WaitAsync(TimeSpan.FromSeconds(60));
+    stop.Cancel();
+    try { await forwarding; } catch (OperationCanceledException) { }
+    lags.Sort();
+    Console.WriteLine($"\nend-to-end lag, Enqueue to delivery by a stream consumer, {rate} records/s for {seconds} s (follow mode):");
+    Console.WriteLine($"p50 {lags[lags.Count / 2]:F2} ms, p99 {lags[(int)(lags.Count * 0.99)]:F2} ms, max {lags[^1]:F2} ms");
+}
+
+async Task WaitForServer()
+{
+    for (int i = 0; ; i++)
+    {
+        try
+        {
+            await using var c = new NatsClient(url);
+            await c.ConnectAsync();
+            return;
+        }
+        catch (NatsException) when (i < 100)
+        {
+            await Task.Delay(100);
+        }
+    }
+}
