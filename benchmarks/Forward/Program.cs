@@ -38,16 +38,21 @@ try
     Console.WriteLine($"{records:N0} records x {size} B, window {window}, one nats-server 2.9 (R1, file store) on loopback");
     Console.WriteLine("| run | records/s | MB/s (payload) | vs bare loop |");
     Console.WriteLine("|-----|----------:|---------------:|-------------:|");
-    for (int round = 0; round < 2; round++) // round 0 warms the JIT and the server; round 1 is reported
+    var rates = new List<(double Bare, double PerRecord, double Batched)>();
+    for (int round = 0; round < 4; round++) // round 0 warms the JIT and the server; rounds 1-3 are reported (median)
     {
         double bare = await Bare($"BARE{round}");
         double perRecord = await Forward(queueDir, $"FWD{round}", $"c{round}", 0);
         double batched = await Forward(queueDir, $"BATCH{round}", $"b{round}", batchBytes);
-        if (round == 0) continue;
-        Row("bare NATS.Net PublishConcurrentAsync loop (msg id set)", bare, bare);
-        Row("NatsForwarder, one message per record", perRecord, bare);
-        Row($"NatsForwarder, batched ({batchBytes >> 10} KiB messages)", batched, bare);
+        if (round > 0) rates.Add((bare, perRecord, batched));
+        if (round > 0) Console.Error.WriteLine($"round {round}: bare {bare:N0}/s, per record {perRecord:N0}/s ({perRecord / bare:F2}x), batched {batched:N0}/s");
     }
+    double Median(Func<(double Bare, double PerRecord, double Batched), double> f) => rates.Select(f).Order().ElementAt(rates.Count / 2);
+    double b0 = Median(r => r.Bare);
+    Row("bare NATS.Net PublishConcurrentAsync loop (msg id set)", b0, b0);
+    Row("NatsForwarder, one message per record", Median(r => r.PerRecord), b0);
+    Row($"NatsForwarder, batched ({batchBytes >> 10} KiB messages)", Median(r => r.Batched), b0);
+    Console.WriteLine($"per-record / bare, per round: {string.Join(", ", rates.Select(r => (r.PerRecord / r.Bare).ToString("F2")))}");
     await Lag(Path.Combine(root, "lag"));
 }
 finally

@@ -15,11 +15,11 @@ public static class NatsForwardHeaders
     /// <summary>
     /// The first queue sequence the message covers, decimal: the record's own sequence, or lower when the queue
     /// skipped sequences just before it (an aborted claim, a dropped record). Consecutive messages of one queue
-    /// cover consecutive ranges.
+    /// cover consecutive ranges. Absent when the message covers only its own sequence (the common case).
     /// </summary>
     public const string From = "Mmapq-From";
 
-    /// <summary><c>record</c> (the body is one record's payload) or <c>batch</c> (the body is a <see cref="NatsBatch"/>).</summary>
+    /// <summary><c>batch</c> when the body is a <see cref="NatsBatch"/>; absent when the body is one record's payload.</summary>
     public const string Format = "Mmapq-Format";
 
     /// <summary>The JetStream de-duplication header, set to the message id: <c>{queue id}:{sequence}</c> for a record, <c>{queue id}:{from}-{last}</c> for a batch.</summary>

@@ -130,7 +130,8 @@ public sealed partial class NatsForwarder
         }
         if (!string.Equals(queue, _queueId, StringComparison.OrdinalIgnoreCase)) return null;
         if (!long.TryParse(sequence, NumberStyles.None, CultureInfo.InvariantCulture, out long lastSeq)) return null;
-        if (!long.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out long fromSeq) || fromSeq > lastSeq) return null;
+        long fromSeq = lastSeq; // absent: the message covers its own sequence only
+        if (from is not null && (!long.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out fromSeq) || fromSeq > lastSeq)) return null;
         return (fromSeq, lastSeq);
     }
 

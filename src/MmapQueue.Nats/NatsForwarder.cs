@@ -214,13 +214,14 @@ public sealed partial class NatsForwarder : IAsyncDisposable
     private ValueTask<NatsJSPublishConcurrentFuture> PublishAsync(Unit unit, CancellationToken cancellationToken)
     {
         bool batch = _options.BatchMaxBytes > 0;
+        // Kept short: on 64-byte records the headers are most of the bytes on the wire.
         var headers = new NatsHeaders
         {
             [NatsForwardHeaders.QueueId] = _queueId,
             [NatsForwardHeaders.Sequence] = unit.Last.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            [NatsForwardHeaders.From] = unit.From.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            [NatsForwardHeaders.Format] = batch ? "batch" : "record",
         };
+        if (unit.From != unit.Last) headers[NatsForwardHeaders.From] = unit.From.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (batch) headers[NatsForwardHeaders.Format] = "batch";
         string msgId = batch ? $"{_queueId}:{unit.From}-{unit.Last}" : $"{_queueId}:{unit.Last}";
         return _js.PublishConcurrentAsync(_options.Subject, new ReadOnlyMemory<byte>(_buffer, 0, _length), NatsRawSerializer<ReadOnlyMemory<byte>>.Default,
             new NatsJSPubOpts { MsgId = msgId }, headers, cancellationToken);

@@ -45,7 +45,7 @@ internal static class StreamCheck
         {
             seen++;
             Assert.NotNull(msg.Headers);
-            string format = msg.Headers![MmapQueues.Nats.NatsForwardHeaders.Format].ToString();
+            string? format = msg.Headers!.TryGetValue(MmapQueues.Nats.NatsForwardHeaders.Format, out var f) ? f.ToString() : null;
             long last = long.Parse(msg.Headers[MmapQueues.Nats.NatsForwardHeaders.Sequence].ToString(), CultureInfo.InvariantCulture);
             if (format == "batch")
             {
