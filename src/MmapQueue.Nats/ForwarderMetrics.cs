@@ -35,11 +35,14 @@ internal sealed class ForwarderMetrics : IDisposable
         _meter.CreateObservableCounter("mmapq.nats.duplicates", () => new Measurement<long>(Volatile.Read(ref Duplicates), tags), "{message}", "messages the server reported as already stored");
         _meter.CreateObservableCounter("mmapq.nats.retries", () => new Measurement<long>(Volatile.Read(ref Retries), tags), "{retry}", "retry rounds after a transient failure");
         _meter.CreateObservableGauge("mmapq.nats.inflight", () => new Measurement<long>(Volatile.Read(ref InFlight), tags), "{message}", "messages published whose ack has not arrived");
-        _meter.CreateObservableGauge("mmapq.nats.lag", () => new Measurement<long>(Math.Max(0, queue.NextSequence - Volatile.Read(ref Acknowledged)), tags), "{record}", "records in the queue not yet acknowledged by the stream");
+        _meter.CreateObservableGauge("mmapq.nats.lag", () => new Measurement<long>(_disposed ? 0 : Math.Max(0, queue.NextSequence - Volatile.Read(ref Acknowledged)), tags), "{record}", "records in the queue not yet acknowledged by the stream");
     }
+
+    private volatile bool _disposed; // a container's meter outlives the forwarder (and maybe the queue)
 
     public void Dispose()
     {
+        _disposed = true;
         if (_ownsMeter) _meter.Dispose();
     }
 }

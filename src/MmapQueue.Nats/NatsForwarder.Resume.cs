@@ -61,6 +61,7 @@ public sealed partial class NatsForwarder
             // send again what the queue still holds.
             Log.StreamLostAcknowledged(_logger, _options.Stream, newest.Last + 1, from, _queue.Path);
             Volatile.Write(ref _acked, newest.Last + 1);
+            FinishCommit();
             _consumer!.Seek(newest.Last + 1, OutOfRange.Clamp);
             _consumer.Commit();
             _committed = _consumer.NextSequence;

@@ -47,6 +47,8 @@ public sealed partial class NatsForwarder : IAsyncDisposable
     private long _nextFrom;         // the first sequence the next unit covers
     private long _lastCommitTicks;
     private int _attempt;
+    private long _armedAt;          // when the attempt's deadline was last pushed out
+    private Task _commitTask = Task.CompletedTask; // a background commit the publish loop does not wait for
 
     /// <summary>Creates a forwarder with its own connection (from <see cref="NatsForwarderOptions.NatsOpts"/>), closed on dispose.</summary>
     public NatsForwarder(MmapQueue queue, NatsForwarderOptions options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
@@ -166,27 +168,31 @@ public sealed partial class NatsForwarder : IAsyncDisposable
     {
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         int maxPayload = _connection.ServerInfo?.MaxPayload ?? 1 << 20;
+        _armedAt = 0;
         long duplicates = 0;
         while (true)
         {
             while (_window.Count < _options.MaxInFlight && TryCutUnit(maxPayload, out Unit unit))
             {
-                attempt.CancelAfter(_options.AckTimeout);
+                Arm(attempt);
                 NatsJSPublishConcurrentFuture future = await PublishAsync(unit, attempt.Token).ConfigureAwait(false);
                 _window.Enqueue(new Pending(unit.From, unit.Last, unit.Records, unit.PayloadBytes, future));
                 Interlocked.Increment(ref _metrics.InFlight);
             }
             if (_window.Count == 0)
             {
-                Commit(force: true);
                 if (duplicates > 0) Log.DuplicatesAcknowledged(_logger, _options.Stream, duplicates, _queue.Path);
                 duplicates = 0;
-                if (!_options.Follow) return true;
-                if (!await _reader!.WaitToReadAsync(cancellationToken).ConfigureAwait(false)) return false;
+                if (!_options.Follow)
+                {
+                    Commit(force: true);
+                    return true;
+                }
+                if (!await WaitOrCommitAsync(cancellationToken).ConfigureAwait(false)) return false;
                 continue;
             }
             Pending oldest = _window.Peek();
-            attempt.CancelAfter(_options.AckTimeout);
+            Arm(attempt);
             PubAckResponse ack = await oldest.Future.GetResponseAsync(attempt.Token).ConfigureAwait(false);
             if (ack.Error is { } error)
             {
@@ -211,6 +217,40 @@ public sealed partial class NatsForwarder : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Pushes the attempt's deadline to <see cref="NatsForwarderOptions.AckTimeout"/> from now, at most every quarter
+    /// of it (moving a timer per message costs more than the publish): a stall is detected after 0.75 to 1 AckTimeout.
+    /// </summary>
+    private void Arm(CancellationTokenSource attempt)
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (_armedAt != 0 && Stopwatch.GetElapsedTime(_armedAt, now) < _options.AckTimeout / 4) return;
+        attempt.CancelAfter(_options.AckTimeout);
+        _armedAt = now;
+    }
+
+    /// <summary>
+    /// Caught up while following: waits for the next record. A trickle of records would otherwise pay one
+    /// commit (an fdatasync) each; instead the acknowledged prefix is committed once the queue has been idle for
+    /// <see cref="NatsForwarderOptions.CommitInterval"/>, or with the next ack past that interval.
+    /// </summary>
+    private async Task<bool> WaitOrCommitAsync(CancellationToken cancellationToken)
+    {
+        Commit(force: false);
+        if (_acked <= Volatile.Read(ref _committed)) return await _reader!.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        idle.CancelAfter(_options.CommitInterval);
+        try
+        {
+            return await _reader!.WaitToReadAsync(idle.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Commit(force: true); // idle for a commit interval
+            return true;
+        }
+    }
+
     private ValueTask<NatsJSPublishConcurrentFuture> PublishAsync(Unit unit, CancellationToken cancellationToken)
     {
         bool batch = _options.BatchMaxBytes > 0;
@@ -227,18 +267,38 @@ public sealed partial class NatsForwarder : IAsyncDisposable
             new NatsJSPubOpts { MsgId = msgId }, headers, cancellationToken);
     }
 
-    /// <summary>Commits the acknowledged prefix: always when <paramref name="force"/>, else at most once per <see cref="NatsForwarderOptions.CommitInterval"/>.</summary>
+    /// <summary>
+    /// Commits the acknowledged prefix: at once and waiting when <paramref name="force"/>; otherwise at most once per
+    /// <see cref="NatsForwarderOptions.CommitInterval"/> and in the background, so the publish loop never waits for
+    /// the cursors file's fdatasync (it stalls for tens of milliseconds on a busy disk).
+    /// </summary>
     private void Commit(bool force)
     {
+        if (!force && !_commitTask.IsCompleted) return;
+        FinishCommit();
         long acked = _acked;
-        if (acked <= _committed) return;
+        if (acked <= Volatile.Read(ref _committed)) return;
         long now = Stopwatch.GetTimestamp();
         if (!force && Stopwatch.GetElapsedTime(_lastCommitTicks, now) < _options.CommitInterval) return;
+        _lastCommitTicks = now;
+        if (force) CommitAt(acked);
+        else _commitTask = Task.Run(() => CommitAt(acked));
+    }
+
+    private void CommitAt(long acked)
+    {
         _consumer!.Seek(acked, OutOfRange.Clamp);
         _consumer.Commit();
-        _committed = acked;
-        _lastCommitTicks = now;
+        Volatile.Write(ref _committed, acked);
         Report();
+    }
+
+    /// <summary>Waits for a background commit; rethrows its failure (an <see cref="IOException"/> from the cursors file).</summary>
+    private void FinishCommit()
+    {
+        Task pending = _commitTask;
+        _commitTask = Task.CompletedTask;
+        pending.GetAwaiter().GetResult();
     }
 
     private void Report() =>
