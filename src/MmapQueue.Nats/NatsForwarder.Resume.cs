@@ -74,31 +74,47 @@ public sealed partial class NatsForwarder
                 $"it holds sequence {newest.Last} but the queue ends at {_queue.NextSequence} (did the queue lose records it had forwarded?)");
             return;
         }
-        int maxSteps = 4096 + 2 * _options.MaxInFlight;
+        // What a crash leaves uncommitted: up to a commit interval of acks (thousands of records at full rate)
+        // plus the window. The messages are fetched WalkChunk at a time, concurrently, and checked in order.
+        int maxSteps = MaxWalk + 4 * _options.MaxInFlight;
         (long From, long Last) current = newest;
         ulong streamSequence = last.Seq;
-        for (int step = 0; current.From > from; step++)
+        int step = 0;
+        while (current.From > from)
         {
-            if (step == maxSteps || streamSequence <= 1)
+            if (step >= maxSteps || streamSequence <= 1)
             {
                 Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path, $"no message covering sequence {from} within {step} messages before the newest");
                 return;
             }
-            streamSequence--;
-            StoredMessage? previous = await GetAsync(stream, new StreamMsgGetRequest { Seq = streamSequence }, cancellationToken).ConfigureAwait(false);
-            if (previous is null || Describe(previous) is not { } p || p.Last + 1 != current.From)
+            int chunk = (int)Math.Min((ulong)Math.Min(WalkChunk, maxSteps - step), streamSequence - 1);
+            var fetches = new Task<StoredMessage?>[chunk];
+            for (int i = 0; i < chunk; i++)
+                fetches[i] = GetAsync(stream, new StreamMsgGetRequest { Seq = streamSequence - 1 - (ulong)i }, cancellationToken);
+            StoredMessage?[] previous = await Task.WhenAll(fetches).ConfigureAwait(false);
+            for (int i = 0; i < chunk && current.From > from; i++, step++)
             {
-                Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path,
-                    $"stream message {streamSequence} does not end right before sequence {current.From} (a gap or another publisher)");
-                return;
+                streamSequence--;
+                if (previous[i] is not { } message || Describe(message) is not { } p || p.Last + 1 != current.From)
+                {
+                    Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path,
+                        $"stream message {streamSequence} does not end right before sequence {current.From} (a gap, a reorder or another publisher)");
+                    return;
+                }
+                current = p;
             }
-            current = p;
         }
         long resume = newest.Last + 1;
         Volatile.Write(ref _acked, resume);
         Log.ResumedAfterStream(_logger, _options.Stream, from, resume, _queue.Path);
         Commit(force: true);
     }
+
+    /// <summary>Messages fetched at once while walking back.</summary>
+    private const int WalkChunk = 256;
+
+    /// <summary>Messages the walk back may read (plus 4 windows) before it gives up and relies on the duplicate window.</summary>
+    private const int MaxWalk = 65_536;
 
     private static async Task<StoredMessage?> GetAsync(INatsJSStream stream, StreamMsgGetRequest request, CancellationToken cancellationToken)
     {

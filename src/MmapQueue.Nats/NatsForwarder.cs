@@ -188,6 +188,8 @@ public sealed partial class NatsForwarder : IAsyncDisposable
                     Commit(force: true);
                     return true;
                 }
+                attempt.CancelAfter(Timeout.InfiniteTimeSpan); // idle is not a stall: no ack deadline while waiting
+                _armedAt = 0;
                 if (!await WaitOrCommitAsync(cancellationToken).ConfigureAwait(false)) return false;
                 continue;
             }
@@ -279,11 +281,14 @@ public sealed partial class NatsForwarder : IAsyncDisposable
         long acked = _acked;
         if (acked <= Volatile.Read(ref _committed)) return;
         long now = Stopwatch.GetTimestamp();
-        if (!force && Stopwatch.GetElapsedTime(_lastCommitTicks, now) < _options.CommitInterval) return;
+        // Also commit every CommitEvery records at full rate: it bounds what a restart has to walk back over.
+        if (!force && acked - Volatile.Read(ref _committed) < CommitEvery && Stopwatch.GetElapsedTime(_lastCommitTicks, now) < _options.CommitInterval) return;
         _lastCommitTicks = now;
         if (force) CommitAt(acked);
         else _commitTask = Task.Run(() => CommitAt(acked));
     }
+
+    private const long CommitEvery = 4096;
 
     private void CommitAt(long acked)
     {

@@ -33,6 +33,30 @@ public class ForwardTests
     }
 
     [RequiresNatsServerFact]
+    public async Task AFollowingForwarderIdleLongerThanTheAckTimeoutResumesWithoutARetry()
+    {
+        using var dir = new TempDir();
+        using var server = NatsServer.StartSingle(dir.Sub("nats"));
+        using var q = new MmapQueue(dir.Sub("q"));
+        var log = new ForwarderEvents();
+        NatsForwarderOptions options = Options(server.Url, "IDLE");
+        options.Follow = true;
+        options.AckTimeout = TimeSpan.FromMilliseconds(400);
+        await using var forwarder = new NatsForwarder(q, options, log);
+        using var stop = new CancellationTokenSource();
+        Task<long> run = forwarder.RunAsync(stop.Token);
+        for (int i = 0; i < 100; i++) q.Enqueue(StreamCheck.Payload(i));
+        Assert.True(SpinWait.SpinUntil(() => q.Consumers.GetValueOrDefault(NatsForwarderOptions.DefaultConsumerName) == 100, TimeSpan.FromSeconds(30)));
+        Thread.Sleep(1200); // idle for three ack timeouts
+        for (int i = 100; i < 200; i++) q.Enqueue(StreamCheck.Payload(i));
+        Assert.True(SpinWait.SpinUntil(() => q.Consumers.GetValueOrDefault(NatsForwarderOptions.DefaultConsumerName) == 200, TimeSpan.FromSeconds(30)));
+        stop.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        Assert.DoesNotContain(log.Events, e => e.Id == 1063);
+        await StreamCheck.AssertHoldsExactly(server.Url, "IDLE", 200);
+    }
+
+    [RequiresNatsServerFact]
     public async Task BatchedMessagesCarryEveryRecordOnceInOrder()
     {
         const int n = 50_000;
