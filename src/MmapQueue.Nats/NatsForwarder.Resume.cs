@@ -27,7 +27,7 @@ public sealed partial class NatsForwarder
             {
                 stream = await _js.CreateStreamAsync(config, cancellationToken).ConfigureAwait(false);
             }
-            catch (NatsJSApiException create) when (create.Error.Code < 500)
+            catch (NatsJSApiException create) when (create.Error.Code != 503) // 503: JetStream or its cluster is not available yet
             {
                 throw Permanent(_acked, $"stream {_options.Stream} is missing and could not be created: {create.Error.Description} (code {create.Error.Code}, error code {create.Error.ErrCode})", create);
             }

@@ -72,6 +72,21 @@ public class ForwardTests
     }
 
     [RequiresNatsServerFact]
+    public async Task AStreamThatCannotBeCreatedStopsForwardingWithTheServersReason()
+    {
+        using var dir = new TempDir();
+        using var server = NatsServer.StartSingle(dir.Sub("nats"));
+        using var q = new MmapQueue(dir.Sub("q"));
+        q.Enqueue("x"u8);
+        NatsForwarderOptions options = Options(server.Url, "NOPE");
+        options.StreamReplicas = 3; // one server cannot hold three replicas
+        await using var forwarder = new NatsForwarder(q, options);
+        var e = await Assert.ThrowsAsync<NatsForwardException>(() => forwarder.RunAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("stream NOPE is missing and could not be created", e.Message);
+        Assert.Equal(0, q.Consumers[NatsForwarderOptions.DefaultConsumerName]);
+    }
+
+    [RequiresNatsServerFact]
     public async Task ARecordTheStreamRejectsStopsForwardingWithAnErrorNamingIt()
     {
         using var dir = new TempDir();
