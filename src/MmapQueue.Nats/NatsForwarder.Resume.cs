@@ -87,7 +87,10 @@ public sealed partial class NatsForwarder
                 Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path, $"no message covering sequence {from} within {step} messages before the newest");
                 return;
             }
-            int chunk = (int)Math.Min((ulong)Math.Min(WalkChunk, maxSteps - step), streamSequence - 1);
+            // As many messages as the last one's size suggests are left (batches cover many records each), at most WalkChunk.
+            long perMessage = Math.Max(1, current.Last - current.From + 1);
+            long needed = (current.From - from + perMessage - 1) / perMessage + 1;
+            int chunk = (int)Math.Min((ulong)Math.Min(Math.Min(WalkChunk, needed), maxSteps - step), streamSequence - 1);
             var fetches = new Task<StoredMessage?>[chunk];
             for (int i = 0; i < chunk; i++)
                 fetches[i] = GetAsync(stream, new StreamMsgGetRequest { Seq = streamSequence - 1 - (ulong)i }, cancellationToken);

@@ -166,3 +166,12 @@ public sealed class RequiresNatsServerFactAttribute : FactAttribute
         if (NatsServer.WhyUnavailable is { } why) Skip = why;
     }
 }
+
+/// <summary>A theory that needs nats-server; skips with the reason otherwise.</summary>
+public sealed class RequiresNatsServerTheoryAttribute : TheoryAttribute
+{
+    public RequiresNatsServerTheoryAttribute()
+    {
+        if (NatsServer.WhyUnavailable is { } why) Skip = why;
+    }
+}
