@@ -4,7 +4,8 @@ namespace MmapQueues.Nats;
 
 /// <summary>
 /// Instruments of one forwarder on the meter <c>MmapQueue.Nats</c> (listed in docs/METRICS.md). Counters are
-/// plain fields read at collection time: the publish loop only adds to longs.
+/// plain fields read at collection time: the publish loop only adds to longs (Interlocked or Volatile.Write), each
+/// paired with the Volatile.Read in its instrument's callback on the collecting thread.
 /// </summary>
 internal sealed class ForwarderMetrics : IDisposable
 {

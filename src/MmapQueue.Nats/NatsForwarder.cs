@@ -42,8 +42,8 @@ public sealed partial class NatsForwarder : IAsyncDisposable
     private readonly List<(long From, long Last)> _replay = new(); // ranges to cut identically after a retry
     private QueueReader? _consumer; // the named consumer: only Seek + Commit
     private QueueReader? _reader;   // the read-ahead (anonymous) reader
-    private long _acked;            // every sequence below is in the stream
-    private long _committed;        // the consumer's durable position
+    private long _acked;            // every sequence below is in the stream; Volatile.Write by the loop pairs with Volatile.Read in Acknowledged (other threads)
+    private long _committed;        // the consumer's durable position; Volatile.Write in CommitAt (a pool thread) pairs with Volatile.Read in Commit and WaitOrCommitAsync
     private long _nextFrom;         // the first sequence the next unit covers
     private long _lastCommitTicks;
     private int _attempt;
