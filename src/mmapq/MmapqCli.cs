@@ -18,6 +18,7 @@ internal static class MmapqCli
             DemoCommand.Create(io),
             ShipCommands.Export(io),
             ShipCommands.Receive(io),
+            ForwardCommand.Create(io),
         };
         ParseResult parsed = root.Parse(args);
         var config = new InvocationConfiguration { Output = io.Data, Error = io.Error };
