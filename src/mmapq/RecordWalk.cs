@@ -65,7 +65,7 @@ internal static class RecordWalk
 
     /// <summary>A one-line note for <see cref="Skipped"/>, written to the error stream (records go to the data stream).</summary>
     public static Skipped ReportTo(CliIo io) => (from, to, file) =>
-        io.Error.WriteLine($"note: records [{from}, {to}) were deleted by retention ({TerminalText.Escape(Path.GetFileName(file))} and any before it) before mmapq read them; going on at {to}");
+        io.Error.WriteLine($"note: records [{from}, {to}) were deleted by retention before mmapq could read them ({TerminalText.Escape(Path.GetFileName(file))} was gone); going on at {to}");
 
     private static WalkPosition Start(InspectedSegment s) => new(s, SegmentLayout.FirstRecordOffset, s.BaseSequence, SegmentEnding.Open, null);
 }

@@ -76,6 +76,40 @@ public class CliLiveQueueTests
         Assert.True(deletedEnough, $"retention deleted too little while the commands ran ({deleted}): the test proved nothing");
     }
 
+    [Fact]
+    public async Task AWalkOverAListingWhoseSegmentsWereDeletedGoesOnAtTheNextOneAndSaysWhichRecordsItSkipped()
+    {
+        using var dir = new TempDir();
+        string path = dir.Sub("q");
+        using (var q = new MmapQueue(path, new MmapQueueOptions { SegmentSizeBytes = 8192, FlushMode = FlushMode.Async, Preheat = false }))
+            for (int i = 0; i < 1000; i++) q.Enqueue(Encoding.ASCII.GetBytes($"record {i,13}"));
+        var inspector = MmapQueues.Storage.QueueInspector.Open(path);
+        var segments = inspector.ListSegments();
+        Assert.True(segments.Count >= 4);
+        File.Delete(segments[0].Path); // as retention would, after the listing
+        File.Delete(segments[1].Path);
+        var seen = new List<long>();
+        var skips = new List<(long From, long To, string File)>();
+        Cli.WalkPosition end = Cli.RecordWalk.Walk(inspector, segments, 0, (in MmapQueues.Storage.InspectedRecord r) =>
+        {
+            seen.Add(r.Sequence);
+            return true;
+        }, (from, to, file) => skips.Add((from, to, file)));
+        long resumed = segments[2].BaseSequence;
+        Assert.Equal([(0L, resumed, segments[0].Path)], skips);
+        Assert.Equal(Enumerable.Range((int)resumed, 1000 - (int)resumed).Select(i => (long)i), seen);
+        Assert.Equal(1000, end.Sequence);
+
+        var error = new StringWriter();
+        Cli.RecordWalk.ReportTo(new Cli.CliIo(Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings()), TextWriter.Null, error))(0, resumed, segments[0].Path);
+        Assert.Equal($"note: records [0, {resumed}) were deleted by retention before mmapq could read them ({Path.GetFileName(segments[0].Path)} was gone); going on at {resumed}\n",
+            error.ToString());
+
+        Run dump = await Mmapq(["dump", path, "-n", "0"]); // lists again: the queue as it is now, nothing to skip
+        Assert.Equal(0, dump.ExitCode);
+        Assert.StartsWith($"{resumed}\t", dump.Data);
+    }
+
     private static string Tail(string s) => s.Length <= 2000 ? s : s[^2000..];
 
     /// <summary>
@@ -84,7 +118,7 @@ public class CliLiveQueueTests
     /// </summary>
     private sealed class LiveQueue : IDisposable
     {
-        private const int RecordsPerSegment = 8192 / 216; // 200-byte payloads (about)
+        private const int RecordsPerSegment = (8192 - 64) / 208; // 208-byte frames after a 64-byte header
         private readonly MmapQueue _queue;
         private readonly CancellationTokenSource _stop = new();
         private readonly Thread _writer, _consumer;
