@@ -130,6 +130,22 @@ public class ChannelAdapterTests
         Assert.Equal("r0010", Encoding.ASCII.GetString(next)); // resumes after the last processed record
     }
 
+    [Fact]
+    public void CommitAtRefusesAnAnonymousReaderAndAPositionPastTheEnd()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Small());
+        for (int i = 0; i < 5; i++) q.Enqueue(Record(i));
+        using (QueueReader anonymous = q.OpenReader(0, OutOfRange.Throw))
+            Assert.Throws<InvalidOperationException>(() => anonymous.CommitAt(1));
+        using QueueReader named = q.OpenReader("n");
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => named.CommitAt(6));
+        Assert.Contains("from 0 to the end of the queue, 5; found 6", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => named.CommitAt(-1));
+        named.CommitAt(5);
+        Assert.Equal(5, q.Consumers["n"]);
+    }
+
     /// <summary>Cancels the pump and drains the channel until it completed: by then the pump disposed its reader.</summary>
     private static async Task Stop(CancellationTokenSource cts, ChannelReader<QueueRecord> channel)
     {

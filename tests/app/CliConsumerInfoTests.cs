@@ -75,6 +75,25 @@ public class CliConsumerInfoTests
         Assert.Contains("segment", r.Output); // the rest of info was still printed
     }
 
+    [Fact]
+    public async Task InfoNeverFollowsACursorsFileThatIsALink()
+    {
+        using var dir = new TempDir();
+        string path = dir.Sub("q"), elsewhere = dir.Sub("elsewhere");
+        using (var q = Open(path))
+        {
+            q.Enqueue("x"u8);
+            using (q.OpenReader("c")) { }
+        }
+        string cursors = Path.Combine(path, "cursors");
+        File.Move(cursors, elsewhere); // a valid cursors file, but reached through a link
+        File.CreateSymbolicLink(cursors, elsewhere);
+        Run r = await Mmapq(["info", path]);
+        Assert.Equal(ExitCodes.Corrupt, r.ExitCode);
+        Assert.Contains("found a symbolic link (not followed", r.Error);
+        Assert.DoesNotContain("│ c ", r.Output);
+    }
+
     private static long LagBytes(string row)
     {
         string cell = row.Split('│', StringSplitOptions.TrimEntries)[4];

@@ -77,6 +77,12 @@ internal static class InfoCommand
             io.Fail(e.Message); // one line: the file, the offset, what each slot held
             return ExitCodes.Corrupt;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) // e.g. another user's 0600 file
+        {
+            io.Console.MarkupLine("[bold]consumers[/] unreadable (see the error below)");
+            io.Fail(e.Message);
+            return ExitCodes.CannotOpen;
+        }
         if (state is null || state.Committed.Count == 0)
         {
             io.Console.MarkupLine(state is null ? "[bold]consumers[/] none (no cursors file)" : "[bold]consumers[/] none");
