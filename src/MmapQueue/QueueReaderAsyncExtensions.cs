@@ -12,9 +12,9 @@ public static class QueueReaderAsyncExtensions
     /// consumers that can work on a view.
     /// </summary>
     /// <remarks>
-    /// The reader advances as items are yielded; do not call <c>TryRead</c> on it while enumerating. To feed a
-    /// <c>System.Threading.Channels</c> channel, write each item to the channel's writer in an
-    /// <c>await foreach</c> over this method.
+    /// The reader advances as items are yielded; do not call <c>TryRead</c> on it while enumerating. For a
+    /// <c>System.Threading.Channels</c> channel with back-pressure, use
+    /// <see cref="QueueReaderChannelExtensions.AsChannelReader"/>.
     /// </remarks>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired.</exception>
     /// <exception cref="QueueCorruptedException">A record failed its checks.</exception>

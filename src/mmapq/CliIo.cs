@@ -19,6 +19,6 @@ internal static class ExitCodes
     public const int Ok = 0;
     /// <summary>verify found corruption, or a record could not be read.</summary>
     public const int Corrupt = 1;
-    /// <summary>The directory is missing or not a queue, or the arguments are wrong.</summary>
+    /// <summary>The directory is missing or not a queue, the arguments are wrong, or a file could not be read.</summary>
     public const int CannotOpen = 2;
 }

@@ -62,5 +62,11 @@ internal static class MmapqCli
         {
             return ExitCodes.Ok; // Ctrl+C ends tail -f; it is how the command is meant to stop
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A file vanished or became unreadable in a way the command did not step around: one line, no trace.
+            io.Fail(e.Message);
+            return ExitCodes.CannotOpen;
+        }
     }
 }

@@ -41,13 +41,26 @@ internal static class QueueInspectorVerifyExtensions
             {
                 report.Findings.Add(new Finding(true, e.FilePath, e.Offset, e.Message)); // reported, and the walk goes on with the others
             }
+            catch (FileNotFoundException)
+            {
+                // retention deleted it between the listing and the read: not part of the queue any more
+            }
         }
         report.Segments = all.Count;
         for (int i = 0; i < segments.Count; i++)
         {
             InspectedSegment s = segments[i];
             bool isLast = i == segments.Count - 1 && all[^1].Path == s.Path;
-            SegmentScan scan = inspector.Scan(s, verifyCrc: true, measureRemnant: true, progress: n => progress?.Invoke(n));
+            SegmentScan scan;
+            try
+            {
+                scan = inspector.Scan(s, verifyCrc: true, measureRemnant: true, progress: n => progress?.Invoke(n));
+            }
+            catch (FileNotFoundException)
+            {
+                report.Findings.Add(new Finding(false, s.Path, 0, "deleted by retention while verify ran (a writer is trimming the queue); not checked"));
+                continue;
+            }
             report.Records += scan.Records;
             long strictUntil = isLast ? s.DurableEnd : inspector.SegmentSize;
             if (scan.Ending == SegmentEnding.Bad)

@@ -98,11 +98,40 @@ internal sealed class QueueInspector
     }
 
     /// <summary>
+    /// Lists the segments and scans the last one (no CRC checks) to find where the records end: what
+    /// <c>info</c>, <c>dump</c> and <c>tail</c> start from. On a live queue the writer may roll and retention
+    /// delete the listed last segment before it is read; then the listing is taken again, so the answer
+    /// describes the queue as it is now. Null tail scan: no segments.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">Segments vanished under every one of <see cref="ListAttempts"/> listings.</exception>
+    public (List<InspectedSegment> Segments, SegmentScan? Tail) ListWithTail()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            List<InspectedSegment> segments = ListSegments();
+            if (segments.Count == 0) return (segments, null);
+            try
+            {
+                return (segments, Scan(segments[^1], verifyCrc: false));
+            }
+            catch (FileNotFoundException) when (attempt < ListAttempts)
+            {
+                // Deleted after the listing: only possible once the writer moved on, so the next listing is newer.
+            }
+        }
+    }
+
+    /// <summary>How many listings <see cref="ListWithTail"/> takes before it gives up on a queue that changes faster than it reads.</summary>
+    public const int ListAttempts = 10;
+
+    /// <summary>
     /// Walks the frames of <paramref name="segment"/> from (<paramref name="offset"/>, <paramref name="sequence"/>)
     /// (the first frame and base sequence when omitted), calling <paramref name="visit"/> for each record at or
     /// after <paramref name="fromSequence"/>. With <paramref name="verifyCrc"/> every record's CRC is checked;
     /// with <paramref name="measureRemnant"/> the bytes past the end are read and non-zero ones counted.
     /// </summary>
+    /// <exception cref="FileNotFoundException">The segment is gone: retention deleted it after it was listed.
+    /// Once open, a segment reads to the end even if it is deleted meanwhile (the descriptor keeps the file).</exception>
     public SegmentScan Scan(InspectedSegment segment, RecordVisitor? visit = null, long fromSequence = 0, bool verifyCrc = true,
         bool measureRemnant = false, int offset = SegmentLayout.FirstRecordOffset, long sequence = -1, Action<int>? progress = null)
     {

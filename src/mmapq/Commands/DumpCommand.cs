@@ -23,8 +23,7 @@ internal static class DumpCommand
 
     private static int Run(CliIo io, QueueInspector q, long? from, long limit, RecordFormat format)
     {
-        List<InspectedSegment> segments = q.ListSegments();
-        var (first, next) = RecordWalk.Range(q, segments);
+        var (segments, first, next) = RecordWalk.Range(q);
         long start = from ?? first;
         if (start < first || start > next)
         {
@@ -37,7 +36,7 @@ internal static class DumpCommand
         {
             RecordPrinter.Print(io.Data, r, format);
             return limit <= 0 || ++printed < limit;
-        });
+        }, RecordWalk.ReportTo(io));
         if (end.Ending == SegmentEnding.Bad && end.Sequence < next)
         {
             io.Fail($"record {end.Sequence} in {end.Segment.Path} at offset {end.Offset} is bad: {end.Problem}; run mmapq verify.");

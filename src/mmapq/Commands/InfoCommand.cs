@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace MmapQueues.Cli.Commands;
 
-/// <summary><c>mmapq info DIR</c>: the queue's identity, its sequences and a table of segments.</summary>
+/// <summary><c>mmapq info DIR</c>: the queue's identity, its sequences, a table of segments and one of named consumers.</summary>
 internal static class InfoCommand
 {
     public static Command Create(CliIo io)
@@ -18,7 +18,7 @@ internal static class InfoCommand
 
     private static int Run(CliIo io, QueueInspector q)
     {
-        List<InspectedSegment> segments = q.ListSegments();
+        var (segments, tail) = q.ListWithTail(); // as the queue is now, even if retention deletes under it
         var table = new Table().Border(TableBorder.Rounded)
             .AddColumn(new TableColumn("segment").NoWrap()).AddColumn(new TableColumn("first sequence").RightAligned())
             .AddColumn(new TableColumn("records").RightAligned()).AddColumn(new TableColumn("used bytes").RightAligned())
@@ -38,7 +38,7 @@ internal static class InfoCommand
             }
             else
             {
-                SegmentScan scan = q.Scan(s, verifyCrc: false);
+                SegmentScan scan = tail!;
                 next = scan.NextSequence;
                 used = scan.End;
                 records = scan.Records.ToString("N0");
@@ -60,8 +60,36 @@ internal static class InfoCommand
         c.MarkupLineInterpolated($"[bold]sequences[/] [[{first}, {next})   {next - first:N0} records stored");
         c.MarkupLineInterpolated($"[bold]disk[/]      {segments.Count} segments of {Bytes(q.SegmentSize)} = {Bytes(segments.Count * q.SegmentSize)} (tail uses {Bytes(used)})");
         c.MarkupLineInterpolated($"[bold]writer[/]    {Writer(q.Directory)}");
-        c.MarkupLineInterpolated($"[bold]consumers[/] {Consumers(q.Directory)}");
         c.Write(table);
+        return WriteConsumers(io, q, segments, tail, first);
+    }
+
+    private static int WriteConsumers(CliIo io, QueueInspector q, List<InspectedSegment> segments, SegmentScan? tail, long first)
+    {
+        CursorState? state;
+        try
+        {
+            state = InfoConsumers.Read(q);
+        }
+        catch (QueueCorruptedException e)
+        {
+            io.Console.MarkupLine("[bold]consumers[/] unreadable (see the error below)");
+            io.Fail(e.Message); // one line: the file, the offset, what each slot held
+            return ExitCodes.Corrupt;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) // e.g. another user's 0600 file
+        {
+            io.Console.MarkupLine("[bold]consumers[/] unreadable (see the error below)");
+            io.Fail(e.Message);
+            return ExitCodes.CannotOpen;
+        }
+        if (state is null || state.Committed.Count == 0)
+        {
+            io.Console.MarkupLine(state is null ? "[bold]consumers[/] none (no cursors file)" : "[bold]consumers[/] none");
+            return ExitCodes.Ok;
+        }
+        io.Console.MarkupLineInterpolated($"[bold]consumers[/] {state.Committed.Count} named (lag in bytes is estimated from segment positions)");
+        io.Console.Write(InfoConsumers.Table(InfoConsumers.Lag(state, segments, tail, q.SegmentSize), first));
         return ExitCodes.Ok;
     }
 
@@ -85,11 +113,6 @@ internal static class InfoCommand
             return $"pid {pid} ({(Directory.Exists($"/proc/{pid}") ? "running" : "not running")}), from the lock file";
         return TerminalText.Escape(holder);
     }
-
-    private static string Consumers(string directory) =>
-        File.Exists(Path.Combine(directory, SegmentNames.CursorsName))
-            ? "a cursors file is present; this mmapq version cannot read named consumer positions yet"
-            : "none (no cursors file)";
 
     internal static string Bytes(long n) => n switch
     {

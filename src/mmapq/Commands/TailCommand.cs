@@ -23,21 +23,21 @@ internal static class TailCommand
 
     private static async Task<int> Run(CliIo io, QueueInspector q, long lines, bool follow, RecordFormat format, CancellationToken ct)
     {
-        List<InspectedSegment> segments = q.ListSegments();
+        var (segments, first, next) = RecordWalk.Range(q);
         while (segments.Count == 0)
         {
             if (!follow) return ExitCodes.Ok;
             await Task.Delay(PollInterval, ct).ConfigureAwait(false);
-            segments = q.ListSegments();
+            (segments, first, next) = RecordWalk.Range(q);
         }
-        var (first, next) = RecordWalk.Range(q, segments);
         long start = Math.Max(first, next - Math.Max(0, lines));
         RecordVisitor print = (in InspectedRecord r) =>
         {
             RecordPrinter.Print(io.Data, r, format);
             return true;
         };
-        WalkPosition at = RecordWalk.Walk(q, segments, start, print);
+        Skipped skipped = RecordWalk.ReportTo(io);
+        WalkPosition at = RecordWalk.Walk(q, segments, start, print, skipped);
         io.Data.Flush();
         while (follow)
         {
@@ -45,7 +45,7 @@ internal static class TailCommand
             // A frame that fails its CRC at the tail is most likely one the writer is still filling: look again
             // next time. New segments appear as the writer rolls.
             segments = q.ListSegments();
-            at = RecordWalk.Continue(q, segments, at, start, print);
+            at = RecordWalk.Continue(q, segments, at, start, print, skipped);
             io.Data.Flush();
         }
         return at.Ending == SegmentEnding.Bad ? ExitCodes.Corrupt : ExitCodes.Ok;
