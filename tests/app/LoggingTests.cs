@@ -126,19 +126,6 @@ public class LoggingTests
     }
 
     [Fact]
-    public void EveryEventIdIsUniqueInItsRangeAndListedInLoggingDoc()
-    {
-        var ids = typeof(MmapQueue).Assembly.GetType("MmapQueues.Log")!
-            .GetMethods(BindingFlags.Public | BindingFlags.Static)
-            .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>())
-            .Where(a => a is not null)
-            .Select(a => a!.EventId)
-            .ToList();
-        Assert.NotEmpty(ids);
-        Assert.Equal(ids.Count, ids.Distinct().Count());
-        Assert.All(ids, id => Assert.InRange(id, 1001, 1059));
-        string doc = File.ReadAllText(Path.Combine(Repo.Root, "docs", "LOGGING.md"));
-        var documented = Regex.Matches(doc, @"^\|\s*(\d{4})\s*\|", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
-        Assert.All(ids, id => Assert.True(documented.Contains(id), $"event id {id} is not in docs/LOGGING.md"));
-    }
+    public void EveryEventIdIsUniqueInItsRangeAndListedInLoggingDoc() =>
+        LoggingDoc.AssertEventIdsUniqueInRangeAndListed(typeof(MmapQueue).Assembly.GetType("MmapQueues.Log")!, 1001, 1059);
 }

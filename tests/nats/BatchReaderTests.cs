@@ -78,21 +78,6 @@ public class BatchReaderTests
         Assert.Equal(matches, NatsForwarder.SubjectMatches(pattern, subject));
 
     [Fact]
-    public void EveryForwarderEventIdIsUniqueInItsRangeAndListedInLoggingDoc()
-    {
-        var ids = typeof(NatsForwarder).Assembly.GetType("MmapQueues.Nats.Log")!
-            .GetMethods(BindingFlags.Public | BindingFlags.Static)
-            .Select(m => m.GetCustomAttribute<LoggerMessageAttribute>())
-            .Where(a => a is not null)
-            .Select(a => a!.EventId)
-            .ToList();
-        Assert.NotEmpty(ids);
-        Assert.Equal(ids.Count, ids.Distinct().Count());
-        Assert.All(ids, id => Assert.InRange(id, 1060, 1069));
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "MmapQueue.sln"))) root = Path.GetDirectoryName(root)!;
-        string doc = File.ReadAllText(Path.Combine(root, "docs", "LOGGING.md"));
-        var documented = Regex.Matches(doc, @"^\|\s*(\d{4})\s*\|", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
-        Assert.All(ids, id => Assert.True(documented.Contains(id), $"event id {id} is not in docs/LOGGING.md"));
-    }
+    public void EveryForwarderEventIdIsUniqueInItsRangeAndListedInLoggingDoc() =>
+        LoggingDoc.AssertEventIdsUniqueInRangeAndListed(typeof(NatsForwarder).Assembly.GetType("MmapQueues.Nats.Log")!, 1060, 1069);
 }
