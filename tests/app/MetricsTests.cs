@@ -121,14 +121,12 @@ public class MetricsTests
     }
 
     [Fact]
-    public async Task DropsExportsAndConsumerLagAreReportedWithTheirTags()
+    public async Task ExportsAndConsumerLagAreReportedWithTheirTagsByTheRealOperations()
     {
         using var dir = new TempDir();
-        var logs = new CapturingLoggerFactory();
-        using var q = new MmapQueue(dir.Path, Small(), logs, null);
+        using var q = new MmapQueue(dir.Path, Small(), null, null);
         using var probe = new QueueMeterProbe(q.Path);
         for (int i = 0; i < 10; i++) q.Enqueue("x"u8);
-        q.ReportDropped(4, firstSequence: 0, "retention.size");
         long shippedBytes = 0;
         string peer;
         (System.Net.Sockets.Socket s, System.Net.Sockets.Socket r) = MmapQueues.Tests.Shipping.Loopback.Pair();
@@ -142,12 +140,9 @@ public class MetricsTests
             Assert.Equal(10, await q.ExportToAsync(s, 0, options)); // a real export records the counter
             Assert.Equal(10, await received.WaitAsync(TimeSpan.FromSeconds(30)));
         }
-        q.ReportConsumerPositions(() => [("billing", 7), ("audit", 10)]);
+        CommitAfterReading(q, "billing", 7);
+        CommitAfterReading(q, "audit", 10);
 
-        var drop = Assert.Single(probe.Recorded("mmapq.dropped.records"));
-        Assert.Equal(4, drop.Value);
-        Assert.Equal("retention.size", drop.Tags["mmapq.drop.reason"]);
-        Assert.Contains("Dropped 4 records", Assert.Single(logs.WithId(1030)).Message);
         var exported = probe.Recorded("mmapq.exported.bytes");
         Assert.True(shippedBytes > 0, "the export shipped nothing");
         Assert.Equal(shippedBytes, exported.Sum(m => m.Value));
@@ -157,6 +152,34 @@ public class MetricsTests
         var lags = probe.Recorded("mmapq.consumer.lag").ToDictionary(m => (string)m.Tags["messaging.consumer.group.name"]!, m => m.Value);
         Assert.Equal(3, lags["billing"]);
         Assert.Equal(0, lags["audit"]);
+    }
+
+    private static void CommitAfterReading(MmapQueue q, string consumer, int records)
+    {
+        using QueueReader reader = q.OpenReader(consumer);
+        for (int i = 0; i < records; i++) Assert.True(reader.TryRead(out _));
+        reader.Commit();
+    }
+
+    [Fact]
+    public void DropOldestRecordsTheRecordsItDroppedWithItsReason()
+    {
+        using var dir = new TempDir();
+        var logs = new CapturingLoggerFactory();
+        MmapQueueOptions options = Small();
+        options.MaxQueueSizeBytes = 2 * options.SegmentSizeBytes;
+        options.FullPolicy = QueueFullPolicy.DropOldest;
+        using var q = new MmapQueue(dir.Path, options, logs, null);
+        using var probe = new QueueMeterProbe(q.Path);
+        for (int i = 0; i < 200; i++) q.Enqueue(new byte[1000]); // about 65 records a segment: the oldest must go
+        Assert.True(q.FirstSequence > 0, "DropOldest dropped nothing");
+
+        var drops = probe.Recorded("mmapq.dropped.records");
+        Assert.NotEmpty(drops);
+        Assert.Equal(q.DroppedRecords, drops.Sum(m => m.Value));
+        Assert.Equal(q.FirstSequence, q.DroppedRecords); // nobody read anything: every record before the first kept was dropped
+        Assert.All(drops, m => Assert.Equal("MaxQueueSizeBytes (FullPolicy DropOldest)", m.Tags["mmapq.drop.reason"]));
+        Assert.Equal(drops.Count, logs.Count(1030));
     }
 
     [Fact]
