@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using MmapQueues.Format;
 
 namespace MmapQueues;
@@ -42,22 +43,29 @@ public readonly ref struct RecordBatch
     /// <summary>Steps over the frames of a <see cref="RecordBatch"/>, skipping aborted claims.</summary>
     public ref struct Enumerator
     {
-        private readonly ReadOnlySpan<byte> _segment;
+        // Few fields, no span: the JIT keeps them in registers across a foreach (a span and a cached Current
+        // measured about 4 ns per 64 B record, as much as the CRC check).
+        private readonly ref byte _segment;
         private readonly int _end;
-        private int _next;       // offset of the next frame to look at
-        private long _sequence;  // its sequence
-        private QueueRecord _current;
+        private int _next;      // offset of the next frame to look at
+        private int _at;        // offset of the current record's frame
+        private int _length;    // its payload length
+        private long _sequence; // the sequence of the frame at _next
 
         internal Enumerator(ReadOnlySpan<byte> segment, int start, int end, long startSequence)
         {
-            _segment = segment;
+            _segment = ref MemoryMarshal.GetReference(segment);
             _next = start;
             _end = end;
             _sequence = startSequence;
         }
 
         /// <summary>The record the last <see cref="MoveNext"/> stepped onto.</summary>
-        public readonly QueueRecord Current => _current;
+        public readonly QueueRecord Current
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => new(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref _segment, _at + SegmentLayout.RecordHeaderSize), _length), _sequence - 1);
+        }
 
         /// <summary>Steps to the next record; false past the last one.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -65,16 +73,14 @@ public readonly ref struct RecordBatch
         {
             while (_next < _end)
             {
-                // Plain load: TryReadBatch acquire-loaded every word of the batch and checked its frame.
-                uint word = BinaryPrimitives.ReadUInt32LittleEndian(_segment[_next..]);
-                FrameKind kind = Frames.ClassifyWord(word, out int length);
-                int at = _next;
-                long sequence = _sequence;
-                _next += SegmentLayout.FrameLength(length);
+                // TryReadBatch acquire-loaded every word of [start, end) and checked that each frame lies inside
+                // the segment and matches its CRC, so this plain load and the unchecked slice above are in bounds.
+                uint word = BinaryPrimitives.ReadUInt32LittleEndian(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref _segment, _next), sizeof(uint)));
+                _at = _next;
+                _length = (int)(word & SegmentLayout.LengthMask);
+                _next += SegmentLayout.FrameLength(_length);
                 _sequence++;
-                if (kind != FrameKind.Payload) continue; // an aborted claim: skipped, as TryRead does
-                _current = new QueueRecord(_segment.Slice(at + SegmentLayout.RecordHeaderSize, length), sequence);
-                return true;
+                if ((word & SegmentLayout.AbortedFlag) == 0) return true; // an aborted claim is skipped, as TryRead does
             }
             return false;
         }

@@ -90,6 +90,23 @@ public class BatchReadTests
     }
 
     [Fact]
+    public void ABatchEndsAfterAbout16KiBOfFramesButAlwaysHoldsARecord()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Records.Small(segment: 1 << 20));
+        for (int i = 0; i < 40; i++) q.Enqueue(Records.Payload(i, 1000));
+        q.Enqueue(Records.Payload(40, 100_000));
+        using var r = q.OpenReader(0);
+        Assert.True(r.TryReadBatch(out RecordBatch batch));
+        // Checked four frames at a time: the group that crosses 16 KiB is the last (17 frames reach it, 20 at most).
+        Assert.InRange(batch.Count, 16 * 1024 / SegmentLayout.FrameLength(1000) + 1, 16 * 1024 / SegmentLayout.FrameLength(1000) + 4);
+        while (r.NextSequence < 40) Assert.True(r.TryReadBatch(out _));
+        Assert.True(r.TryReadBatch(out batch));
+        Assert.Equal(1, batch.Count);
+        foreach (QueueRecord rec in batch) Assert.Equal(100_000, rec.Payload.Length);
+    }
+
+    [Fact]
     public void ABatchStartsAtTheSeekTarget()
     {
         using var dir = new TempDir();
@@ -104,31 +121,35 @@ public class BatchReadTests
     }
 
     [Theory]
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(6)]
-    [InlineData(50)]
-    public void ACorruptRecordEndsTheBatchBeforeItAndTheNextCallNamesFileAndOffset(int bad)
+    [InlineData(0, 40)]
+    [InlineData(1, 40)]
+    [InlineData(3, 40)]
+    [InlineData(50, 40)]
+    [InlineData(0, 1000)] // 1000 B: checked four records at a time (RecordCrcChains.FourChainMinLength)
+    [InlineData(1, 1000)]
+    [InlineData(2, 1000)]
+    [InlineData(3, 1000)]
+    [InlineData(6, 1000)]
+    [InlineData(13, 1000)]
+    public void ACorruptRecordEndsTheBatchBeforeItAndTheNextCallNamesFileAndOffset(int bad, int length)
     {
         using var dir = new TempDir();
         string firstSegment;
-        using (var q = new MmapQueue(dir.Path, Records.Small(segment: 8192)))
+        using (var q = new MmapQueue(dir.Path, Records.Small(segment: 65536)))
         {
-            for (int i = 0; i < 1000; i++) q.Enqueue(Records.Payload(i, 40));
+            for (int i = 0; i < 3 * 65536 / SegmentLayout.FrameLength(length); i++) q.Enqueue(Records.Payload(i, length)); // the first segment is sealed
             firstSegment = q.Segments[0].Path;
         }
-        int badOffset = SegmentLayout.FirstRecordOffset + bad * SegmentLayout.FrameLength(40);
+        int badOffset = SegmentLayout.FirstRecordOffset + bad * SegmentLayout.FrameLength(length);
         RecoveryTests.FlipByte(firstSegment, badOffset + SegmentLayout.RecordHeaderSize + 11);
-        using var reopened = new MmapQueue(dir.Path, Records.Small(segment: 8192)); // sealed segments are not walked at open
+        using var reopened = new MmapQueue(dir.Path, Records.Small(segment: 65536)); // sealed segments are not walked at open
         using var r = reopened.OpenReader(0);
         if (bad > 0)
         {
             Assert.True(r.TryReadBatch(out RecordBatch batch));
             Assert.Equal(bad, batch.Count);
             long expect = 0;
-            foreach (QueueRecord rec in batch) Assert.True(rec.Payload.SequenceEqual(Records.Payload(expect++, 40)));
+            foreach (QueueRecord rec in batch) Assert.True(rec.Payload.SequenceEqual(Records.Payload(expect++, length)));
         }
         var e = Assert.Throws<QueueCorruptedException>(() => r.TryReadBatch(out _));
         Assert.Equal(firstSegment, e.FilePath);

@@ -46,14 +46,15 @@ public class Crc32CTests
     [Fact]
     public void InterleavedRecordChainsFindExactlyTheFirstFrameWhoseCrcDiffers()
     {
-        // Frames of mixed lengths (0 to 70 bytes: tails past the common 8-byte words), written as the appender does.
+        // Frames of mixed lengths (0 to 1100 bytes: one chain below RecordCrcChains.FourChainMinLength, four above,
+        // with tails past the common 8-byte words), written as the appender does.
         var random = new Random(5);
-        var segment = new byte[64 * 1024];
+        var segment = new byte[256 * 1024];
         var offsets = new List<int>();
         int offset = SegmentLayout.FirstRecordOffset;
-        for (long seq = 1000; offset + SegmentLayout.FrameLength(70) <= segment.Length; seq++)
+        for (long seq = 1000; offset + SegmentLayout.FrameLength(1100) <= segment.Length; seq++)
         {
-            int length = random.Next(0, 71);
+            int length = random.Next(0, 1101);
             random.NextBytes(segment.AsSpan(offset + SegmentLayout.RecordHeaderSize, length));
             uint word = seq % 5 == 0 ? SegmentLayout.AbortedWord(length) : SegmentLayout.RecordWord(length);
             Frames.WriteCrc(segment, offset, seq, word, length);
@@ -61,15 +62,18 @@ public class Crc32CTests
             offsets.Add(offset);
             offset += SegmentLayout.FrameLength(length);
         }
-        Assert.Equal(offset, RecordCrcChains.FirstMismatch(segment, SegmentLayout.FirstRecordOffset, offset, 1000));
+        Assert.Equal(offset, RecordCrcChains.Scan(segment, SegmentLayout.FirstRecordOffset, 1000, int.MaxValue, int.MaxValue, out int all, out int records));
+        Assert.Equal(offsets.Count, all);
+        Assert.Equal(offsets.Count - (offsets.Count + 4) / 5, records); // sequences 1000, 1005, ... are aborted
         foreach (int bad in new[] { 0, 1, 2, 3, 4, 5, 9, 10, 11, offsets.Count - 1 })
         {
             int at = offsets[bad] + SegmentLayout.RecordCrcOffset; // the stored CRC: flips whatever the length
             segment[at] ^= 0x40;
-            Assert.Equal(offsets[bad], RecordCrcChains.FirstMismatch(segment, SegmentLayout.FirstRecordOffset, offset, 1000));
-            if (bad + 1 < offsets.Count) // the frames after the bad one still check clean on their own
-                Assert.Equal(offset, RecordCrcChains.FirstMismatch(segment, offsets[bad + 1], offset, 1000 + bad + 1));
+            Assert.Equal(offsets[bad], RecordCrcChains.Scan(segment, SegmentLayout.FirstRecordOffset, 1000, int.MaxValue, int.MaxValue, out int frames, out _));
+            Assert.Equal(bad, frames);
             segment[at] ^= 0x40;
         }
+        Assert.Equal(offsets[7], RecordCrcChains.Scan(segment, SegmentLayout.FirstRecordOffset, 1000, 7, int.MaxValue, out int limited, out _));
+        Assert.Equal(7, limited);
     }
 }
