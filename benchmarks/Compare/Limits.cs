@@ -45,7 +45,7 @@ internal static class Limits
         "time gains nothing (it is kept for payloads of 512 B and more, where it measured 10-25 % faster than one chain).";
     public const string Case5BatchMemory =
         "As case 5 at 256 MiB (reading the mapping through 4 KiB page-table entries under nested paging outruns the TLB), " +
-        "plus the second pass over each 16 KiB batch.";
+        "plus the second pass over each batch (up to 64 KiB).";
     public const string Case6 =
         "Scheduling: writer and reader each spin one of the only 2 vCPUs, shared with other agents; a descheduled reader " +
         "finds a backlog and every record in it is late, for the raw hand-off as for the queue, so the tails are the " +

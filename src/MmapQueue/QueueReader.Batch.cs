@@ -7,10 +7,10 @@ public sealed partial class QueueReader
 {
     /// <summary>
     /// A batch stops once its frames cover this many bytes (it always holds at least one record), so the consumer's
-    /// pass over it finds the frames still in the L1 cache where the CRC check left them: stepping from frame to frame
-    /// is a chain of dependent loads, and a batch of 1024 × 1 KiB (past L2) measured 2.4× slower than TryRead.
+    /// pass over it finds the frames still in the L2 cache where the CRC check left them: stepping from frame to frame
+    /// is a chain of dependent loads. For 64 B records, 4, 16, 64 KiB and 1 MiB caps measured level within the noise.
     /// </summary>
-    private const int BatchBytes = 16 * 1024;
+    private const int BatchBytes = 64 * 1024;
 
     /// <summary>
     /// Hands out the visible records from the reader's position on, up to <paramref name="maxRecords"/>, as one
@@ -30,8 +30,8 @@ public sealed partial class QueueReader
     /// <see cref="QueueCorruptedException"/> naming the file and offset, as <see cref="TryRead"/> does there.</para>
     /// </remarks>
     /// <param name="batch">The records; empty (Count 0) when the call returns false.</param>
-    /// <param name="maxRecords">The most records to hand out (at least 1). A batch also ends after about 16 KiB of
-    /// frames (or its first record, if that is longer), so the consumer's pass finds it still in the L1 cache.</param>
+    /// <param name="maxRecords">The most records to hand out (at least 1). A batch also ends after about 64 KiB of
+    /// frames (or its first record, if that is longer), so the consumer's pass finds it still in the L2 cache.</param>
     /// <returns>false when the reader has caught up with the writer.</returns>
     /// <exception cref="QueueCorruptedException">The next record fails its checks; the exception names the file and offset.</exception>
     public bool TryReadBatch(out RecordBatch batch, int maxRecords = 1024)

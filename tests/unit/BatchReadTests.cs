@@ -90,18 +90,19 @@ public class BatchReadTests
     }
 
     [Fact]
-    public void ABatchEndsAfterAbout16KiBOfFramesButAlwaysHoldsARecord()
+    public void ABatchEndsAfterAbout64KiBOfFramesButAlwaysHoldsARecord()
     {
         using var dir = new TempDir();
         using var q = new MmapQueue(dir.Path, Records.Small(segment: 1 << 20));
-        for (int i = 0; i < 40; i++) q.Enqueue(Records.Payload(i, 1000));
-        q.Enqueue(Records.Payload(40, 100_000));
+        for (int i = 0; i < 100; i++) q.Enqueue(Records.Payload(i, 1000));
+        q.Enqueue(Records.Payload(100, 100_000));
+        q.Enqueue(Records.Payload(101, 100_000));
         using var r = q.OpenReader(0);
         Assert.True(r.TryReadBatch(out RecordBatch batch));
-        // Checked four frames at a time: the group that crosses 16 KiB is the last (17 frames reach it, 20 at most).
-        Assert.InRange(batch.Count, 16 * 1024 / SegmentLayout.FrameLength(1000) + 1, 16 * 1024 / SegmentLayout.FrameLength(1000) + 4);
-        while (r.NextSequence < 40) Assert.True(r.TryReadBatch(out _));
-        Assert.True(r.TryReadBatch(out batch));
+        // Checked four frames at a time: the group that crosses 64 KiB is the last (66 frames reach it, 69 at most).
+        Assert.InRange(batch.Count, 64 * 1024 / SegmentLayout.FrameLength(1000) + 1, 64 * 1024 / SegmentLayout.FrameLength(1000) + 4);
+        r.Seek(100);
+        Assert.True(r.TryReadBatch(out batch)); // a record longer than the cap is a batch of its own
         Assert.Equal(1, batch.Count);
         foreach (QueueRecord rec in batch) Assert.Equal(100_000, rec.Payload.Length);
     }
