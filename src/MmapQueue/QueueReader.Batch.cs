@@ -14,9 +14,9 @@ public sealed partial class QueueReader
 
     /// <summary>
     /// Hands out the visible records from the reader's position on, up to <paramref name="maxRecords"/>, as one
-    /// <see cref="RecordBatch"/> of views into the mapped segment (no copy, no allocation). Their CRC32Cs are
-    /// checked before the call returns, four records at a time in independent chains, which is what makes a
-    /// batch faster than as many <see cref="TryRead"/> calls for a consumer draining a backlog.
+    /// <see cref="RecordBatch"/> of views into the mapped segment (no copy, no allocation), for a consumer draining
+    /// a backlog. Their CRC32Cs are checked before the call returns (four records at a time, in independent chains,
+    /// for payloads of 512 B and more). For 64 B records a batch measured 5-15 % faster than as many <see cref="TryRead"/> calls.
     /// </summary>
     /// <remarks>
     /// <para>The views stay valid until the next read call on this reader (<see cref="TryRead"/>,
