@@ -38,6 +38,7 @@ internal static class JitWarmUp
                     for (int i = 0; i < 20; i++)
                     {
                         Case5Read.QueueRead(q, 100_000);
+                        Case5Read.BatchRead(q, 100_000);
                         FileStreamLog.ReadAll(log, scratch);
                     }
                 }

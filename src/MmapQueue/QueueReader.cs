@@ -37,8 +37,9 @@ public sealed partial class QueueReader : IDisposable
 
     /// <summary>
     /// Returns the next record if one is visible. <paramref name="payload"/> points into the memory-mapped
-    /// segment (no copy) and stays valid until the next <see cref="TryRead"/> call on this reader or its
-    /// <see cref="Dispose"/>; copy it if you need it longer. Its CRC32C was checked.
+    /// segment (no copy) and stays valid until the next read call on this reader (<see cref="TryRead"/>,
+    /// <see cref="TryReadBatch"/>, <see cref="Seek"/>) or its <see cref="Dispose"/>; copy it if you need it longer.
+    /// Its CRC32C was checked.
     /// </summary>
     /// <returns>false when the reader has caught up with the writer.</returns>
     /// <exception cref="QueueCorruptedException">The next record fails its checks; the exception names the file and offset.</exception>
