@@ -137,6 +137,22 @@ public class FileSecurityTests
     }
 
     [Fact]
+    public void TheOpenFlagsMeanOnThisArchitectureWhatTheyAreNamed()
+    {
+        // O_DIRECTORY and O_NOFOLLOW have other values on arm, arm64 and powerpc; the generic ones mean O_DIRECT
+        // and O_LARGEFILE there, which would follow every planted link.
+        using var dir = new TempDir();
+        string file = dir.Sub("file"), link = dir.Sub("link");
+        File.WriteAllText(file, "x");
+        File.CreateSymbolicLink(link, file);
+
+        Assert.True(Native.Libc.open(file, Native.Libc.O_RDONLY | Native.Libc.O_DIRECTORY | Native.Libc.O_CLOEXEC, 0) < 0);
+        Assert.Equal(Native.Libc.ENOTDIR, Native.Libc.LastErrno);
+        Assert.True(Native.Libc.open(link, Native.Libc.O_RDONLY | Native.Libc.O_NOFOLLOW | Native.Libc.O_CLOEXEC, 0) < 0);
+        Assert.Equal(Native.Libc.ELOOP, Native.Libc.LastErrno);
+    }
+
+    [Fact]
     public void AQueuePathUnderALinkedParentOpens()
     {
         using var dir = new TempDir();
