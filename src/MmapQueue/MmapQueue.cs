@@ -33,10 +33,12 @@ public sealed partial class MmapQueue : IDisposable
     //   1. _rollLock (here)                  replacing _active, sealing, setting _disposed, _rolledFrameBytes
     //   2. RetentionPolicy._retentionLock    one retention pass at a time (the roll may run one for room)
     //   3. Flusher._flushLock                the frontier, _durableSequence writes, segments' flush bookkeeping
-    //   4. leaf locks, never held while taking another of the queue's locks:
+    //   4. ConsumerRegistry's open set        held across CursorStore.Remove (Remove's "not open" check and
+    //                                        the removal are one step): it takes CursorStore's lock below it
+    //   5. leaf locks, never held while taking another of the queue's locks:
     //      Segment._mapLock (mapping, references, deleted), SegmentList._lock, CursorStore's lock,
     //      SegmentIndex's lock, the allocator's and heater's locks, Flusher._flushEnded, _publishedLock,
-    //      ConsumerRegistry's open set, BackgroundWork's set.
+    //      BackgroundWork's set.
     // Methods that need a lock held end in UnderXxxLock and assert it in debug builds.
     //
     // Lock-free fields, each store with the load it pairs with:
