@@ -51,6 +51,23 @@ public class FileSecurityTests
         Assert.Equal(RecordsPerSegment + 1, reopened.NextSequence);
     }
 
+    [Fact]
+    public void AnEntryEndingInTmpThatTheQueueDidNotCreateIsLeftAloneAtOpen()
+    {
+        using var dir = new TempDir();
+        string q = dir.Sub("q");
+        Directory.CreateDirectory(q);
+        Directory.CreateDirectory(Path.Combine(q, "backup.tmp"));
+        File.WriteAllText(Path.Combine(q, "notes.tmp"), VictimText);
+        File.WriteAllText(Path.Combine(q, "cursors.0123456789abcdef.tmp"), "a grow that crashed before its rename");
+
+        using (var queue = new MmapQueue(q, Options())) queue.Enqueue([1]);
+
+        Assert.True(Directory.Exists(Path.Combine(q, "backup.tmp")));
+        Assert.Equal(VictimText, File.ReadAllText(Path.Combine(q, "notes.tmp")));
+        Assert.False(File.Exists(Path.Combine(q, "cursors.0123456789abcdef.tmp"))); // the queue's own leftover goes
+    }
+
     [Theory]
     [InlineData("segment")]
     [InlineData("cursors")]
