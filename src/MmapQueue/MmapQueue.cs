@@ -144,12 +144,22 @@ public sealed partial class MmapQueue : IDisposable
         _retention = new RetentionPolicy(_directory, _options, _segmentSize, _logger, _segments, _cursors, _flusher, _background,
             () => NextSequence, ReportDropped);
         _indexes = new SegmentIndexes(_segmentSize, _queueId, _options.FilePermissions, _logger, _segments, _background, _retention.Schedule);
-        StartMetrics(meterFactory);
-        _flusher.Metrics = _metrics;
-        ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
-        _flusher.StartInterval();
-        _retention.StartAgeTimer();
-        _retention.Apply();
+        try
+        {
+            StartMetrics(meterFactory);
+            _flusher.Metrics = _metrics;
+            ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
+            _flusher.StartInterval();
+            _retention.StartAgeTimer();
+            _retention.Apply();
+        }
+        catch
+        {
+            // The queue is whole by now: close it as Dispose does (timers, spare, mappings, the lock), or the
+            // directory would stay locked by an object the caller never gets.
+            Dispose();
+            throw;
+        }
     }
 
     /// <summary>The queue directory (full path).</summary>
