@@ -116,9 +116,12 @@ public sealed partial class MmapQueue : IDisposable
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);
             if (recovered.Segments.Count == 0)
             {
-                Segment first = _allocator.TakeAndActivate(0, _queueId);
+                // At the retention floor, not 0: with every segment file gone (cleared by hand, or renames a crash
+                // lost after retention's unlinks), segments below the floor would be deleted by the next open.
+                Segment first = _allocator.TakeAndActivate(_cursors.Snapshot.RetainedFrom, _queueId);
                 Native.Libc.FsyncDirectory(_directory);
                 recovered.Segments.Add(first);
+                recovered = recovered with { NextSequence = first.BaseSequence };
             }
             else
             {
