@@ -9,7 +9,7 @@ namespace MmapQueues;
 /// and who holds each name right now (one reader or one shipping session), so commits to a name never race.
 /// </summary>
 /// <remarks>
-/// <b>Concurrency.</b> The set <c>_open</c> is its own lock, a leaf: it guards the set, and makes
+/// <b>Concurrency.</b> The set <c>_open</c> is its own lock, next to last in the queue's order (MmapQueue.cs): it guards the set, and makes
 /// <see cref="Remove"/>'s "not open" check and the removal from the cursors file one step. Positions are read
 /// lock-free from <see cref="CursorStore.Snapshot"/> (published with a <c>Volatile.Write</c> after the fdatasync).
 /// </remarks>

@@ -33,10 +33,12 @@ public sealed partial class MmapQueue : IDisposable
     //   1. _rollLock (here)                  replacing _active, sealing, setting _disposed, _rolledFrameBytes
     //   2. RetentionPolicy._retentionLock    one retention pass at a time (the roll may run one for room)
     //   3. Flusher._flushLock                the frontier, _durableSequence writes, segments' flush bookkeeping
-    //   4. leaf locks, never held while taking another of the queue's locks:
+    //   4. ConsumerRegistry's open set        held across CursorStore.Remove (Remove's "not open" check and
+    //                                        the removal are one step): it takes CursorStore's lock below it
+    //   5. leaf locks, never held while taking another of the queue's locks:
     //      Segment._mapLock (mapping, references, deleted), SegmentList._lock, CursorStore's lock,
     //      SegmentIndex's lock, the allocator's and heater's locks, Flusher._flushEnded, _publishedLock,
-    //      ConsumerRegistry's open set, BackgroundWork's set.
+    //      BackgroundWork's set.
     // Methods that need a lock held end in UnderXxxLock and assert it in debug builds.
     //
     // Lock-free fields, each store with the load it pairs with:
@@ -114,9 +116,12 @@ public sealed partial class MmapQueue : IDisposable
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);
             if (recovered.Segments.Count == 0)
             {
-                Segment first = _allocator.TakeAndActivate(0, _queueId);
+                // At the retention floor, not 0: with every segment file gone (cleared by hand, or renames a crash
+                // lost after retention's unlinks), segments below the floor would be deleted by the next open.
+                Segment first = _allocator.TakeAndActivate(_cursors.Snapshot.RetainedFrom, _queueId);
                 Native.Libc.FsyncDirectory(_directory);
                 recovered.Segments.Add(first);
+                recovered = recovered with { NextSequence = first.BaseSequence };
             }
             else
             {
@@ -142,12 +147,22 @@ public sealed partial class MmapQueue : IDisposable
         _retention = new RetentionPolicy(_directory, _options, _segmentSize, _logger, _segments, _cursors, _flusher, _background,
             () => NextSequence, ReportDropped);
         _indexes = new SegmentIndexes(_segmentSize, _queueId, _options.FilePermissions, _logger, _segments, _background, _retention.Schedule);
-        StartMetrics(meterFactory);
-        _flusher.Metrics = _metrics;
-        ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
-        _flusher.StartInterval();
-        _retention.StartAgeTimer();
-        _retention.Apply();
+        try
+        {
+            StartMetrics(meterFactory);
+            _flusher.Metrics = _metrics;
+            ReportConsumerPositions(() => _cursors.Snapshot.Committed.Select(p => (p.Key, p.Value))); // mmapq.consumer.lag
+            _flusher.StartInterval();
+            _retention.StartAgeTimer();
+            _retention.Apply();
+        }
+        catch
+        {
+            // The queue is whole by now: close it as Dispose does (timers, spare, mappings, the lock), or the
+            // directory would stay locked by an object the caller never gets.
+            Dispose();
+            throw;
+        }
     }
 
     /// <summary>The queue directory (full path).</summary>

@@ -2,15 +2,17 @@ namespace MmapQueues;
 
 /// <summary>
 /// A background loop that runs one action per period until stopped (the interval flush, the age retention).
-/// An <see cref="IOException"/> from a tick goes to the failure callback and the next tick tries again;
-/// an <see cref="ObjectDisposedException"/> ends the loop (what it worked on is gone).
+/// An <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> (a queue file reopened after its
+/// mode changed) from a tick goes to the failure callback and the next tick tries again; an
+/// <see cref="ObjectDisposedException"/> ends the loop (what it worked on is gone). Anything else faults the
+/// loop, and <see cref="Stop"/> throws it.
 /// </summary>
 internal sealed class PeriodicWork
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
 
-    public PeriodicWork(TimeSpan period, Action tick, Action<IOException> failed)
+    public PeriodicWork(TimeSpan period, Action tick, Action<Exception> failed)
     {
         CancellationToken stop = _stop.Token;
         _loop = Task.Run(async () =>
@@ -22,7 +24,7 @@ internal sealed class PeriodicWork
                 {
                     tick();
                 }
-                catch (IOException e)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     failed(e);
                 }

@@ -9,6 +9,28 @@ namespace MmapQueues.Tests;
 public class DisposeBackgroundWorkTests
 {
     /// <summary>
+    /// A timer loop (the interval flush, the age retention) whose tick fails to open a queue file for lack of
+    /// permission (a segment reopened after its mode was changed under the queue) reports it and ticks again,
+    /// as for an I/O error; a faulted loop would stop flushing silently and make Dispose throw before its flush.
+    /// </summary>
+    [Fact]
+    public void ATimerTickDeniedAccessToAFileIsReportedAndTheLoopGoesOn()
+    {
+        int ticks = 0;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        using var tickedAgain = new ManualResetEventSlim();
+        var loop = new PeriodicWork(TimeSpan.FromMilliseconds(1), () =>
+        {
+            if (Interlocked.Increment(ref ticks) == 1) throw new UnauthorizedAccessException("open of a segment failed: errno 13");
+            tickedAgain.Set();
+        }, failures.Enqueue);
+
+        Assert.True(tickedAgain.Wait(TimeSpan.FromSeconds(30)), "the loop stopped after the failed tick");
+        loop.Stop(); // throws if the loop faulted
+        Assert.IsType<UnauthorizedAccessException>(Assert.Single(failures));
+    }
+
+    /// <summary>
     /// A claim open across a roll holds up the sealed segment's index build, which Dispose waits for after
     /// marking the queue disposed; meanwhile the 1 ms interval timer ticks and its Flush meets the disposed
     /// queue. Dispose must end the timer loop quietly and still make every record durable.

@@ -57,6 +57,31 @@ public class ErrorTests
     }
 
     [Fact]
+    public void AnOpenThatFailsAfterRecoveryReleasesTheLockAndStopsItsTimers()
+    {
+        using var dir = new TempDir();
+        new MmapQueue(dir.Path, TestOptions.Small()).Dispose();
+        var options = TestOptions.Small();
+        options.FlushMode = FlushMode.Interval;
+        options.FlushInterval = TimeSpan.FromMilliseconds(1);
+
+        // The last steps of opening (metrics, timers, the first retention pass) run after recovery; one failing
+        // there must not leave the directory locked by a queue object nobody can dispose.
+        Assert.Throws<InvalidOperationException>(() => new MmapQueue(dir.Path, options, null, new FailingMeterFactory()));
+
+        using var again = new MmapQueue(dir.Path, TestOptions.Small());
+        Assert.Equal(0, again.NextSequence);
+    }
+
+    private sealed class FailingMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+    {
+        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) =>
+            throw new InvalidOperationException("this meter factory refuses every meter");
+
+        public void Dispose() { }
+    }
+
+    [Fact]
     public void ReaderOutsideTheStoredRangeIsRefused()
     {
         using var dir = new TempDir();

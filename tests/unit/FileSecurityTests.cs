@@ -51,6 +51,23 @@ public class FileSecurityTests
         Assert.Equal(RecordsPerSegment + 1, reopened.NextSequence);
     }
 
+    [Fact]
+    public void AnEntryEndingInTmpThatTheQueueDidNotCreateIsLeftAloneAtOpen()
+    {
+        using var dir = new TempDir();
+        string q = dir.Sub("q");
+        Directory.CreateDirectory(q);
+        Directory.CreateDirectory(Path.Combine(q, "backup.tmp"));
+        File.WriteAllText(Path.Combine(q, "notes.tmp"), VictimText);
+        File.WriteAllText(Path.Combine(q, "cursors.0123456789abcdef.tmp"), "a grow that crashed before its rename");
+
+        using (var queue = new MmapQueue(q, Options())) queue.Enqueue([1]);
+
+        Assert.True(Directory.Exists(Path.Combine(q, "backup.tmp")));
+        Assert.Equal(VictimText, File.ReadAllText(Path.Combine(q, "notes.tmp")));
+        Assert.False(File.Exists(Path.Combine(q, "cursors.0123456789abcdef.tmp"))); // the queue's own leftover goes
+    }
+
     [Theory]
     [InlineData("segment")]
     [InlineData("cursors")]
@@ -134,6 +151,22 @@ public class FileSecurityTests
         Assert.Contains(link, e.Message);
         Assert.Contains("symbolic link", e.Message);
         Assert.Empty(Directory.EnumerateFileSystemEntries(real)); // nothing was created through the link
+    }
+
+    [Fact]
+    public void TheOpenFlagsMeanOnThisArchitectureWhatTheyAreNamed()
+    {
+        // O_DIRECTORY and O_NOFOLLOW have other values on arm, arm64 and powerpc; the generic ones mean O_DIRECT
+        // and O_LARGEFILE there, which would follow every planted link.
+        using var dir = new TempDir();
+        string file = dir.Sub("file"), link = dir.Sub("link");
+        File.WriteAllText(file, "x");
+        File.CreateSymbolicLink(link, file);
+
+        Assert.True(Native.Libc.open(file, Native.Libc.O_RDONLY | Native.Libc.O_DIRECTORY | Native.Libc.O_CLOEXEC, 0) < 0);
+        Assert.Equal(Native.Libc.ENOTDIR, Native.Libc.LastErrno);
+        Assert.True(Native.Libc.open(link, Native.Libc.O_RDONLY | Native.Libc.O_NOFOLLOW | Native.Libc.O_CLOEXEC, 0) < 0);
+        Assert.Equal(Native.Libc.ELOOP, Native.Libc.LastErrno);
     }
 
     [Fact]

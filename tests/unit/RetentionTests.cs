@@ -117,6 +117,33 @@ public class RetentionTests
         Assert.Equal(Names(2 * R, 3 * R, 4 * R, 5 * R), SegmentFileNames(dir.Path));
     }
 
+    /// <summary>
+    /// Every segment file gone (an operator cleared them, or a crash lost the last renames after retention's
+    /// unlinks) while the cursors file keeps a retention floor: the queue starts again at the floor, not at 0.
+    /// Restarted at 0, the new segments would lie below the floor and the next open would delete them unread.
+    /// </summary>
+    [Fact]
+    public void AQueueWhoseSegmentFilesAreAllGoneStartsAgainAtTheRetentionFloor()
+    {
+        using var dir = new TempDir();
+        using (var q = new MmapQueue(dir.Path, Options())) Fill(q, 5 * R + 1);
+        var meta = QueueDirectory.ReadMeta(Path.Combine(dir.Path, "queue.meta"));
+        using (var cursors = CursorStore.Open(dir.Path, meta.QueueId)) cursors.RaiseFloor(4 * R);
+        foreach (string seg in Directory.GetFiles(dir.Path, "*.seg")) File.Delete(seg);
+
+        using (var q = new MmapQueue(dir.Path, Options()))
+        {
+            Assert.Equal(4 * R, q.NextSequence);
+            Fill(q, 3 * R); // several segments, none of them read yet
+        }
+        using (var q = new MmapQueue(dir.Path, Options()))
+        {
+            Assert.Equal(4 * R, q.FirstSequence); // nothing appended since was taken for a leftover below the floor
+            using var r = q.OpenReader(4 * R);
+            ReadExpecting(r, 3 * R);
+        }
+    }
+
     [Fact]
     public void AReaderScanningManySegmentsKeepsMappingsAndDescriptorsBounded()
     {

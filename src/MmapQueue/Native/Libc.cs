@@ -11,7 +11,14 @@ internal static partial class Libc
     public const int MADV_RANDOM = 1, MADV_SEQUENTIAL = 2, MADV_WILLNEED = 3, MADV_DONTNEED = 4;
     public const int MADV_POPULATE_WRITE = 23;
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800;
-    public const int O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000;
+    public const int O_CLOEXEC = 0x80000;
+    // O_DIRECTORY and O_NOFOLLOW are the two flags whose values differ between the architectures .NET runs on:
+    // arm, arm64 and powerpc have their own (asm/fcntl.h), where the generic values mean O_DIRECT and
+    // O_LARGEFILE. Generic values there would open every queue file following links, and the directory with
+    // O_DIRECT (which recent kernels refuse for a directory with EINVAL).
+    private static readonly bool ArmOrPowerFlags = RuntimeInformation.ProcessArchitecture is
+        Architecture.Arm or Architecture.Armv6 or Architecture.Arm64 or Architecture.Ppc64le;
+    public static readonly int O_DIRECTORY = ArmOrPowerFlags ? 0x4000 : 0x10000, O_NOFOLLOW = ArmOrPowerFlags ? 0x8000 : 0x20000;
     public const int ENOENT = 2, EINTR = 4, EAGAIN = 11, EWOULDBLOCK = EAGAIN, EEXIST = 17, ENOTDIR = 20, EINVAL = 22;
     public const int ENOSPC = 28, ENOSYS = 38, ELOOP = 40, EOPNOTSUPP = 95;
     public const int LOCK_EX = 2, LOCK_NB = 4;

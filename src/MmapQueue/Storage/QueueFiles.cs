@@ -166,11 +166,31 @@ internal static class QueueFiles
             throw new IOException($"unlink of {path} failed: {Libc.LastError()}");
     }
 
-    /// <summary>Removes every temporary file a crash left behind (the writer calls it once it holds the lock).</summary>
+    /// <summary>
+    /// Removes every temporary file a crash left behind (the writer calls it once it holds the lock): only
+    /// names this library creates, so another entry that merely ends in <c>.tmp</c> is left alone (a directory
+    /// of that name would otherwise stop the queue from opening).
+    /// </summary>
     public static void DeleteTemporaries(string directory)
     {
         foreach (string tmp in Directory.EnumerateFileSystemEntries(directory, "*" + TemporarySuffix))
-            Delete(tmp);
+            if (IsTemporaryName(Path.GetFileName(tmp))) Delete(tmp);
+    }
+
+    /// <summary>
+    /// <c>{name}.{16 hex digits}.tmp</c> (<see cref="CreateTemporary"/>), or a name versions before it used:
+    /// <c>queue.meta.tmp</c>, <c>cursors.tmp</c>, <c>next.seg.tmp</c>, <c>{segment}.idx.{thread}.tmp</c>.
+    /// </summary>
+    internal static bool IsTemporaryName(string name)
+    {
+        if (!name.EndsWith(TemporarySuffix, StringComparison.Ordinal)) return false;
+        string stem = name[..^TemporarySuffix.Length];
+        if (stem is "queue.meta" or "cursors" or "next.seg") return true;
+        int dot = stem.LastIndexOf('.');
+        if (dot <= 0) return false;
+        ReadOnlySpan<char> tail = stem.AsSpan(dot + 1);
+        return (tail.Length == 16 && !tail.ContainsAnyExcept("0123456789abcdef"))
+            || (stem.AsSpan(0, dot).EndsWith(Format.IndexLayout.Extension, StringComparison.Ordinal) && tail.Length > 0 && !tail.ContainsAnyExcept("0123456789"));
     }
 
     /// <summary>fsync the queue directory so that entries created, renamed or removed in it survive power loss.</summary>

@@ -79,6 +79,9 @@ internal static class Recovery
                         QueueFiles.Delete(segments[j].Path);
                         segments.RemoveAt(j);
                     }
+                    // Durable before anything is appended here: a later power cut must not bring those files
+                    // back beside new records that reuse their sequences (no flush fsyncs the directory for this).
+                    QueueFiles.FsyncDirectory(directory);
                     isLast = true;
                 }
             }
