@@ -317,7 +317,16 @@ public sealed partial class NatsForwarder : IAsyncDisposable
         foreach (Pending p in _window)
         {
             _replay.Add((p.From, p.Last));
-            await p.Future.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await p.Future.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsTransient(e, CancellationToken.None))
+            {
+                // Disposing a future rethrows its publish's failure (no responders while a stream leader
+                // fails over, for one). Its records are in _replay and go out again with the same message ids,
+                // so this outcome is superseded, not lost; the failure that made us drop the window is logged.
+            }
         }
         _window.Clear();
         Volatile.Write(ref _metrics.InFlight, 0);
