@@ -253,11 +253,13 @@ public sealed partial class MmapQueue : IDisposable
         }
         finally
         {
-            // The flush failed before seeing every producer finish: wait for them as an index build does.
-            if (!flushed) new SegmentIndex(_segmentSize).Complete(active, records);
+            // The flush failed before seeing every producer finish: wait for them as an index build does. If a
+            // corrupt frame (bytes written into the mapping from outside) hides whether they finished, the
+            // mapping is kept rather than unmapped under a producer still copying; the flush's exception propagates.
+            bool producersDone = flushed || new SegmentIndex(_segmentSize).TryComplete(active, records);
             _allocator.Dispose();
             _flusher.Close();
-            Volatile.Read(ref _active).Release();
+            if (producersDone) Volatile.Read(ref _active).Release();
             _cursors.Dispose();
             _lock.Dispose();
             _metrics?.Dispose();

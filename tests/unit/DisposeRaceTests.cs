@@ -110,4 +110,31 @@ public class DisposeRaceTests
         BinaryPrimitives.WriteInt32LittleEndian(bytes, producer);
         BinaryPrimitives.WriteInt32LittleEndian(bytes[4..], index);
     }
+
+    [Fact]
+    public async Task DisposeOverACorruptFrameBeforeAnOpenClaimThrowsInsteadOfWaitingForeverAndKeepsTheMappingForTheProducer()
+    {
+        using var dir = new TempDir();
+        var q = new MmapQueue(dir.Path, TestOptions.Small());
+        q.Enqueue(new byte[40]);
+        using var reserved = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        Task<long> claim = Task.Run(() => q.Enqueue(16, 0, (span, _) => { reserved.Set(); release.Wait(); span.Fill(7); }));
+        Assert.True(reserved.Wait(TimeSpan.FromSeconds(10)), "the claim never started");
+
+        CorruptTheFirstUnpublishedFrame(q.Segments[^1]);
+
+        Task dispose = Task.Run(q.Dispose);
+        await Assert.ThrowsAsync<QueueCorruptedException>(() => dispose.WaitAsync(TimeSpan.FromSeconds(20))); // a TimeoutException if it hangs
+        release.Set(); // the producer finishes its copy into the segment, which is still mapped (no SIGSEGV)
+        await claim.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Bytes written into the mapping from outside: a commit word no writer makes, where the open claim's frame is.</summary>
+    private static void CorruptTheFirstUnpublishedFrame(Storage.Segment seg)
+    {
+        var cursor = new Format.FrameCursor(seg.Bytes, Format.SegmentLayout.FirstRecordOffset, seg.BaseSequence);
+        while (cursor.Read(verifyCrc: false) is Format.FrameKind.Payload) cursor.Advance();
+        BinaryPrimitives.WriteUInt32LittleEndian(seg.Bytes[cursor.Offset..], 0xFFFF_FFFF);
+    }
 }

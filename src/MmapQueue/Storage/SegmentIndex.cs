@@ -20,6 +20,7 @@ internal sealed class SegmentIndex
     private int _scanRecord;                              // records scanned so far ...
     private int _scanOffset = SegmentLayout.FirstRecordOffset; // ... and the offset just past them
     private bool _complete;                               // the scan reached the end of the segment
+    private FrameProblem? _bad;                           // the scan stopped at a frame no writer can have published
     private readonly bool _fromFile;
 
     public SegmentIndex(long segmentSize) => _step = IndexLayout.StepFor(segmentSize);
@@ -67,7 +68,19 @@ internal sealed class SegmentIndex
     /// Scans a sealed segment to its end, waiting for producers that reserved before the seal to publish
     /// (they always do: a failed copy publishes an aborted record).
     /// </summary>
+    /// <exception cref="QueueCorruptedException">The scan met a frame no writer can have published (bytes written
+    /// into the mapping from outside), past which it cannot tell whether producers finished.</exception>
     public void Complete(Segment segment, long expectedRecords)
+    {
+        if (!TryComplete(segment, expectedRecords))
+            throw QueueCorruptedException.At(segment.Path, _scanOffset, _bad!.Value.Expected, _bad.Value.Found);
+    }
+
+    /// <summary>
+    /// <see cref="Complete"/>, but false instead of an exception at a corrupt frame: the caller then cannot know
+    /// whether producers that reserved past it are still copying (so it must not unmap the segment).
+    /// </summary>
+    public bool TryComplete(Segment segment, long expectedRecords)
     {
         var spin = new SpinWait();
         lock (_lock)
@@ -76,10 +89,12 @@ internal sealed class SegmentIndex
             {
                 ScanUnsynchronized(segment, int.MaxValue);
                 if (_complete) break;
+                if (_bad is not null) return false; // waiting would spin forever: nobody publishes over a corrupt frame
                 if (_scanRecord >= expectedRecords) { _complete = true; break; } // sealed exactly at a record, no marker yet
                 if (segment.RecoveredComplete) ThrowStopped(segment, expectedRecords); // complete on disk: nobody will publish here
                 spin.SpinOnce();
             }
+            return true;
         }
     }
 
@@ -101,7 +116,8 @@ internal sealed class SegmentIndex
         {
             FrameKind kind = cursor.Read(verifyCrc: false);
             if (kind is FrameKind.EndOfSegment or FrameKind.SegmentFull) { _complete = true; break; }
-            if (kind is not (FrameKind.Payload or FrameKind.Aborted)) break; // nothing published yet, or corrupt: the reader reports it
+            if (kind == FrameKind.Bad) { _bad = cursor.Problem; break; } // a reader at this frame reports it too
+            if (kind is not (FrameKind.Payload or FrameKind.Aborted)) break; // nothing published yet
             if (cursor.Offset / _step > _entries[^1].Offset / _step) _entries.Add((rec, cursor.Offset));
             cursor.Advance();
             rec++;
