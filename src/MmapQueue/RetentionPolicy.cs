@@ -82,7 +82,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                     // FullyFlushed only goes false -> true (under the flush lock); a stale false just waits for the next pass.
                     if (checkHolders && (!s.FullyFlushed || s.ReferenceCount > 0)) break;
                     bool consumed = anyConsumer && slowest >= end;
-                    if (!consumed && !(writtenBefore is { } t && File.GetLastWriteTimeUtc(s.Path) < t)) break;
+                    if (!consumed && !(writtenBefore is { } t && QueueFiles.TryGetLastWriteTimeUtc(s.Path) is { } written && written < t)) break; // a missing file is not "old"
                 }
                 return count;
             }

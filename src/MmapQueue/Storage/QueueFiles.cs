@@ -74,6 +74,13 @@ internal static class QueueFiles
         return new FileStream(self, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.Asynchronous);
     }
 
+    /// <summary>The last write time of a file of the queue directory (opened without following a link); null when it is missing.</summary>
+    public static DateTime? TryGetLastWriteTimeUtc(string path)
+    {
+        using SafeFileHandle? file = TryOpenExisting(path, write: false);
+        return file is null ? null : File.GetLastWriteTimeUtc(file);
+    }
+
     /// <summary>Reads a whole file of the queue directory (at most <paramref name="maxBytes"/>); null when it is missing.</summary>
     public static byte[]? TryReadAll(string path, int maxBytes)
     {
