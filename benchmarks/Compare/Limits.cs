@@ -29,7 +29,7 @@ internal static class Limits
         "FileStream.Flush(true) is a full fsync (metadata and journal); the queue's msync of the record's pages is closer to fdatasync.";
     public const string Case4Latency =
         "The device cache flush (the floor, 33-50 µs) plus ext4's write of the dirty folio and unwritten-extent conversion, " +
-        "for both sides; the queue's msync may write a whole large folio (docs/MACHINE-FACTS.md) where pwrite writes 4 KiB.";
+        "for both sides; the queue's msync may write a whole large folio (docs/MEASUREMENTS.md) where pwrite writes 4 KiB.";
     public const string Case4Group =
         "The cycle, not the group: the leader now gathers (yields until as many records wait as producers waited last time, at most one flush's time), so a group holds ~7.5-8 of the 8 producers' records (4.3 without gathering); but on 2 shared vCPUs, waking 7 followers and letting them append again takes ~40-50 µs on top of each ~110-120 µs msync, so 8 records per ~190 µs against 1 per ~90 µs.";
     public const string Case5 =

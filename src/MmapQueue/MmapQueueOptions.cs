@@ -16,7 +16,7 @@ namespace MmapQueues;
 public sealed class MmapQueueOptions : IValidatableObject
 {
     /// <summary>
-    /// Size of every segment file. Default 64 MiB: preheating one takes ~17 ms (docs/MACHINE-FACTS.md) and the writer
+    /// Size of every segment file. Default 64 MiB: preheating one takes ~17 ms (docs/MEASUREMENTS.md) and the writer
     /// may enter it while it is still being heated; retention frees disk in steps small enough for a local
     /// buffer; opening a queue (mostly the tail segment's scan) takes 10-30 ms (benchmarks/RESULTS.md).
     /// Must be a multiple of 4096, from 4 KiB to 1 GiB. Fixed when the queue is created.

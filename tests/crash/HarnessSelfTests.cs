@@ -56,7 +56,7 @@ public sealed class HarnessSelfTests(ITestOutputHelper output)
     /// Up to <see cref="CanaryAttempts"/> tries, each on a fresh queue: the claim is that a cut <i>can</i> drop the
     /// page cache, and one try that loses records proves it. A single try is not enough on a shared machine:
     /// another program's <c>sync</c>, or the kernel's background write-back once the machine's dirty memory is
-    /// high, can write the canary's pages before the cut (docs/MACHINE-FACTS.md). A harness whose cut never drops
+    /// high, can write the canary's pages before the cut (docs/MEASUREMENTS.md). A harness whose cut never drops
     /// anything still fails every try.
     /// </summary>
     [RequiresLoopFilesystemFact("ext4")]

@@ -6,7 +6,7 @@ namespace MmapQueues.Format;
 
 /// <summary>
 /// CRC32C (Castagnoli) with the SSE4.2 instruction: one dependency chain on a <c>ulong</c> state
-/// (docs/MACHINE-FACTS.md: ~9.7 GB/s; <c>BitOperations.Crc32C</c> adds a zero-extension and runs slower), and three
+/// (docs/MEASUREMENTS.md: ~9.7 GB/s; <c>BitOperations.Crc32C</c> adds a zero-extension and runs slower), and three
 /// interleaved chains combined by carry-less shifts for long buffers. A table-driven path covers CPUs
 /// without SSE4.2.
 /// </summary>

@@ -62,7 +62,7 @@ internal sealed unsafe class MappedRegion : IDisposable
 
     /// <summary>
     /// Faults [offset, offset+length) in for writing with <c>MADV_POPULATE_WRITE</c>, so the appending
-    /// thread takes no page fault there (docs/MACHINE-FACTS.md: MAP_POPULATE, mlock and MADV_WILLNEED only read-fault a
+    /// thread takes no page fault there (docs/MEASUREMENTS.md: MAP_POPULATE, mlock and MADV_WILLNEED only read-fault a
     /// shared mapping). It changes no byte, so it may run while the writer appends to the same mapping.
     /// Returns false on kernels without it (before 5.14); then use <see cref="TouchPages"/> before anyone writes.
     /// </summary>

@@ -17,7 +17,7 @@ namespace MmapQueues.Tests.Crash.Harness;
 /// memory passes <c>vm.dirty_background_ratio</c>, may write this filesystem's unsynced pages before a cut,
 /// and a loaded host disk may keep its loop device busy for a while. So the idle wait is bounded by time,
 /// not by a count of tries, and no test may demand that a cut loses a given unsynced record (more surviving
-/// is always allowed; see docs/MACHINE-FACTS.md, "Crash simulation").</para>
+/// is always allowed; see docs/MEASUREMENTS.md, "Crash simulation").</para>
 /// </remarks>
 internal sealed partial class LoopFilesystem : IDisposable
 {
