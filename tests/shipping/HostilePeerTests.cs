@@ -336,6 +336,52 @@ public sealed class HostilePeerTests : IDisposable
     }
 
     [Fact]
+    public async Task ASenderThatNeverReadsItsAcksCannotHoldTheReplica()
+    {
+        using var q = SourceWith(10);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        using (var hostile = new RawPeer(s))
+        {
+            // Small buffers both ways, so that a few hundred unread ACKs fill them.
+            s.ReceiveBufferSize = 4096;
+            r.SendBufferSize = 4096;
+            Task<long> received = Loopback.Receive(_replica, r, new ReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(2) });
+            hostile.Send(RawPeer.Hello(SegmentSize, RawPeer.QueueIdOf(_source), 0));
+            hostile.Read(WireProtocol.ResumeSize);
+            // Every SYNC asks for an ACK; this sender never reads one.
+            byte[] sync = RawPeer.Header(WireProtocol.Kind.Sync, 0, 0, 0);
+            Task flood = Task.Run(() =>
+            {
+                try
+                {
+                    for (int i = 0; i < 1_000_000 && !received.IsCompleted; i++) hostile.Send(sync);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // the receiver gave up on this sender: what the test waits for
+                }
+            });
+            await Task.WhenAny(received, Task.Delay(TimeSpan.FromSeconds(30)));
+            Assert.True(received.IsCompleted, "the receiver still waits to write an ACK the sender never reads");
+            Assert.IsType<TimeoutException>(await Record.ExceptionAsync(() => received)); // its write timed out
+            s.Shutdown(SocketShutdown.Both);
+            await flood.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        // The replica is free again: a genuine export goes through.
+        (s, r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r);
+            Assert.Equal(10, await q.ExportToAsync(s).WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.Equal(10, await received.WaitAsync(TimeSpan.FromSeconds(20)));
+        }
+    }
+
+    [Fact]
     public async Task AReplicaPinnedToASourceIdRefusesAnyOther()
     {
         using var q = SourceWith(10);

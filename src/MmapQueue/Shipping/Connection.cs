@@ -115,7 +115,7 @@ internal sealed class Connection : IDisposable
     {
         try
         {
-            if (sync) WithTimeout(Stream, timeout, () => Stream.ReadExactly(buffer.Span));
+            if (sync) WithTimeout(Stream, timeout, () => Stream.ReadExactly(buffer.Span), Direction.Read);
             else await WithTimeoutAsync(timeout, ct, t => Stream.ReadExactlyAsync(buffer, t).AsTask()).ConfigureAwait(false);
         }
         catch (EndOfStreamException e)
@@ -128,17 +128,33 @@ internal sealed class Connection : IDisposable
         }
     }
 
-    /// <summary>Writes and flushes a protocol message.</summary>
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, bool sync, CancellationToken ct)
+    /// <summary>
+    /// Writes and flushes a protocol message, or throws <see cref="TimeoutException"/> after <paramref name="timeout"/>:
+    /// a peer that stops reading (its window stays shut, which keepalive does not notice) cannot hold this side.
+    /// </summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, TimeSpan timeout, bool sync, CancellationToken ct, string what)
     {
-        if (sync)
+        try
         {
-            Stream.Write(bytes.Span);
-            Stream.Flush();
-            return;
+            if (sync)
+            {
+                WithTimeout(Stream, timeout, () =>
+                {
+                    Stream.Write(bytes.Span);
+                    Stream.Flush();
+                }, Direction.Write);
+                return;
+            }
+            await WithTimeoutAsync(timeout, ct, async t =>
+            {
+                await Stream.WriteAsync(bytes, t).ConfigureAwait(false);
+                await Stream.FlushAsync(t).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         }
-        await Stream.WriteAsync(bytes, ct).ConfigureAwait(false);
-        await Stream.FlushAsync(ct).ConfigureAwait(false);
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"The peer ({Peer}) read nothing for {timeout.TotalSeconds:0.#} s while this side sent {what}.", e);
+        }
     }
 
     /// <summary>Sends ERROR with <paramref name="code"/> and its fixed sentence, best effort (the caller throws the real error).</summary>
@@ -191,15 +207,26 @@ internal sealed class Connection : IDisposable
         return new ShippingProtocolException($"{context}: the peer ({Peer}) refused the session: {safe}", ShippingErrorCode.CodeOf(safe)) { FromPeer = true };
     }
 
-    private static void WithTimeout(Stream stream, TimeSpan timeout, Action action)
+    /// <summary>Which of a stream's blocking timeouts <see cref="WithTimeout"/> sets.</summary>
+    [Flags]
+    private enum Direction { Read = 1, Write = 2, Both = Read | Write }
+
+    /// <summary>
+    /// Runs a blocking call with the stream's timeouts in <paramref name="direction"/> set to <paramref name="timeout"/>
+    /// (an infinite one leaves them alone). A read touches only the read timeout and a write only the write
+    /// timeout: the synchronous exporter reads ACKs on one thread while it writes on another.
+    /// </summary>
+    private static void WithTimeout(Stream stream, TimeSpan timeout, Action action, Direction direction = Direction.Both)
     {
-        if (!stream.CanTimeout)
+        if (!stream.CanTimeout || timeout == Timeout.InfiniteTimeSpan)
         {
             action();
             return;
         }
         int old = stream.ReadTimeout, oldWrite = stream.WriteTimeout;
-        stream.ReadTimeout = stream.WriteTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+        int ms = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+        if (direction.HasFlag(Direction.Read)) stream.ReadTimeout = ms;
+        if (direction.HasFlag(Direction.Write)) stream.WriteTimeout = ms;
         try
         {
             action();
@@ -210,8 +237,8 @@ internal sealed class Connection : IDisposable
         }
         finally
         {
-            stream.ReadTimeout = old;
-            stream.WriteTimeout = oldWrite;
+            if (direction.HasFlag(Direction.Read)) stream.ReadTimeout = old;
+            if (direction.HasFlag(Direction.Write)) stream.WriteTimeout = oldWrite;
         }
     }
 

@@ -215,7 +215,7 @@ internal sealed partial class Exporter
     private ValueTask SendControlAsync(WireProtocol.Kind kind, long sequence)
     {
         WireProtocol.WriteHeader(_header, kind, 0, sequence, 0);
-        return _conn.WriteAsync(_header, _sync, _cancel);
+        return _conn.WriteAsync(_header, _options.IdleTimeout, _sync, _cancel, kind == WireProtocol.Kind.End ? "END" : "SYNC");
     }
 
     private FileStream? OpenForSendfile(Segment seg) =>

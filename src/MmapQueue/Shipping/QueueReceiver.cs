@@ -171,7 +171,7 @@ public sealed class QueueReceiver
             WireProtocol.WritePrefix(challenge, WireProtocol.Message.Challenge, c.Auth);
             System.Security.Cryptography.RandomNumberGenerator.Fill(challenge.AsSpan(WireProtocol.HandshakeField.ChallengeNonce, WireProtocol.NonceSize));
             key.ReceiverMac(hello, challenge.AsSpan(0, WireProtocol.HandshakeField.ChallengeMac)).CopyTo(challenge.AsSpan(WireProtocol.HandshakeField.ChallengeMac));
-            await c.WriteAsync(challenge, sync: false, ct).ConfigureAwait(false);
+            await c.WriteAsync(challenge, timeout, sync: false, ct, "CHALLENGE").ConfigureAwait(false);
             byte[] proof = await c.ReadHandshakeAsync(WireProtocol.Message.Proof, WireProtocol.MaxChunkBytes, timeout, sync: false, ct, context).ConfigureAwait(false);
             if (!ShippingAuthentication.MacEquals(key.SenderMac(hello, challenge), proof.AsSpan(WireProtocol.HandshakeField.ProofMac, WireProtocol.MacSize)))
                 throw new ShippingProtocolException($"Replica {Path}: the sender {c.Peer} sent a wrong PROOF: it does not hold the shared secret.", ShippingErrorCode.Auth);

@@ -97,8 +97,7 @@ internal sealed class Receiver
     {
         var b = new byte[WireProtocol.ResumeSize];
         WireProtocol.WriteResume(b, new WireProtocol.Resume(_queue.DurableSequence, _queue.QueueId, _active.BaseSequence, _received), _conn.Auth);
-        await _stream.WriteAsync(b, _cancel).ConfigureAwait(false);
-        await _stream.FlushAsync(_cancel).ConfigureAwait(false);
+        await _conn.WriteAsync(b, _idle, sync: false, _cancel, "RESUME").ConfigureAwait(false);
     }
 
     private async Task AckAsync()
@@ -106,8 +105,7 @@ internal sealed class Receiver
         _queue.Flush();
         long durable = _queue.DurableSequence;
         WireProtocol.WriteHeader(_header, WireProtocol.Kind.Ack, 0, durable, 0);
-        await _stream.WriteAsync(_header, _cancel).ConfigureAwait(false);
-        await _stream.FlushAsync(_cancel).ConfigureAwait(false);
+        await _conn.WriteAsync(_header, _idle, sync: false, _cancel, "an ACK").ConfigureAwait(false); // a sender that reads no ACK cannot hold the replica
         _sinceAck = 0;
         _progress?.Report(new ShippingProgress(_next, durable, _bytes));
     }
