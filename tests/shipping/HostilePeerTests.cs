@@ -381,6 +381,31 @@ public sealed class HostilePeerTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AReceiverThatStopsReadingTimesTheExporterOutInsteadOfHangingIt(bool blocking)
+    {
+        using var q = SourceWith(400); // about 400 KB: far more than the shrunken socket buffers hold
+        var options = new ExportOptions { IdleTimeout = TimeSpan.FromSeconds(2) };
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (var stalled = new RawPeer(r))
+        {
+            s.SendBufferSize = 4096;
+            r.ReceiveBufferSize = 4096;
+            var exporter = new QueueExporter(q, options);
+            Task<long> export = blocking ? Task.Factory.StartNew(() => exporter.Export(s), TaskCreationOptions.LongRunning) : exporter.ExportAsync(s);
+            stalled.Read(WireProtocol.HelloSize);
+            stalled.Send(RawPeer.Resume(0, RawPeer.QueueIdOf(_source), 0, SegmentLayout.FirstRecordOffset));
+            // ... and reads nothing more: the exporter's sends stall on a shut window, which keepalive never notices.
+            await Task.WhenAny(export, Task.Delay(TimeSpan.FromSeconds(40)));
+            Assert.True(export.IsCompleted, "the exporter still waits to send to a receiver that stopped reading");
+            Exception? e = await Record.ExceptionAsync(() => export);
+            Assert.True(e is IOException or TimeoutException, $"expected a broken connection or a timeout, found {e}");
+        }
+    }
+
     [Fact]
     public async Task AReplicaPinnedToASourceIdRefusesAnyOther()
     {

@@ -43,10 +43,11 @@ internal sealed class Connection : IDisposable
     /// authenticated or explicitly insecure, TLS negotiated (as client or server) within the handshake timeout.
     /// </summary>
     public static async ValueTask<Connection> OpenAsync(Socket socket, ShippingAuthentication? auth, bool asServer, TimeSpan handshakeTimeout,
-        TimeSpan keepAlive, bool sync, CancellationToken ct)
+        TimeSpan keepAlive, TimeSpan stallTimeout, bool sync, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(socket);
         SetKeepAlive(socket, keepAlive);
+        SetStallTimeout(socket, stallTimeout);
         string peer = socket.RemoteEndPoint?.ToString() ?? "an unconnected socket";
         if (auth is null && !(socket.RemoteEndPoint is IPEndPoint ep && IPAddress.IsLoopback(ep.Address)))
             throw new InvalidOperationException($"Refusing plain TCP shipping with {peer}, which is not a loopback address: set an authentication " +
@@ -108,6 +109,19 @@ internal sealed class Connection : IDisposable
         socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, (int)Math.Clamp(idle.TotalSeconds, 1, 32767)); // seconds idle before the first probe
         socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10); // seconds between probes
         socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+    }
+
+    /// <summary>
+    /// TCP_USER_TIMEOUT: the kernel ends the connection (ETIMEDOUT) once bytes sent stay unacknowledged, or the
+    /// peer's window stays shut, for <paramref name="timeout"/>. A peer that stops reading otherwise stalls a
+    /// send (a sendfile or a write) forever: its kernel still answers keepalive and window probes. Linux only.
+    /// </summary>
+    private static void SetStallTimeout(Socket socket, TimeSpan timeout)
+    {
+        if (socket.ProtocolType != ProtocolType.Tcp || !OperatingSystem.IsLinux()) return;
+        const int IpProtoTcp = 6, TcpUserTimeout = 18; // <netinet/tcp.h>
+        int ms = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
+        socket.SetRawSocketOption(IpProtoTcp, TcpUserTimeout, BitConverter.GetBytes(ms));
     }
 
     /// <summary>Fills <paramref name="buffer"/>, or throws: <see cref="TimeoutException"/> after <paramref name="timeout"/>, IOException at the stream's end.</summary>

@@ -40,7 +40,7 @@ public sealed class QueueExporter
     public async Task<long> ExportAsync(Socket socket, long fromSequence = 0, CancellationToken cancellationToken = default)
     {
         _queue.ThrowIfDisposedForShipping();
-        using Connection c = await Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, sync: false, cancellationToken).ConfigureAwait(false);
+        using Connection c = await Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, _options.IdleTimeout, sync: false, cancellationToken).ConfigureAwait(false);
         return await new Exporter(_queue, c, _options, sync: false, cancellationToken).RunAsync(fromSequence).ConfigureAwait(false);
     }
 
@@ -57,7 +57,7 @@ public sealed class QueueExporter
     {
         ThrowIfFollow();
         _queue.ThrowIfDisposedForShipping();
-        using Connection c = Completed(Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, sync: true, CancellationToken.None));
+        using Connection c = Completed(Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, _options.IdleTimeout, sync: true, CancellationToken.None));
         return Completed(new Exporter(_queue, c, _options, sync: true, CancellationToken.None).RunAsync(fromSequence));
     }
 

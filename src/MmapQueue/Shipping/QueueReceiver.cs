@@ -52,7 +52,7 @@ public sealed class QueueReceiver
     {
         ArgumentNullException.ThrowIfNull(socket);
         using Connection c = await OpenLoggedAsync(socket.RemoteEndPoint?.ToString() ?? "a peer", () =>
-            Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, _options.KeepAliveTime, sync: false, cancellationToken)).ConfigureAwait(false);
+            Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, _options.KeepAliveTime, _options.IdleTimeout, sync: false, cancellationToken)).ConfigureAwait(false);
         return await RunAsync(c, progress, cancellationToken).ConfigureAwait(false);
     }
 
