@@ -207,6 +207,38 @@ public sealed class HostilePeerTests : IDisposable
     }
 
     [Fact]
+    public async Task EndMarkersSentOneSessionEachCannotRollSegmentAfterSegment()
+    {
+        Guid id = Guid.NewGuid();
+        int refused = 0;
+        for (long seq = 0; seq < 20; seq++)
+        {
+            // Each session: one empty record, an end marker, END; the next session starts in the segment it rolled.
+            (Socket s, Socket r) = Loopback.Pair();
+            using var sender = new RawPeer(s);
+            using (r)
+            {
+                Task<long> received = Loopback.Receive(_replica, r);
+                sender.Send(RawPeer.Hello(SegmentSize, id, 0));
+                var resume = WireProtocol.ReadResume(sender.Read(WireProtocol.ResumeSize), SegmentSize);
+                try
+                {
+                    sender.Send(RawPeer.Chunk(resume.SegmentBase, resume.Offset, [.. RawPeer.Record(resume.NextSequence, []), .. RawPeer.EndMarker(resume.NextSequence + 1)]));
+                    sender.Send(RawPeer.Header(WireProtocol.Kind.End, 0, resume.NextSequence + 1, 0));
+                }
+                catch (SocketException)
+                {
+                    // refused and closed already
+                }
+                (Exception? e, _) = await sender.OutcomeOf(received, r);
+                if (e is ShippingProtocolException { Code: "record" }) refused++;
+            }
+        }
+        Assert.True(refused >= 18, $"only {refused} of 20 sessions were refused");
+        Assert.InRange(Directory.GetFiles(_replica, "*.seg").Length, 1, 2); // one roll got through (the replica's first segment), not 20
+    }
+
+    [Fact]
     public async Task AReplicaAtItsSizeCapRefusesTheSenderInsteadOfGrowing()
     {
         using var q = SourceWith(400); // about 400 KB: more than 6 segments

@@ -53,6 +53,7 @@ internal sealed class Receiver
         _next = queue.NextSequence;
         _active = queue.ActiveSegment;
         EnterActive(_active.ReservedTail.End);
+        RestoreSegmentEndState();
     }
 
     public async Task<long> RunAsync()
@@ -231,6 +232,37 @@ internal sealed class Receiver
                          $"an end marker at offset {at}, the largest frame since {_largestFrameHere} bytes");
         _freeAtLastMarker = _active.Size - at;
         _largestFrameHere = 0;
+    }
+
+    /// <summary>
+    /// Carries <see cref="CheckSegmentEnd"/>'s state over from earlier sessions: the room the previous segment's
+    /// end marker left, and the largest frame the active segment holds. Without it the first end marker of every
+    /// session went unchecked, and a sender that ended each session after one marker rolled one preallocated
+    /// segment per session.
+    /// </summary>
+    private void RestoreSegmentEndState()
+    {
+        if (_active.BaseSequence <= _queue.FirstSequence || _queue.FindSegment(_active.BaseSequence - 1) is not { } previous
+            || previous == _active || !previous.TryAcquire())
+            return; // the first segment: nothing before it to check against
+        try
+        {
+            var c = new FrameCursor(previous.Bytes, SegmentLayout.FirstRecordOffset, previous.BaseSequence);
+            while (c.Read(verifyCrc: false) is FrameKind.Payload or FrameKind.Aborted) c.Advance();
+            if (c.Kind != FrameKind.EndOfSegment) return; // filled exactly, or unreadable: as after RollFilled
+            _freeAtLastMarker = previous.Size - c.Offset;
+        }
+        finally
+        {
+            previous.Release();
+        }
+        var a = new FrameCursor(_active.Bytes, SegmentLayout.FirstRecordOffset, _active.BaseSequence);
+        while (a.Offset < _received && a.Read(verifyCrc: false) is FrameKind.Payload or FrameKind.Aborted)
+        {
+            int start = a.Offset;
+            a.Advance();
+            _largestFrameHere = Math.Max(_largestFrameHere, a.Offset - start);
+        }
     }
 
     /// <summary>Rolls after a segment filled exactly (no marker; nothing could fit): no requirement on the next one.</summary>
