@@ -239,6 +239,26 @@ public sealed class HostilePeerTests : IDisposable
     }
 
     [Fact]
+    public async Task AnEndMarkerInAnEmptySegmentIsRefusedAsABadRecord()
+    {
+        (Socket s, Socket r) = Loopback.Pair();
+        using var sender = new RawPeer(s);
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r);
+            sender.Send(RawPeer.Hello(SegmentSize, Guid.NewGuid(), 0));
+            sender.Read(WireProtocol.ResumeSize);
+            // A source never seals a segment holding no record: the next one would have the same name.
+            sender.Send(RawPeer.Chunk(0, SegmentLayout.FirstRecordOffset, RawPeer.EndMarker(0)));
+            (Exception? e, string answer) = await sender.OutcomeOf(received, r);
+            Assert.Equal("record", Assert.IsType<ShippingProtocolException>(e).Code);
+            Assert.Contains("record:", answer);
+        }
+        Assert.Single(Directory.GetFiles(_replica, "*.seg"));
+        Assert.Empty(Directory.GetFiles(_replica, "*.tmp"));
+    }
+
+    [Fact]
     public async Task AReplicaAtItsSizeCapRefusesTheSenderInsteadOfGrowing()
     {
         using var q = SourceWith(400); // about 400 KB: more than 6 segments

@@ -227,6 +227,8 @@ internal sealed class Receiver
     private void CheckSegmentEnd()
     {
         int at = _frameStart;
+        if (at == SegmentLayout.FirstRecordOffset) // a source seals only a segment with a record: the next one would have the same name
+            throw Refuse("a segment end after at least one record", "an end marker at the segment's first record offset");
         if (_freeAtLastMarker >= 0 && _largestFrameHere <= _freeAtLastMarker && at < _active.Size / 2)
             throw Refuse($"a segment end only where the next record could not have fit (a frame over {_freeAtLastMarker} bytes after the last end)",
                          $"an end marker at offset {at}, the largest frame since {_largestFrameHere} bytes");
