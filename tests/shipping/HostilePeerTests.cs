@@ -186,23 +186,39 @@ public sealed class HostilePeerTests : IDisposable
         Assert.False(Directory.Exists(_replica) && Directory.EnumerateFileSystemEntries(_replica).Any(), "nothing may be created for a refused sender");
     }
 
-    [Fact]
-    public async Task EmptyRecordsWithEndMarkersCannotRollSegmentAfterSegment()
+    /// <summary>
+    /// One session from a hand-driven sender into the replica: HELLO of queue <paramref name="id"/>, then the
+    /// messages <paramref name="after"/> makes from the RESUME (until the receiver closes); the session's outcome.
+    /// </summary>
+    private async Task<(Exception? Error, string Answer)> RawSession(Guid id, Func<WireProtocol.Resume, IEnumerable<byte[]>> after)
     {
         (Socket s, Socket r) = Loopback.Pair();
         using var sender = new RawPeer(s);
         using (r)
         {
             Task<long> received = Loopback.Receive(_replica, r);
-            sender.Send(RawPeer.Hello(SegmentSize, Guid.NewGuid(), 0));
-            sender.Read(WireProtocol.ResumeSize);
-            // Each segment: one empty record, then an end marker (which would roll a new preallocated segment).
-            for (long seq = 0; seq < 50; seq++)
-                sender.Send(RawPeer.Chunk(seq, SegmentLayout.FirstRecordOffset, [.. RawPeer.Record(seq, []), .. RawPeer.EndMarker(seq + 1)]));
-            (Exception? e, string answer) = await sender.OutcomeOf(received, r);
-            Assert.Contains("a segment end only where the next record could not have fit", Assert.IsType<ShippingProtocolException>(e).Message);
-            Assert.Contains("record:", answer);
+            sender.Send(RawPeer.Hello(SegmentSize, id, 0));
+            WireProtocol.Resume resume = WireProtocol.ReadResume(sender.Read(WireProtocol.ResumeSize), SegmentSize);
+            try
+            {
+                foreach (byte[] message in after(resume)) sender.Send(message);
+            }
+            catch (SocketException)
+            {
+                // refused and closed already: the outcome says why
+            }
+            return await sender.OutcomeOf(received, r);
         }
+    }
+
+    [Fact]
+    public async Task EmptyRecordsWithEndMarkersCannotRollSegmentAfterSegment()
+    {
+        // Each segment: one empty record, then an end marker (which would roll a new preallocated segment).
+        (Exception? e, string answer) = await RawSession(Guid.NewGuid(), _ =>
+            Enumerable.Range(0, 50).Select(seq => RawPeer.Chunk(seq, SegmentLayout.FirstRecordOffset, [.. RawPeer.Record(seq, []), .. RawPeer.EndMarker(seq + 1)])));
+        Assert.Contains("a segment end only where the next record could not have fit", Assert.IsType<ShippingProtocolException>(e).Message);
+        Assert.Contains("record:", answer);
         Assert.InRange(Directory.GetFiles(_replica, "*.seg").Length, 1, 2); // one roll got through (checked one segment late), not 50
     }
 
@@ -211,28 +227,15 @@ public sealed class HostilePeerTests : IDisposable
     {
         Guid id = Guid.NewGuid();
         int refused = 0;
-        for (long seq = 0; seq < 20; seq++)
+        for (int i = 0; i < 20; i++)
         {
             // Each session: one empty record, an end marker, END; the next session starts in the segment it rolled.
-            (Socket s, Socket r) = Loopback.Pair();
-            using var sender = new RawPeer(s);
-            using (r)
-            {
-                Task<long> received = Loopback.Receive(_replica, r);
-                sender.Send(RawPeer.Hello(SegmentSize, id, 0));
-                var resume = WireProtocol.ReadResume(sender.Read(WireProtocol.ResumeSize), SegmentSize);
-                try
-                {
-                    sender.Send(RawPeer.Chunk(resume.SegmentBase, resume.Offset, [.. RawPeer.Record(resume.NextSequence, []), .. RawPeer.EndMarker(resume.NextSequence + 1)]));
-                    sender.Send(RawPeer.Header(WireProtocol.Kind.End, 0, resume.NextSequence + 1, 0));
-                }
-                catch (SocketException)
-                {
-                    // refused and closed already
-                }
-                (Exception? e, _) = await sender.OutcomeOf(received, r);
-                if (e is ShippingProtocolException { Code: "record" }) refused++;
-            }
+            (Exception? e, _) = await RawSession(id, resume =>
+            [
+                RawPeer.Chunk(resume.SegmentBase, resume.Offset, [.. RawPeer.Record(resume.NextSequence, []), .. RawPeer.EndMarker(resume.NextSequence + 1)]),
+                RawPeer.Header(WireProtocol.Kind.End, 0, resume.NextSequence + 1, 0),
+            ]);
+            if (e is ShippingProtocolException { Code: "record" }) refused++;
         }
         Assert.True(refused >= 18, $"only {refused} of 20 sessions were refused");
         Assert.InRange(Directory.GetFiles(_replica, "*.seg").Length, 1, 2); // one roll got through (the replica's first segment), not 20
@@ -241,19 +244,10 @@ public sealed class HostilePeerTests : IDisposable
     [Fact]
     public async Task AnEndMarkerInAnEmptySegmentIsRefusedAsABadRecord()
     {
-        (Socket s, Socket r) = Loopback.Pair();
-        using var sender = new RawPeer(s);
-        using (r)
-        {
-            Task<long> received = Loopback.Receive(_replica, r);
-            sender.Send(RawPeer.Hello(SegmentSize, Guid.NewGuid(), 0));
-            sender.Read(WireProtocol.ResumeSize);
-            // A source never seals a segment holding no record: the next one would have the same name.
-            sender.Send(RawPeer.Chunk(0, SegmentLayout.FirstRecordOffset, RawPeer.EndMarker(0)));
-            (Exception? e, string answer) = await sender.OutcomeOf(received, r);
-            Assert.Equal("record", Assert.IsType<ShippingProtocolException>(e).Code);
-            Assert.Contains("record:", answer);
-        }
+        // A source never seals a segment holding no record: the next one would have the same name.
+        (Exception? e, string answer) = await RawSession(Guid.NewGuid(), _ => [RawPeer.Chunk(0, SegmentLayout.FirstRecordOffset, RawPeer.EndMarker(0))]);
+        Assert.Equal("record", Assert.IsType<ShippingProtocolException>(e).Code);
+        Assert.Contains("record:", answer);
         Assert.Single(Directory.GetFiles(_replica, "*.seg"));
         Assert.Empty(Directory.GetFiles(_replica, "*.tmp"));
     }
