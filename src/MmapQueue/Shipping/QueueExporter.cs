@@ -30,7 +30,8 @@ public sealed class QueueExporter
     /// is refused unless the peer is a loopback address or the authentication is <see cref="ShippingAuthentication.Insecure"/>.
     /// </summary>
     /// <param name="socket">A connected stream socket; it is not closed. TCP keepalive is turned on.</param>
-    /// <param name="fromSequence">Where a new (empty) replica starts: at the segment holding this sequence.
+    /// <param name="fromSequence">Where a new (empty) replica starts: at the segment holding this sequence (or the
+    /// queue's first, when retention deleted it).
     /// An existing replica resumes where it is, whatever this says (its records are contiguous from its first segment).</param>
     /// <param name="cancellationToken">Ends the session (the socket is shut down); in follow mode, the way to stop.</param>
     /// <returns>The next sequence not sent: every record before it is durable on the replica.</returns>
