@@ -275,9 +275,7 @@ public sealed class HostilePeerTests : IDisposable
     public async Task AnIdleConnectionDoesNotDelayAGenuineExportAndASecondSessionIsRefusedAsBusy()
     {
         using var q = SourceWith(50);
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(8);
+        using Socket listener = Loopback.Listener();
         var ended = new List<ReceivedSession>();
         using var stop = new CancellationTokenSource();
         var options = new ReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(60), IdleTimeout = TimeSpan.FromSeconds(2) };
@@ -318,6 +316,40 @@ public sealed class HostilePeerTests : IDisposable
     }
 
     [Fact]
+    public async Task SilentConnectionsBeyondTheCapWaitInTheBacklogInsteadOfTakingMoreDescriptors()
+    {
+        using var q = SourceWith(20);
+        using Socket listener = Loopback.Listener();
+        using var stop = new CancellationTokenSource();
+        var receiver = new QueueReceiver(_replica, new ReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(3) }) { MaxConnections = 3 };
+        Task serve = receiver.ServeAsync(listener, cancellationToken: stop.Token);
+        var silent = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                silent.Add(c);
+                c.Connect(listener.LocalEndPoint!);
+            }
+            // The cap is taken: the genuine export waits in the backlog until the silent ones' handshake timeout.
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            using (var genuine = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                genuine.Connect(listener.LocalEndPoint!);
+                Assert.Equal(20, await q.ExportToAsync(genuine).WaitAsync(TimeSpan.FromSeconds(30)));
+            }
+            Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(2), $"served after {watch.Elapsed}: the receiver accepted past its cap of 3 connections");
+        }
+        finally
+        {
+            foreach (Socket c in silent) c.Dispose();
+            stop.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    [Fact]
     public async Task AFollowingSessionStaysUpThroughSilenceLongerThanTheReceiversIdleTimeout()
     {
         using var q = SourceWith(10);
@@ -346,9 +378,7 @@ public sealed class HostilePeerTests : IDisposable
     public async Task TheReceiverSurvivesAGarbagePeerAndServesTheNextOne()
     {
         using var q = SourceWith(30);
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(8);
+        using Socket listener = Loopback.Listener();
         using var stop = new CancellationTokenSource();
         Task serve = new QueueReceiver(_replica).ServeAsync(listener, cancellationToken: stop.Token);
         using (var garbage = new RawPeer(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)))
