@@ -483,6 +483,38 @@ public sealed class HostilePeerTests : IDisposable
     }
 
     [Fact]
+    public async Task AReceiverDrippingItsResumeCannotStretchTheBlockingExportersHandshake()
+    {
+        using var q = SourceWith(10);
+        var options = new ExportOptions { HandshakeTimeout = TimeSpan.FromSeconds(1) };
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (var dripper = new RawPeer(r))
+        {
+            Task<long> export = Task.Factory.StartNew(() => new QueueExporter(q, options).Export(s), TaskCreationOptions.LongRunning);
+            dripper.Read(WireProtocol.HelloSize);
+            byte[] resume = RawPeer.Resume(0, RawPeer.QueueIdOf(_source), 0, SegmentLayout.FirstRecordOffset);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                // One byte every 300 ms: each read is quick, the whole RESUME takes 17 s.
+                for (int i = 0; i < resume.Length && !export.IsCompleted; i++)
+                {
+                    dripper.Send(resume.AsSpan(i, 1));
+                    await Task.Delay(300);
+                }
+            }
+            catch (SocketException)
+            {
+                // the exporter gave up and closed
+            }
+            Exception? e = await Record.ExceptionAsync(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.IsType<TimeoutException>(e);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"the handshake step took {watch.Elapsed} with a 1 s timeout");
+        }
+    }
+
+    [Fact]
     public async Task AReplicaPinnedToASourceIdRefusesAnyOther()
     {
         using var q = SourceWith(10);

@@ -129,7 +129,7 @@ internal sealed class Connection : IDisposable
     {
         try
         {
-            if (sync) WithTimeout(Stream, timeout, () => Stream.ReadExactly(buffer.Span), Direction.Read);
+            if (sync) ReadExactlyBlocking(buffer, timeout);
             else await WithTimeoutAsync(timeout, ct, t => Stream.ReadExactlyAsync(buffer, t).AsTask()).ConfigureAwait(false);
         }
         catch (EndOfStreamException e)
@@ -139,6 +139,26 @@ internal sealed class Connection : IDisposable
         catch (TimeoutException e)
         {
             throw new TimeoutException($"The peer ({Peer}) sent no {what} within {timeout.TotalSeconds:0.#} s.", e);
+        }
+    }
+
+    /// <summary>
+    /// Fills <paramref name="buffer"/> with blocking reads, all of them within <paramref name="timeout"/> (each read
+    /// waits only for what is left of it): a peer sending a byte at a time cannot stretch the wait.
+    /// </summary>
+    private void ReadExactlyBlocking(Memory<byte> buffer, TimeSpan timeout)
+    {
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        int at = 0;
+        while (at < buffer.Length)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0) throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s.");
+            int n = 0;
+            WithTimeout(Stream, deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(left),
+                () => n = Stream.Read(buffer.Span[at..]), Direction.Read);
+            if (n == 0) throw new EndOfStreamException();
+            at += n;
         }
     }
 
