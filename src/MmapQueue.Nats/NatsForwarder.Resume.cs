@@ -40,10 +40,11 @@ public sealed partial class NatsForwarder
     }
 
     /// <summary>
-    /// Moves past what the stream already holds of this queue. The last message on the subject names the last
-    /// sequence stored; the walk back from it checks that the messages since the acknowledged position are this
-    /// queue's and cover consecutive ranges. Only then are they skipped; otherwise everything from the
-    /// acknowledged position is sent again and the duplicate window removes repeats.
+    /// Moves past what the stream already holds of this queue. The walk back from the last message on the subject
+    /// reads this queue's messages until one reaches the acknowledged position (and a reorder's span further);
+    /// the records they cover without a hole from that position on are skipped. When none reaches it (a gap,
+    /// another publisher), everything from the acknowledged position is sent again and the duplicate window
+    /// removes repeats.
     /// </summary>
     private async Task SkipWhatTheStreamHoldsAsync(INatsJSStream stream, CancellationToken cancellationToken)
     {
@@ -75,42 +76,68 @@ public sealed partial class NatsForwarder
             return;
         }
         // What a crash leaves uncommitted: up to a commit interval of acks (thousands of records at full rate)
-        // plus the window. The messages are fetched WalkChunk at a time, concurrently, and checked in order.
+        // plus the window. The messages are fetched WalkChunk at a time, concurrently. Around an outage the stream
+        // may hold records out of order (the client sends its buffer after later publishes), by at most what was in
+        // flight: so the walk goes on for ReorderSpan messages past the first one reaching back to the committed
+        // position, and skips exactly the records the messages read cover without a hole from there.
         int maxSteps = MaxWalk + 4 * _options.MaxInFlight;
+        int reorderSpan = 2 * _options.MaxInFlight;
+        var ranges = new List<(long From, long Last)> { newest };
+        long lowest = newest.From;
+        int extra = lowest <= from ? reorderSpan : -1; // messages still to read past the one reaching `from` (-1: none reached yet)
         (long From, long Last) current = newest;
         ulong streamSequence = last.Seq;
         int step = 0;
-        while (current.From > from)
+        bool ended = false; // a message that is not this queue's, or none (a gap): what was read so far decides
+        while (extra != 0 && !ended && step < maxSteps && streamSequence > 1)
         {
-            if (step >= maxSteps || streamSequence <= 1)
-            {
-                Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path, $"no message covering sequence {from} within {step} messages before the newest");
-                return;
-            }
             // As many messages as the last one's size suggests are left (batches cover many records each), at most WalkChunk.
             long perMessage = Math.Max(1, current.Last - current.From + 1);
-            long needed = (current.From - from + perMessage - 1) / perMessage + 1;
+            long needed = extra > 0 ? extra : (lowest - from + perMessage - 1) / perMessage + 1;
             int chunk = (int)Math.Min((ulong)Math.Min(Math.Min(WalkChunk, needed), maxSteps - step), streamSequence - 1);
             var fetches = new Task<StoredMessage?>[chunk];
             for (int i = 0; i < chunk; i++)
                 fetches[i] = GetAsync(stream, new StreamMsgGetRequest { Seq = streamSequence - 1 - (ulong)i }, cancellationToken);
             StoredMessage?[] previous = await Task.WhenAll(fetches).ConfigureAwait(false);
-            for (int i = 0; i < chunk && current.From > from; i++, step++)
+            for (int i = 0; i < chunk && extra != 0; i++, step++)
             {
                 streamSequence--;
-                if (previous[i] is not { } message || Describe(message) is not { } p || p.Last + 1 != current.From)
+                if (previous[i] is not { } message || Describe(message) is not { } p)
                 {
-                    Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path,
-                        $"stream message {streamSequence} does not end right before sequence {current.From} (a gap, a reorder or another publisher)");
-                    return;
+                    ended = true;
+                    break;
                 }
+                ranges.Add(p);
                 current = p;
+                lowest = Math.Min(lowest, p.From);
+                if (extra > 0) extra--;
+                else if (lowest <= from) extra = reorderSpan;
             }
         }
-        long resume = newest.Last + 1;
+        long resume = Math.Min(CoveredFrom(ranges, from), _queue.NextSequence);
+        if (resume <= from)
+        {
+            Log.ResumeUnproven(_logger, _options.Stream, from, _queue.Path,
+                $"the {step + 1} messages read back from the newest (stream sequence {last.Seq}) do not cover sequence {from} " +
+                $"(a gap, another publisher, or more than {maxSteps} messages)");
+            return;
+        }
         Volatile.Write(ref _acked, resume);
         Log.ResumedAfterStream(_logger, _options.Stream, from, resume, _queue.Path);
         Commit(force: true);
+    }
+
+    /// <summary>The first sequence from <paramref name="from"/> on that none of <paramref name="ranges"/> covers.</summary>
+    internal static long CoveredFrom(List<(long From, long Last)> ranges, long from)
+    {
+        ranges.Sort((x, y) => x.From.CompareTo(y.From));
+        long next = from;
+        foreach ((long f, long l) in ranges)
+        {
+            if (f > next) break;
+            next = Math.Max(next, l + 1);
+        }
+        return next;
     }
 
     /// <summary>Messages fetched at once while walking back.</summary>

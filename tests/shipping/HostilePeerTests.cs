@@ -186,24 +186,70 @@ public sealed class HostilePeerTests : IDisposable
         Assert.False(Directory.Exists(_replica) && Directory.EnumerateFileSystemEntries(_replica).Any(), "nothing may be created for a refused sender");
     }
 
-    [Fact]
-    public async Task EmptyRecordsWithEndMarkersCannotRollSegmentAfterSegment()
+    /// <summary>
+    /// One session from a hand-driven sender into the replica: HELLO of queue <paramref name="id"/>, then the
+    /// messages <paramref name="after"/> makes from the RESUME (until the receiver closes); the session's outcome.
+    /// </summary>
+    private async Task<(Exception? Error, string Answer)> RawSession(Guid id, Func<WireProtocol.Resume, IEnumerable<byte[]>> after)
     {
         (Socket s, Socket r) = Loopback.Pair();
         using var sender = new RawPeer(s);
         using (r)
         {
             Task<long> received = Loopback.Receive(_replica, r);
-            sender.Send(RawPeer.Hello(SegmentSize, Guid.NewGuid(), 0));
-            sender.Read(WireProtocol.ResumeSize);
-            // Each segment: one empty record, then an end marker (which would roll a new preallocated segment).
-            for (long seq = 0; seq < 50; seq++)
-                sender.Send(RawPeer.Chunk(seq, SegmentLayout.FirstRecordOffset, [.. RawPeer.Record(seq, []), .. RawPeer.EndMarker(seq + 1)]));
-            (Exception? e, string answer) = await sender.OutcomeOf(received, r);
-            Assert.Contains("a segment end only where the next record could not have fit", Assert.IsType<ShippingProtocolException>(e).Message);
-            Assert.Contains("record:", answer);
+            sender.Send(RawPeer.Hello(SegmentSize, id, 0));
+            WireProtocol.Resume resume = WireProtocol.ReadResume(sender.Read(WireProtocol.ResumeSize), SegmentSize);
+            try
+            {
+                foreach (byte[] message in after(resume)) sender.Send(message);
+            }
+            catch (SocketException)
+            {
+                // refused and closed already: the outcome says why
+            }
+            return await sender.OutcomeOf(received, r);
         }
+    }
+
+    [Fact]
+    public async Task EmptyRecordsWithEndMarkersCannotRollSegmentAfterSegment()
+    {
+        // Each segment: one empty record, then an end marker (which would roll a new preallocated segment).
+        (Exception? e, string answer) = await RawSession(Guid.NewGuid(), _ =>
+            Enumerable.Range(0, 50).Select(seq => RawPeer.Chunk(seq, SegmentLayout.FirstRecordOffset, [.. RawPeer.Record(seq, []), .. RawPeer.EndMarker(seq + 1)])));
+        Assert.Contains("a segment end only where the next record could not have fit", Assert.IsType<ShippingProtocolException>(e).Message);
+        Assert.Contains("record:", answer);
         Assert.InRange(Directory.GetFiles(_replica, "*.seg").Length, 1, 2); // one roll got through (checked one segment late), not 50
+    }
+
+    [Fact]
+    public async Task EndMarkersSentOneSessionEachCannotRollSegmentAfterSegment()
+    {
+        Guid id = Guid.NewGuid();
+        int refused = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            // Each session: one empty record, an end marker, END; the next session starts in the segment it rolled.
+            (Exception? e, _) = await RawSession(id, resume =>
+            [
+                RawPeer.Chunk(resume.SegmentBase, resume.Offset, [.. RawPeer.Record(resume.NextSequence, []), .. RawPeer.EndMarker(resume.NextSequence + 1)]),
+                RawPeer.Header(WireProtocol.Kind.End, 0, resume.NextSequence + 1, 0),
+            ]);
+            if (e is ShippingProtocolException { Code: "record" }) refused++;
+        }
+        Assert.True(refused >= 18, $"only {refused} of 20 sessions were refused");
+        Assert.InRange(Directory.GetFiles(_replica, "*.seg").Length, 1, 2); // one roll got through (the replica's first segment), not 20
+    }
+
+    [Fact]
+    public async Task AnEndMarkerInAnEmptySegmentIsRefusedAsABadRecord()
+    {
+        // A source never seals a segment holding no record: the next one would have the same name.
+        (Exception? e, string answer) = await RawSession(Guid.NewGuid(), _ => [RawPeer.Chunk(0, SegmentLayout.FirstRecordOffset, RawPeer.EndMarker(0))]);
+        Assert.Equal("record", Assert.IsType<ShippingProtocolException>(e).Code);
+        Assert.Contains("record:", answer);
+        Assert.Single(Directory.GetFiles(_replica, "*.seg"));
+        Assert.Empty(Directory.GetFiles(_replica, "*.tmp"));
     }
 
     [Fact]
@@ -229,9 +275,7 @@ public sealed class HostilePeerTests : IDisposable
     public async Task AnIdleConnectionDoesNotDelayAGenuineExportAndASecondSessionIsRefusedAsBusy()
     {
         using var q = SourceWith(50);
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(8);
+        using Socket listener = Loopback.Listener();
         var ended = new List<ReceivedSession>();
         using var stop = new CancellationTokenSource();
         var options = new ReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(60), IdleTimeout = TimeSpan.FromSeconds(2) };
@@ -272,6 +316,40 @@ public sealed class HostilePeerTests : IDisposable
     }
 
     [Fact]
+    public async Task SilentConnectionsBeyondTheCapWaitInTheBacklogInsteadOfTakingMoreDescriptors()
+    {
+        using var q = SourceWith(20);
+        using Socket listener = Loopback.Listener();
+        using var stop = new CancellationTokenSource();
+        var receiver = new QueueReceiver(_replica, new ReceiverOptions { HandshakeTimeout = TimeSpan.FromSeconds(3) }) { MaxConnections = 3 };
+        Task serve = receiver.ServeAsync(listener, cancellationToken: stop.Token);
+        var silent = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                silent.Add(c);
+                c.Connect(listener.LocalEndPoint!);
+            }
+            // The cap is taken: the genuine export waits in the backlog until the silent ones' handshake timeout.
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            using (var genuine = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            {
+                genuine.Connect(listener.LocalEndPoint!);
+                Assert.Equal(20, await q.ExportToAsync(genuine).WaitAsync(TimeSpan.FromSeconds(30)));
+            }
+            Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(2), $"served after {watch.Elapsed}: the receiver accepted past its cap of 3 connections");
+        }
+        finally
+        {
+            foreach (Socket c in silent) c.Dispose();
+            stop.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    [Fact]
     public async Task AFollowingSessionStaysUpThroughSilenceLongerThanTheReceiversIdleTimeout()
     {
         using var q = SourceWith(10);
@@ -300,9 +378,7 @@ public sealed class HostilePeerTests : IDisposable
     public async Task TheReceiverSurvivesAGarbagePeerAndServesTheNextOne()
     {
         using var q = SourceWith(30);
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(8);
+        using Socket listener = Loopback.Listener();
         using var stop = new CancellationTokenSource();
         Task serve = new QueueReceiver(_replica).ServeAsync(listener, cancellationToken: stop.Token);
         using (var garbage = new RawPeer(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)))
@@ -333,6 +409,109 @@ public sealed class HostilePeerTests : IDisposable
         using (s)
         using (r)
             Assert.IsType<TimeoutException>(Record.Exception(() => new QueueExporter(q, options).Export(s))); // the blocking path, too
+    }
+
+    [Fact]
+    public async Task ASenderThatNeverReadsItsAcksCannotHoldTheReplica()
+    {
+        using var q = SourceWith(10);
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        using (var hostile = new RawPeer(s))
+        {
+            // Small buffers both ways, so that a few hundred unread ACKs fill them.
+            s.ReceiveBufferSize = 4096;
+            r.SendBufferSize = 4096;
+            Task<long> received = Loopback.Receive(_replica, r, new ReceiverOptions { IdleTimeout = TimeSpan.FromSeconds(2) });
+            hostile.Send(RawPeer.Hello(SegmentSize, RawPeer.QueueIdOf(_source), 0));
+            hostile.Read(WireProtocol.ResumeSize);
+            // Every SYNC asks for an ACK; this sender never reads one.
+            byte[] sync = RawPeer.Header(WireProtocol.Kind.Sync, 0, 0, 0);
+            Task flood = Task.Run(() =>
+            {
+                try
+                {
+                    for (int i = 0; i < 1_000_000 && !received.IsCompleted; i++) hostile.Send(sync);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // the receiver gave up on this sender: what the test waits for
+                }
+            });
+            await Task.WhenAny(received, Task.Delay(TimeSpan.FromSeconds(30)));
+            Assert.True(received.IsCompleted, "the receiver still waits to write an ACK the sender never reads");
+            Assert.IsType<TimeoutException>(await Record.ExceptionAsync(() => received)); // its write timed out
+            s.Shutdown(SocketShutdown.Both);
+            await flood.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        // The replica is free again: a genuine export goes through.
+        (s, r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(_replica, r);
+            Assert.Equal(10, await q.ExportToAsync(s).WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.Equal(10, await received.WaitAsync(TimeSpan.FromSeconds(20)));
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AReceiverThatStopsReadingTimesTheExporterOutInsteadOfHangingIt(bool blocking)
+    {
+        using var q = SourceWith(400); // about 400 KB: far more than the shrunken socket buffers hold
+        var options = new ExportOptions { IdleTimeout = TimeSpan.FromSeconds(2) };
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (var stalled = new RawPeer(r))
+        {
+            s.SendBufferSize = 4096;
+            r.ReceiveBufferSize = 4096;
+            var exporter = new QueueExporter(q, options);
+            Task<long> export = blocking ? Task.Factory.StartNew(() => exporter.Export(s), TaskCreationOptions.LongRunning) : exporter.ExportAsync(s);
+            stalled.Read(WireProtocol.HelloSize);
+            stalled.Send(RawPeer.Resume(0, RawPeer.QueueIdOf(_source), 0, SegmentLayout.FirstRecordOffset));
+            // ... and reads nothing more: the exporter's sends stall on a shut window, which keepalive never notices.
+            await Task.WhenAny(export, Task.Delay(TimeSpan.FromSeconds(40)));
+            Assert.True(export.IsCompleted, "the exporter still waits to send to a receiver that stopped reading");
+            Exception? e = await Record.ExceptionAsync(() => export);
+            Assert.True(e is IOException or TimeoutException, $"expected a broken connection or a timeout, found {e}");
+        }
+    }
+
+    [Fact]
+    public async Task AReceiverDrippingItsResumeCannotStretchTheBlockingExportersHandshake()
+    {
+        using var q = SourceWith(10);
+        var options = new ExportOptions { HandshakeTimeout = TimeSpan.FromSeconds(1) };
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (var dripper = new RawPeer(r))
+        {
+            Task<long> export = Task.Factory.StartNew(() => new QueueExporter(q, options).Export(s), TaskCreationOptions.LongRunning);
+            dripper.Read(WireProtocol.HelloSize);
+            byte[] resume = RawPeer.Resume(0, RawPeer.QueueIdOf(_source), 0, SegmentLayout.FirstRecordOffset);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                // One byte every 300 ms: each read is quick, the whole RESUME takes 17 s.
+                for (int i = 0; i < resume.Length && !export.IsCompleted; i++)
+                {
+                    dripper.Send(resume.AsSpan(i, 1));
+                    await Task.Delay(300);
+                }
+            }
+            catch (SocketException)
+            {
+                // the exporter gave up and closed
+            }
+            Exception? e = await Record.ExceptionAsync(() => export.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.IsType<TimeoutException>(e);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"the handshake step took {watch.Elapsed} with a 1 s timeout");
+        }
     }
 
     [Fact]

@@ -18,6 +18,15 @@ internal static class Loopback
         return (sender, listener.Accept());
     }
 
+    /// <summary>A TCP socket listening on 127.0.0.1 (a free port), backlog 8.</summary>
+    public static Socket Listener()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(8);
+        return listener;
+    }
+
     /// <summary>One complete session: ExportTo(Socket) on this thread, QueueReceiver.ReceiveAsync on the pool; both must agree.</summary>
     public static long Ship(MmapQueue source, string replica, long fromSequence = 0)
     {

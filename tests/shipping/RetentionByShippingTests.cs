@@ -27,6 +27,23 @@ public sealed class RetentionByShippingTests
     }
 
     [Fact]
+    public async Task TheNextSessionAfterRetentionDeletedShippedSegmentsResumesTheReplica()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        using var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 });
+        for (int i = 0; i < Records; i++) q.Enqueue(new byte[500]);
+        Assert.Equal(Records, await Ship(q, replica, "replica"));
+        Assert.True(q.FirstSequence > 0, "retention deleted nothing");
+
+        // The next run (mmapq export --consumer replica, --from left at 0): the replica resumes where it is.
+        for (int i = 0; i < Records; i++) q.Enqueue(new byte[500]);
+        Assert.Equal(2 * Records, await Ship(q, replica, "replica"));
+        using var rq = new MmapQueue(replica);
+        Assert.Equal((0L, 2L * Records), (rq.FirstSequence, rq.NextSequence));
+    }
+
+    [Fact]
     public async Task AnotherConsumerBehindTheReplicaStillHoldsItsSegments()
     {
         using var dir = new TempDir();

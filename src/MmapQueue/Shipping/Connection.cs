@@ -43,10 +43,11 @@ internal sealed class Connection : IDisposable
     /// authenticated or explicitly insecure, TLS negotiated (as client or server) within the handshake timeout.
     /// </summary>
     public static async ValueTask<Connection> OpenAsync(Socket socket, ShippingAuthentication? auth, bool asServer, TimeSpan handshakeTimeout,
-        TimeSpan keepAlive, bool sync, CancellationToken ct)
+        TimeSpan keepAlive, TimeSpan stallTimeout, bool sync, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(socket);
         SetKeepAlive(socket, keepAlive);
+        SetStallTimeout(socket, stallTimeout);
         string peer = socket.RemoteEndPoint?.ToString() ?? "an unconnected socket";
         if (auth is null && !(socket.RemoteEndPoint is IPEndPoint ep && IPAddress.IsLoopback(ep.Address)))
             throw new InvalidOperationException($"Refusing plain TCP shipping with {peer}, which is not a loopback address: set an authentication " +
@@ -110,12 +111,25 @@ internal sealed class Connection : IDisposable
         socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
     }
 
+    /// <summary>
+    /// TCP_USER_TIMEOUT: the kernel ends the connection (ETIMEDOUT) once bytes sent stay unacknowledged, or the
+    /// peer's window stays shut, for <paramref name="timeout"/>. A peer that stops reading otherwise stalls a
+    /// send (a sendfile or a write) forever: its kernel still answers keepalive and window probes. Linux only.
+    /// </summary>
+    private static void SetStallTimeout(Socket socket, TimeSpan timeout)
+    {
+        if (socket.ProtocolType != ProtocolType.Tcp || !OperatingSystem.IsLinux()) return;
+        const int IpProtoTcp = 6, TcpUserTimeout = 18; // <netinet/tcp.h>
+        int ms = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
+        socket.SetRawSocketOption(IpProtoTcp, TcpUserTimeout, BitConverter.GetBytes(ms));
+    }
+
     /// <summary>Fills <paramref name="buffer"/>, or throws: <see cref="TimeoutException"/> after <paramref name="timeout"/>, IOException at the stream's end.</summary>
     public async ValueTask ReadExactlyAsync(Memory<byte> buffer, TimeSpan timeout, bool sync, CancellationToken ct, string what)
     {
         try
         {
-            if (sync) WithTimeout(Stream, timeout, () => Stream.ReadExactly(buffer.Span));
+            if (sync) ReadExactlyBlocking(buffer, timeout);
             else await WithTimeoutAsync(timeout, ct, t => Stream.ReadExactlyAsync(buffer, t).AsTask()).ConfigureAwait(false);
         }
         catch (EndOfStreamException e)
@@ -128,17 +142,53 @@ internal sealed class Connection : IDisposable
         }
     }
 
-    /// <summary>Writes and flushes a protocol message.</summary>
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, bool sync, CancellationToken ct)
+    /// <summary>
+    /// Fills <paramref name="buffer"/> with blocking reads, all of them within <paramref name="timeout"/> (each read
+    /// waits only for what is left of it): a peer sending a byte at a time cannot stretch the wait.
+    /// </summary>
+    private void ReadExactlyBlocking(Memory<byte> buffer, TimeSpan timeout)
     {
-        if (sync)
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        int at = 0;
+        while (at < buffer.Length)
         {
-            Stream.Write(bytes.Span);
-            Stream.Flush();
-            return;
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0) throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s.");
+            int n = 0;
+            WithTimeout(Stream, deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(left),
+                () => n = Stream.Read(buffer.Span[at..]), Direction.Read);
+            if (n == 0) throw new EndOfStreamException();
+            at += n;
         }
-        await Stream.WriteAsync(bytes, ct).ConfigureAwait(false);
-        await Stream.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes and flushes a protocol message, or throws <see cref="TimeoutException"/> after <paramref name="timeout"/>:
+    /// a peer that stops reading (its window stays shut, which keepalive does not notice) cannot hold this side.
+    /// </summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, TimeSpan timeout, bool sync, CancellationToken ct, string what)
+    {
+        try
+        {
+            if (sync)
+            {
+                WithTimeout(Stream, timeout, () =>
+                {
+                    Stream.Write(bytes.Span);
+                    Stream.Flush();
+                }, Direction.Write);
+                return;
+            }
+            await WithTimeoutAsync(timeout, ct, async t =>
+            {
+                await Stream.WriteAsync(bytes, t).ConfigureAwait(false);
+                await Stream.FlushAsync(t).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"The peer ({Peer}) read nothing for {timeout.TotalSeconds:0.#} s while this side sent {what}.", e);
+        }
     }
 
     /// <summary>Sends ERROR with <paramref name="code"/> and its fixed sentence, best effort (the caller throws the real error).</summary>
@@ -191,15 +241,26 @@ internal sealed class Connection : IDisposable
         return new ShippingProtocolException($"{context}: the peer ({Peer}) refused the session: {safe}", ShippingErrorCode.CodeOf(safe)) { FromPeer = true };
     }
 
-    private static void WithTimeout(Stream stream, TimeSpan timeout, Action action)
+    /// <summary>Which of a stream's blocking timeouts <see cref="WithTimeout"/> sets.</summary>
+    [Flags]
+    private enum Direction { Read = 1, Write = 2, Both = Read | Write }
+
+    /// <summary>
+    /// Runs a blocking call with the stream's timeouts in <paramref name="direction"/> set to <paramref name="timeout"/>
+    /// (an infinite one leaves them alone). A read touches only the read timeout and a write only the write
+    /// timeout: the synchronous exporter reads ACKs on one thread while it writes on another.
+    /// </summary>
+    private static void WithTimeout(Stream stream, TimeSpan timeout, Action action, Direction direction = Direction.Both)
     {
-        if (!stream.CanTimeout)
+        if (!stream.CanTimeout || timeout == Timeout.InfiniteTimeSpan)
         {
             action();
             return;
         }
         int old = stream.ReadTimeout, oldWrite = stream.WriteTimeout;
-        stream.ReadTimeout = stream.WriteTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+        int ms = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+        if (direction.HasFlag(Direction.Read)) stream.ReadTimeout = ms;
+        if (direction.HasFlag(Direction.Write)) stream.WriteTimeout = ms;
         try
         {
             action();
@@ -210,8 +271,8 @@ internal sealed class Connection : IDisposable
         }
         finally
         {
-            stream.ReadTimeout = old;
-            stream.WriteTimeout = oldWrite;
+            if (direction.HasFlag(Direction.Read)) stream.ReadTimeout = old;
+            if (direction.HasFlag(Direction.Write)) stream.WriteTimeout = oldWrite;
         }
     }
 

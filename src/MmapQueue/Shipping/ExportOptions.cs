@@ -33,7 +33,8 @@ public sealed class ExportOptions
 
     /// <summary>
     /// Longest wait for the replica's acknowledgement of END, or of a SYNC while following (which is
-    /// resent every quarter of this while idle, as a heartbeat). Default 60 s.
+    /// resent every quarter of this while idle, as a heartbeat); also the longest the replica may leave sent
+    /// bytes unread before the connection is dropped (TCP_USER_TIMEOUT on Linux). Default 60 s.
     /// </summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -69,7 +70,7 @@ public sealed class ReceiverOptions
     /// <summary>Longest wait for each handshake step. Default 10 s.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Longest silence from the sender during a session (a following sender sends heartbeats). Default 120 s.</summary>
+    /// <summary>Longest silence from the sender during a session (a following sender sends heartbeats); also the longest the sender may leave RESUME or an ACK unread before the connection is dropped. Default 120 s.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
     /// <summary>Idle time before TCP keepalive probes a silent peer (then every 10 s, 3 probes); <see cref="TimeSpan.Zero"/> turns keepalive off. Default 30 s.</summary>

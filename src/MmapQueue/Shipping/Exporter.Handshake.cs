@@ -16,7 +16,7 @@ internal sealed partial class Exporter
         var nonce = new byte[WireProtocol.NonceSize];
         if (auth == WireProtocol.Auth.SharedSecret) RandomNumberGenerator.Fill(nonce);
         WireProtocol.WriteHello(hello, new WireProtocol.Hello(_queue.SegmentSize, _queue.QueueId, startBase), auth, nonce);
-        await _conn.WriteAsync(hello, _sync, _cancel).ConfigureAwait(false);
+        await _conn.WriteAsync(hello, timeout, _sync, _cancel, "HELLO").ConfigureAwait(false);
 
         if (auth == WireProtocol.Auth.SharedSecret)
         {
@@ -29,7 +29,7 @@ internal sealed partial class Exporter
             var proof = new byte[WireProtocol.ProofSize];
             WireProtocol.WritePrefix(proof, WireProtocol.Message.Proof, auth);
             key.SenderMac(hello, challenge).CopyTo(proof.AsSpan(WireProtocol.HandshakeField.ProofMac));
-            await _conn.WriteAsync(proof, _sync, _cancel).ConfigureAwait(false);
+            await _conn.WriteAsync(proof, timeout, _sync, _cancel, "PROOF").ConfigureAwait(false);
         }
 
         byte[] b = await ReadHandshakeAsync(WireProtocol.Message.Resume).ConfigureAwait(false);

@@ -100,9 +100,12 @@ internal sealed partial class Exporter
     private async ValueTask<long> RunCoreAsync(long fromSequence)
     {
         long first = _queue.FirstSequence, next = _queue.NextSequence;
-        if (fromSequence < first || fromSequence > next)
+        if (fromSequence < 0 || fromSequence > next)
             throw new ArgumentOutOfRangeException(nameof(fromSequence), fromSequence,
                 $"Queue {_queue.Path} holds sequences [{first}, {next}); cannot export from {fromSequence}.");
+        // Only an empty replica starts there, and it can start no earlier than what the queue still holds. An
+        // existing replica resumes where it is: after retention deleted what it holds, a start of 0 still resumes it.
+        fromSequence = Math.Max(fromSequence, first);
         long startBase = _queue.FindSegment(fromSequence)!.BaseSequence;
         long stopAt = _options.Follow ? long.MaxValue : next;
 
@@ -215,7 +218,7 @@ internal sealed partial class Exporter
     private ValueTask SendControlAsync(WireProtocol.Kind kind, long sequence)
     {
         WireProtocol.WriteHeader(_header, kind, 0, sequence, 0);
-        return _conn.WriteAsync(_header, _sync, _cancel);
+        return _conn.WriteAsync(_header, _options.IdleTimeout, _sync, _cancel, kind == WireProtocol.Kind.End ? "END" : "SYNC");
     }
 
     private FileStream? OpenForSendfile(Segment seg) =>

@@ -12,4 +12,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1044, Level = LogLevel.Warning, Message = "Session from {Peer} into replica {Path} failed ({Type}): {Detail}")]
     public static partial void ReplicaSessionFailed(ILogger logger, string peer, string path, string type, string detail);
+
+    [LoggerMessage(EventId = 1045, Level = LogLevel.Warning, Message = "Receiver for replica {Path} could not accept a connection ({Error}); accepting again in {DelayMs} ms")]
+    public static partial void ReceiverAcceptFailed(ILogger logger, string path, string error, int delayMs);
 }

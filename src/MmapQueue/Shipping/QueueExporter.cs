@@ -30,7 +30,8 @@ public sealed class QueueExporter
     /// is refused unless the peer is a loopback address or the authentication is <see cref="ShippingAuthentication.Insecure"/>.
     /// </summary>
     /// <param name="socket">A connected stream socket; it is not closed. TCP keepalive is turned on.</param>
-    /// <param name="fromSequence">Where a new (empty) replica starts: at the segment holding this sequence.
+    /// <param name="fromSequence">Where a new (empty) replica starts: at the segment holding this sequence (or the
+    /// queue's first, when retention deleted it).
     /// An existing replica resumes where it is, whatever this says (its records are contiguous from its first segment).</param>
     /// <param name="cancellationToken">Ends the session (the socket is shut down); in follow mode, the way to stop.</param>
     /// <returns>The next sequence not sent: every record before it is durable on the replica.</returns>
@@ -40,7 +41,7 @@ public sealed class QueueExporter
     public async Task<long> ExportAsync(Socket socket, long fromSequence = 0, CancellationToken cancellationToken = default)
     {
         _queue.ThrowIfDisposedForShipping();
-        using Connection c = await Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, sync: false, cancellationToken).ConfigureAwait(false);
+        using Connection c = await Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, _options.IdleTimeout, sync: false, cancellationToken).ConfigureAwait(false);
         return await new Exporter(_queue, c, _options, sync: false, cancellationToken).RunAsync(fromSequence).ConfigureAwait(false);
     }
 
@@ -57,7 +58,7 @@ public sealed class QueueExporter
     {
         ThrowIfFollow();
         _queue.ThrowIfDisposedForShipping();
-        using Connection c = Completed(Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, sync: true, CancellationToken.None));
+        using Connection c = Completed(Connection.OpenAsync(socket, _options.Authentication, asServer: false, _options.HandshakeTimeout, _options.KeepAliveTime, _options.IdleTimeout, sync: true, CancellationToken.None));
         return Completed(new Exporter(_queue, c, _options, sync: true, CancellationToken.None).RunAsync(fromSequence));
     }
 

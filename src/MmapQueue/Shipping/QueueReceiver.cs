@@ -36,6 +36,9 @@ public sealed class QueueReceiver
     /// <summary>The replica's directory.</summary>
     public string Path { get; }
 
+    /// <summary>Connections <see cref="ServeAsync"/> serves at once (handshaking, refused as busy, or the one session); more wait in the listen backlog.</summary>
+    internal int MaxConnections { get; init; } = 256;
+
     /// <summary>
     /// Runs one session on a connected socket (TCP keepalive is turned on). Plain TCP (no
     /// <see cref="ReceiverOptions.Authentication"/>) is refused unless the peer is a loopback address or
@@ -52,7 +55,7 @@ public sealed class QueueReceiver
     {
         ArgumentNullException.ThrowIfNull(socket);
         using Connection c = await OpenLoggedAsync(socket.RemoteEndPoint?.ToString() ?? "a peer", () =>
-            Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, _options.KeepAliveTime, sync: false, cancellationToken)).ConfigureAwait(false);
+            Connection.OpenAsync(socket, _options.Authentication, asServer: true, _options.HandshakeTimeout, _options.KeepAliveTime, _options.IdleTimeout, sync: false, cancellationToken)).ConfigureAwait(false);
         return await RunAsync(c, progress, cancellationToken).ConfigureAwait(false);
     }
 
@@ -83,7 +86,8 @@ public sealed class QueueReceiver
     /// Accepts connections on a bound, listening socket until <paramref name="cancellationToken"/> is
     /// cancelled, each served concurrently on its own task: a silent or hostile peer holds only its own
     /// connection (until the handshake or idle timeout), never the replica. Every session's outcome goes to
-    /// <paramref name="sessionEnded"/>; a failed session never ends the loop. Plain TCP is refused on a
+    /// <paramref name="sessionEnded"/>; a failed session never ends the loop, nor does a failed accept (out of
+    /// descriptors: logged, event 1045). At most 256 connections are served at once; more wait in the listen backlog. Plain TCP is refused on a
     /// non-loopback address unless the authentication is <see cref="ShippingAuthentication.Insecure"/>.
     /// </summary>
     /// <exception cref="OperationCanceledException">Always, once cancelled, after every session has ended.</exception>
@@ -99,8 +103,25 @@ public sealed class QueueReceiver
         {
             while (true)
             {
-                Socket peer = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
                 sessions.RemoveAll(t => t.IsCompleted);
+                // At most MaxConnections at once: more wait in the listen backlog until one ends (each ends by
+                // the handshake or idle timeout at the latest), so connections cannot exhaust descriptors.
+                if (sessions.Count >= MaxConnections) await Task.WhenAny(sessions).WaitAsync(cancellationToken).ConfigureAwait(false);
+                Socket peer;
+                try
+                {
+                    peer = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable
+                                                    or SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.Interrupted)
+                {
+                    // Out of descriptors or memory (other connections, or the rest of the process), or a connection
+                    // gone while queued: the receiver stays up and accepts again.
+                    const int delayMs = 200;
+                    Log.ReceiverAcceptFailed(_logger, Path, e.Message, delayMs);
+                    await Task.Delay(delayMs, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
                 sessions.Add(ServeOneAsync(peer, sessionEnded, progress, cancellationToken));
             }
         }
@@ -171,7 +192,7 @@ public sealed class QueueReceiver
             WireProtocol.WritePrefix(challenge, WireProtocol.Message.Challenge, c.Auth);
             System.Security.Cryptography.RandomNumberGenerator.Fill(challenge.AsSpan(WireProtocol.HandshakeField.ChallengeNonce, WireProtocol.NonceSize));
             key.ReceiverMac(hello, challenge.AsSpan(0, WireProtocol.HandshakeField.ChallengeMac)).CopyTo(challenge.AsSpan(WireProtocol.HandshakeField.ChallengeMac));
-            await c.WriteAsync(challenge, sync: false, ct).ConfigureAwait(false);
+            await c.WriteAsync(challenge, timeout, sync: false, ct, "CHALLENGE").ConfigureAwait(false);
             byte[] proof = await c.ReadHandshakeAsync(WireProtocol.Message.Proof, WireProtocol.MaxChunkBytes, timeout, sync: false, ct, context).ConfigureAwait(false);
             if (!ShippingAuthentication.MacEquals(key.SenderMac(hello, challenge), proof.AsSpan(WireProtocol.HandshakeField.ProofMac, WireProtocol.MacSize)))
                 throw new ShippingProtocolException($"Replica {Path}: the sender {c.Peer} sent a wrong PROOF: it does not hold the shared secret.", ShippingErrorCode.Auth);

@@ -53,6 +53,7 @@ internal sealed class Receiver
         _next = queue.NextSequence;
         _active = queue.ActiveSegment;
         EnterActive(_active.ReservedTail.End);
+        RestoreSegmentEndState();
     }
 
     public async Task<long> RunAsync()
@@ -97,8 +98,7 @@ internal sealed class Receiver
     {
         var b = new byte[WireProtocol.ResumeSize];
         WireProtocol.WriteResume(b, new WireProtocol.Resume(_queue.DurableSequence, _queue.QueueId, _active.BaseSequence, _received), _conn.Auth);
-        await _stream.WriteAsync(b, _cancel).ConfigureAwait(false);
-        await _stream.FlushAsync(_cancel).ConfigureAwait(false);
+        await _conn.WriteAsync(b, _idle, sync: false, _cancel, "RESUME").ConfigureAwait(false);
     }
 
     private async Task AckAsync()
@@ -106,8 +106,7 @@ internal sealed class Receiver
         _queue.Flush();
         long durable = _queue.DurableSequence;
         WireProtocol.WriteHeader(_header, WireProtocol.Kind.Ack, 0, durable, 0);
-        await _stream.WriteAsync(_header, _cancel).ConfigureAwait(false);
-        await _stream.FlushAsync(_cancel).ConfigureAwait(false);
+        await _conn.WriteAsync(_header, _idle, sync: false, _cancel, "an ACK").ConfigureAwait(false); // a sender that reads no ACK cannot hold the replica
         _sinceAck = 0;
         _progress?.Report(new ShippingProgress(_next, durable, _bytes));
     }
@@ -228,11 +227,44 @@ internal sealed class Receiver
     private void CheckSegmentEnd()
     {
         int at = _frameStart;
+        if (at == SegmentLayout.FirstRecordOffset) // a source seals only a segment with a record: the next one would have the same name
+            throw Refuse("a segment end after at least one record", "an end marker at the segment's first record offset");
         if (_freeAtLastMarker >= 0 && _largestFrameHere <= _freeAtLastMarker && at < _active.Size / 2)
             throw Refuse($"a segment end only where the next record could not have fit (a frame over {_freeAtLastMarker} bytes after the last end)",
                          $"an end marker at offset {at}, the largest frame since {_largestFrameHere} bytes");
         _freeAtLastMarker = _active.Size - at;
         _largestFrameHere = 0;
+    }
+
+    /// <summary>
+    /// Carries <see cref="CheckSegmentEnd"/>'s state over from earlier sessions: the room the previous segment's
+    /// end marker left, and the largest frame the active segment holds. Without it the first end marker of every
+    /// session went unchecked, and a sender that ended each session after one marker rolled one preallocated
+    /// segment per session.
+    /// </summary>
+    private void RestoreSegmentEndState()
+    {
+        if (_active.BaseSequence <= _queue.FirstSequence || _queue.FindSegment(_active.BaseSequence - 1) is not { } previous
+            || previous == _active || !previous.TryAcquire())
+            return; // the first segment: nothing before it to check against
+        try
+        {
+            var c = new FrameCursor(previous.Bytes, SegmentLayout.FirstRecordOffset, previous.BaseSequence);
+            while (c.Read(verifyCrc: false) is FrameKind.Payload or FrameKind.Aborted) c.Advance();
+            if (c.Kind != FrameKind.EndOfSegment) return; // filled exactly, or unreadable: as after RollFilled
+            _freeAtLastMarker = previous.Size - c.Offset;
+        }
+        finally
+        {
+            previous.Release();
+        }
+        var a = new FrameCursor(_active.Bytes, SegmentLayout.FirstRecordOffset, _active.BaseSequence);
+        while (a.Offset < _received && a.Read(verifyCrc: false) is FrameKind.Payload or FrameKind.Aborted)
+        {
+            int start = a.Offset;
+            a.Advance();
+            _largestFrameHere = Math.Max(_largestFrameHere, a.Offset - start);
+        }
     }
 
     /// <summary>Rolls after a segment filled exactly (no marker; nothing could fit): no requirement on the next one.</summary>

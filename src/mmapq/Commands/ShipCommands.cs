@@ -106,9 +106,9 @@ internal static class ShipCommands
                 bar.Value = bar.MaxValue;
             }).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or TimeoutException or InvalidOperationException or ArgumentOutOfRangeException)
         {
-            io.Fail(e.Message); // Fail escapes what it prints
+            io.Fail(e.Message); // Fail escapes what it prints (an out-of-range --from included)
             return e is ShippingProtocolException ? ExitCodes.Corrupt : ExitCodes.CannotOpen;
         }
         io.Data.WriteLine($"exported: the peer holds every record below sequence {next} durably");
