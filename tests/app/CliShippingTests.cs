@@ -6,6 +6,7 @@ using Spectre.Console;
 
 namespace MmapQueues.Tests.App;
 
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public class CliShippingTests
 {
     private static CliIo Io(TextWriter data, TextWriter error) =>
@@ -48,8 +49,21 @@ public class CliShippingTests
         using var keys = new TempDir();
         string secret = Path.Combine(keys.Path, "secret");
         File.WriteAllText(secret, "a shared secret of more than sixteen bytes\n");
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         (string source, string replica, TempDir dir) = await ShipWithCli(["--secret-file", secret], ["--secret-file", secret]);
         using (dir) MmapQueues.Tests.Shipping.Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
+    public async Task ASecretFileOthersCanReadIsRefused()
+    {
+        using var dir = new TempDir();
+        string secret = Path.Combine(dir.Path, "secret");
+        File.WriteAllText(secret, "a shared secret of more than sixteen bytes\n");
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        var error = new StringWriter();
+        Assert.Equal(2, await MmapqCli.RunAsync(["receive", dir.Sub("replica"), "--port", "0", "--secret-file", secret], Io(new StringWriter(), error)));
+        Assert.Contains($"the secret file {secret} may be read or written by others (mode 0644); expected the owner only", error.ToString());
     }
 
     [Fact]

@@ -38,6 +38,11 @@ internal sealed class ShipOptions
         return (h is { } hs ? TimeSpan.FromSeconds(hs) : handshake, i is { } s ? TimeSpan.FromSeconds(s) : idle, k is { } ks ? TimeSpan.FromSeconds(ks) : keepAlive, null);
     }
 
+    private const UnixFileMode OthersAccess = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                                              | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
+    private static string Octal(UnixFileMode mode) => "0" + Convert.ToString((int)mode & 0x1FF, 8);
+
     /// <summary>The authentication the options ask for, or an error message. Null authentication: plain TCP, loopback only.</summary>
     public (ShippingAuthentication? Auth, string? Error) Resolve(ParseResult p, IPAddress address)
     {
@@ -57,6 +62,9 @@ internal sealed class ShipOptions
             }
             if (secret)
             {
+                if (secretFile is not null && !OperatingSystem.IsWindows() && File.GetUnixFileMode(secretFile) is var mode && (mode & OthersAccess) != 0)
+                    return (null, $"the secret file {secretFile} may be read or written by others (mode {Octal(mode)}); " +
+                                  $"expected the owner only (chmod 600 {secretFile})");
                 byte[] bytes = secretFile is not null ? File.ReadAllBytes(secretFile) : Encoding.UTF8.GetBytes(secretEnv!);
                 int n = bytes.Length;
                 while (n > 0 && bytes[n - 1] is (byte)'\n' or (byte)'\r' or (byte)' ' or (byte)'\t') n--;
