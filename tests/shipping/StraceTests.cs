@@ -46,7 +46,7 @@ public sealed partial class StraceTests
         Assert.True(p.ExitCode == 0, $"child exit {p.ExitCode}: {stderr.Result}");
         Loopback.AssertSameSegments(source, replica);
 
-        string[] lines = File.ReadAllLines(trace);
+        string[] lines = JoinInterrupted(File.ReadAllLines(trace));
         int begin = Array.FindIndex(lines, l => l.Contains("EXPORT-BEGIN"));
         Assert.True(begin >= 0, "marker not found in the trace; writes seen: " + string.Join("\n", lines.Where(l => l.Contains("write(")).Take(20)));
         var segmentFds = new HashSet<int>();
@@ -71,6 +71,32 @@ public sealed partial class StraceTests
         long segmentBytes = Directory.GetFiles(source, "*.seg").Length * (1L << 20);
         Assert.True(sentBytes > segmentBytes / 2, $"sendfile carried {sentBytes} bytes; expected most of {segmentBytes}");
     }
+
+    // strace -f splits a call that another thread interrupts into "PID call(args <unfinished ...>" and, later,
+    // "PID <... call resumed>rest"; this joins each pair into one line where the call started, so no fd is missed.
+    private static string[] JoinInterrupted(string[] lines)
+    {
+        var joined = new List<string>();
+        var open = new Dictionary<string, int>(); // pid -> index in joined of its unfinished call
+        foreach (string line in lines)
+        {
+            if (Unfinished().Match(line) is { Success: true } u)
+            {
+                open[u.Groups[1].Value] = joined.Count;
+                joined.Add(u.Groups[2].Value);
+            }
+            else if (Resumed().Match(line) is { Success: true } r && open.Remove(r.Groups[1].Value, out int at))
+                joined[at] += r.Groups[2].Value;
+            else joined.Add(line);
+        }
+        return [.. joined];
+    }
+
+    [GeneratedRegex(@"^(\d+)\s+(.*) <unfinished \.\.\.>$")]
+    private static partial Regex Unfinished();
+
+    [GeneratedRegex(@"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$")]
+    private static partial Regex Resumed();
 
     [GeneratedRegex(@"openat\((?:AT_FDCWD|\d+), ""[^""]*\.seg"", [^)]*\) = (\d+)")]
     private static partial Regex OpenSegment();
