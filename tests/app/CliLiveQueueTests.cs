@@ -168,8 +168,9 @@ public class CliLiveQueueTests
         {
             if (_stop.IsCancellationRequested) return;
             _stop.Cancel();
-            _writer.Join();
-            _consumer.Join();
+            // A hang guard, not a timing assertion: a writer or consumer stuck inside the queue is a deadlock to report.
+            if (!_writer.Join(TimeSpan.FromSeconds(60))) throw new TimeoutException($"the writer thread did not stop ({Deleted})");
+            if (!_consumer.Join(TimeSpan.FromSeconds(60))) throw new TimeoutException($"the consumer thread did not stop ({Deleted})");
             _queue.Dispose();
             _stop.Dispose();
             if (_failure is not null) throw new InvalidOperationException("the writer or the consumer failed", _failure);
@@ -210,18 +211,30 @@ public class CliLiveQueueTests
 
         public async Task<Result> WaitAsync()
         {
-            await _process.WaitForExitAsync();
+            try
+            {
+                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120)); // a hang guard, not a timing assertion
+            }
+            catch (TimeoutException)
+            {
+                string args = string.Join(' ', _process.StartInfo.ArgumentList.Skip(1));
+                _process.Kill();
+                lock (_error) throw new TimeoutException($"mmapq {args} did not exit within 120 s; its stderr:\n{_error}");
+            }
             _process.WaitForExit(); // and for the end of both streams
             lock (_error) return new Result(_process.ExitCode, _error.ToString(), _sawStackTrace);
         }
 
-        /// <summary>SIGINT, as Ctrl+C in a terminal: how tail -f is meant to stop.</summary>
+        /// <summary>
+        /// SIGTERM, as a service manager stops a sidecar; mmapq stops on it as on Ctrl+C. Not SIGINT: a test run
+        /// started from a script's background job inherits SIGINT ignored, and so would this child.
+        /// </summary>
         public Task<Result> InterruptAsync()
         {
-            using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString()]))
+            using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()]))
             {
                 kill.WaitForExit();
-                if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -INT {_process.Id} exited {kill.ExitCode}");
+                if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} exited {kill.ExitCode}");
             }
             return WaitAsync();
         }
