@@ -188,7 +188,7 @@ internal sealed partial class Exporter
             lock (_ackLock)
             {
                 if (_acked >= seq) return;
-                ThrowIfPeerFailedUnsynchronized(seq);
+                ThrowIfPeerFailedUnderAckLock(seq);
             }
             long left = deadline - Environment.TickCount64;
             if (left <= 0)
@@ -262,11 +262,12 @@ internal sealed partial class Exporter
 
     private void ThrowIfPeerFailed(long seq)
     {
-        lock (_ackLock) ThrowIfPeerFailedUnsynchronized(seq);
+        lock (_ackLock) ThrowIfPeerFailedUnderAckLock(seq);
     }
 
-    private void ThrowIfPeerFailedUnsynchronized(long seq)
+    private void ThrowIfPeerFailedUnderAckLock(long seq)
     {
+        System.Diagnostics.Debug.Assert(Monitor.IsEntered(_ackLock), "the peer's failure and _acked are read under the ack lock");
         Exception? e = _peerFailure;
         if (e is null) return;
         string message = $"Shipping {_queue.Path} failed at sequence {seq} (replica durable up to {_acked}): {e.Message}";

@@ -52,7 +52,7 @@ internal sealed class SegmentIndex
     {
         lock (_lock)
         {
-            if (!_complete && recordNumber > _scanRecord) ScanUnsynchronized(segment, recordNumber);
+            if (!_complete && recordNumber > _scanRecord) ScanUnderIndexLock(segment, recordNumber);
             if (_scanRecord <= recordNumber) return (_scanRecord, _scanOffset);
             int lo = 0, hi = _entries.Count - 1;
             while (lo < hi)
@@ -87,7 +87,7 @@ internal sealed class SegmentIndex
         {
             while (!_complete)
             {
-                ScanUnsynchronized(segment, int.MaxValue);
+                ScanUnderIndexLock(segment, int.MaxValue);
                 if (_complete) break;
                 if (_bad is not null) return false; // waiting would spin forever: nobody publishes over a corrupt frame
                 if (_scanRecord >= expectedRecords) { _complete = true; break; } // sealed exactly at a record, no marker yet
@@ -107,8 +107,9 @@ internal sealed class SegmentIndex
             $"commit word 0x{word:X8}");
     }
 
-    private void ScanUnsynchronized(Segment segment, int untilRecord)
+    private void ScanUnderIndexLock(Segment segment, int untilRecord)
     {
+        System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock), "the scan needs the index's lock");
         // The cursor acquire-loads each commit word (pairs with PublishWord), so a length it sees is final.
         var cursor = new FrameCursor(segment.Bytes, _scanOffset, segment.BaseSequence + _scanRecord);
         int rec = _scanRecord;
