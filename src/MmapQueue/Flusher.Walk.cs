@@ -61,6 +61,7 @@ internal sealed partial class Flusher
     /// </summary>
     private void WalkAndSyncUnderFlushLock(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
     {
+        AssertFlushLockHeld();
         var spin = new SpinWait();
         // long.MaxValue: wait for nobody, take everything published.
         long mustReach = target == long.MaxValue ? 0 : target;

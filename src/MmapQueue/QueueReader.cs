@@ -50,7 +50,7 @@ public sealed partial class QueueReader : IDisposable
         {
             Segment? seg = _segment;
             if (seg is null) break; // disposed
-            // The one walk not written with FrameCursor: the same Frames.Classify, stepped by hand. The cursor
+            // Not written with FrameCursor (nor is the batch scan, RecordCrcChains.Scan): the same Frames.Classify, stepped by hand. The cursor
             // measured 15-17 % slower here for 64 B records (BenchmarkDotNet ReadBenchmarks, alternating runs,
             // benchmarks/RESULTS.md "One frame walker"): its extra state spills registers on this path.
             Span<byte> bytes = seg.Bytes;
