@@ -109,7 +109,7 @@ public sealed partial class QueueReader : IDisposable
         if (seg is null) return false;
         if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return NextSegmentListed();
         uint word = seg.ReadWord(_offset);
-        if (word == SegmentLayout.EndOfSegmentWord) return NextSegmentListed();
+        if (Frames.ClassifyWord(word, out _) == FrameKind.EndOfSegment) return NextSegmentListed();
         return word != 0 || seg.RecoveredComplete; // a zero word there is corruption: let TryRead report it
     }
 

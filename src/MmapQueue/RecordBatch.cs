@@ -77,10 +77,10 @@ public readonly ref struct RecordBatch
                 // the segment and matches its CRC, so this plain load and the unchecked slice above are in bounds.
                 uint word = BinaryPrimitives.ReadUInt32LittleEndian(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref _segment, _next), sizeof(uint)));
                 _at = _next;
-                _length = (int)(word & SegmentLayout.LengthMask);
+                FrameKind kind = Frames.ClassifyWord(word, out _length);
                 _next += SegmentLayout.FrameLength(_length);
                 _sequence++;
-                if ((word & SegmentLayout.AbortedFlag) == 0) return true; // an aborted claim is skipped, as TryRead does
+                if (kind == FrameKind.Payload) return true; // an aborted claim is skipped, as TryRead does
             }
             return false;
         }

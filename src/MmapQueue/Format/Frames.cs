@@ -84,13 +84,17 @@ internal static class Frames
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FrameKind ClassifyWord(uint word, out int payloadLength)
     {
-        payloadLength = (int)(word & SegmentLayout.LengthMask);
+        payloadLength = PayloadLength(word);
         uint flags = word & ~SegmentLayout.LengthMask;
         if (flags == SegmentLayout.PublishedFlag) return FrameKind.Payload; // the common case first: one compare on the read path
         if (flags == (SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag)) return FrameKind.Aborted;
         if (word == SegmentLayout.EndOfSegmentWord) return FrameKind.EndOfSegment; // END_OF_SEGMENT carries length 0
         return word == 0 ? FrameKind.Empty : FrameKind.Bad;
     }
+
+    /// <summary>The payload length a commit word carries, for a word <see cref="ClassifyWord"/> already classified.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int PayloadLength(uint word) => (int)(word & SegmentLayout.LengthMask);
 
     /// <summary>
     /// Acquire-loads the commit word at <paramref name="offset"/> (stored little-endian); pairs with the release

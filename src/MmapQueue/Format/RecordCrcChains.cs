@@ -74,10 +74,10 @@ internal static class RecordCrcChains
     private static int FrameLength(uint word) => SegmentLayout.FrameLength(Length(word));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Length(uint word) => (int)(word & SegmentLayout.LengthMask);
+    private static int Length(uint word) => Frames.PayloadLength(word);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int IsRecord(uint word) => (int)((~word & SegmentLayout.AbortedFlag) >> 29);
+    private static int IsRecord(uint word) => Frames.ClassifyWord(word, out _) == FrameKind.Payload ? 1 : 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Stored(ReadOnlySpan<byte> segment, int offset) =>
@@ -93,10 +93,10 @@ internal static class RecordCrcChains
         int o1 = o0 + FrameLength(w0), o2 = o1 + FrameLength(w1), o3 = o2 + FrameLength(w2);
         int l0 = Length(w0), l1 = Length(w1), l2 = Length(w2), l3 = Length(w3);
         // The same steps as SegmentLayout.RecordCrc: seed, the u64 sequence, the u32 word, then the payload.
-        ulong c0 = Sse42.Crc32((uint)Sse42.X64.Crc32(Crc32C.Seed, (ulong)s), w0);
-        ulong c1 = Sse42.Crc32((uint)Sse42.X64.Crc32(Crc32C.Seed, (ulong)(s + 1)), w1);
-        ulong c2 = Sse42.Crc32((uint)Sse42.X64.Crc32(Crc32C.Seed, (ulong)(s + 2)), w2);
-        ulong c3 = Sse42.Crc32((uint)Sse42.X64.Crc32(Crc32C.Seed, (ulong)(s + 3)), w3);
+        ulong c0 = Crc32C.Append(Crc32C.Append(Crc32C.Seed, (ulong)s), w0);
+        ulong c1 = Crc32C.Append(Crc32C.Append(Crc32C.Seed, (ulong)(s + 1)), w1);
+        ulong c2 = Crc32C.Append(Crc32C.Append(Crc32C.Seed, (ulong)(s + 2)), w2);
+        ulong c3 = Crc32C.Append(Crc32C.Append(Crc32C.Seed, (ulong)(s + 3)), w3);
         ref byte p = ref MemoryMarshal.GetReference(segment);
         ref byte p0 = ref Unsafe.Add(ref p, o0 + SegmentLayout.RecordHeaderSize), p1 = ref Unsafe.Add(ref p, o1 + SegmentLayout.RecordHeaderSize);
         ref byte p2 = ref Unsafe.Add(ref p, o2 + SegmentLayout.RecordHeaderSize), p3 = ref Unsafe.Add(ref p, o3 + SegmentLayout.RecordHeaderSize);
