@@ -79,7 +79,7 @@ internal sealed partial class Flusher
                 if (!skipMsync) seg.Region.Flush(from, end - from, seg.Path);
                 seg.FlushedOffset = end;
                 seg.FullyFlushed = true;
-                Recovery.SetDurableEnd(seg, end); // exact for a sealed segment; synced after its data by PersistWatermarks
+                Recovery.SetWatermark(seg, end, cursor.Sequence - seg.BaseSequence); // exact for a sealed segment; synced after its data by PersistWatermarks
                 _watermarkPending.Add(seg);
                 next.Acquire();
                 seg.Release();
@@ -111,7 +111,7 @@ internal sealed partial class Flusher
             {
                 // Lags one flush: it reaches the disk with the next msync from 0. Moved only every
                 // WatermarkStepBytes so that a sync-mode flush usually writes the record's page alone.
-                Recovery.SetDurableEnd(seg, off);
+                Recovery.SetWatermark(seg, off, seq - seg.BaseSequence); // the frontier knows the sequence at its offset
                 seg.Watermark = off;
                 seg.WatermarkUnsynced = true;
             }
@@ -129,9 +129,10 @@ internal sealed partial class Flusher
 
     /// <summary>
     /// msyncs the header page of sealed segments whose watermark moved since; with <paramref name="includeFrontier"/>
-    /// (on Dispose) also brings the frontier's watermark up to date and syncs it.
+    /// (on Dispose) also brings the frontier's watermark up to date and, with <paramref name="cleanClose"/>, sets
+    /// its CLEAN_CLOSE flag, both in the one msync of its header (after the data's, done by the walk).
     /// </summary>
-    private void PersistWatermarksUnderFlushLock(bool skipMsync = false, bool includeFrontier = false)
+    private void PersistWatermarksUnderFlushLock(bool skipMsync = false, bool includeFrontier = false, bool cleanClose = false)
     {
         AssertFlushLockHeld();
         foreach (Segment s in _watermarkPending)
@@ -152,8 +153,9 @@ internal sealed partial class Flusher
             f.Acquire();
             try
             {
-                Recovery.SetDurableEnd(f, f.FlushedOffset);
-                f.Watermark = f.FlushedOffset;
+                Recovery.SetWatermark(f, _frontierOffset, _durableSequence - f.BaseSequence);
+                if (cleanClose) SegmentHeader.WriteState(f.Bytes, SegmentLayout.CleanCloseFlag);
+                f.Watermark = _frontierOffset;
                 f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
                 f.WatermarkUnsynced = false;
             }

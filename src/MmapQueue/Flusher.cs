@@ -97,14 +97,17 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
 
     /// <summary>
     /// On dispose: flushes to <paramref name="reserved"/> (waiting for producers that reserved below it) and
-    /// brings every header watermark, the frontier's included, to disk, so the next open needs no scan.
+    /// brings every header watermark, the frontier's included, to disk, so the next open needs no scan. When
+    /// the frontier ends the queue exactly there, on <paramref name="last"/>, a v2 segment whose unwritten
+    /// rest is zero on disk, its header also gets CLEAN_CLOSE: the next open walks nothing.
     /// </summary>
-    public void FlushForClose(long reserved)
+    public void FlushForClose(long reserved, Segment last)
     {
         lock (_flushLock)
         {
             FlushUnderFlushLock(reserved);
-            PersistWatermarksUnderFlushLock(includeFrontier: true);
+            bool clean = ReferenceEquals(_frontier, last) && _durableSequence == reserved && last.TailZeroOnDisk;
+            PersistWatermarksUnderFlushLock(includeFrontier: true, cleanClose: clean);
         }
     }
 

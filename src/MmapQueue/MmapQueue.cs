@@ -248,7 +248,7 @@ public sealed partial class MmapQueue : IDisposable
         try
         {
             StopBackgroundWork();
-            _flusher.FlushForClose(reserved); // the watermarks too: the next open trusts every sealed segment without a scan
+            _flusher.FlushForClose(reserved, active); // the watermarks too (and CLEAN_CLOSE on the tail): the next open walks nothing
             flushed = true;
         }
         finally

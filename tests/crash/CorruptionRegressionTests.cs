@@ -82,15 +82,15 @@ public sealed class CorruptionRegressionTests
         using var dir = new TempDir();
         MakeQueue(dir.Path, 160);
         string tail = Directory.GetFiles(dir.Path, "*.seg").Order(StringComparer.Ordinal).Last(); // the last segment with durable records
-        PatchFile(tail, SegmentLayout.DurableEndOffset, b =>
+        PatchFile(tail, SegmentLayout.WatermarkOffset, b =>
         {
             BinaryPrimitives.WriteUInt64LittleEndian(b, watermark);
-            BinaryPrimitives.WriteUInt32LittleEndian(b[(SegmentLayout.FirstRecordOffset - SegmentLayout.DurableEndOffset)..], 0xDEAD_BEEF);
+            BinaryPrimitives.WriteUInt32LittleEndian(b[(SegmentLayout.FirstRecordOffset - SegmentLayout.WatermarkOffset)..], 0xDEAD_BEEF);
         });
 
         var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = SegmentBytes }).Dispose());
         Assert.Equal(tail, e.FilePath);
-        Assert.Equal(SegmentLayout.DurableEndOffset, e.Offset);
+        Assert.Equal(SegmentLayout.WatermarkOffset, e.Offset);
         Assert.Contains($"found {watermark}", e.Message);
     }
 

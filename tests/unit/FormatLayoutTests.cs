@@ -22,8 +22,8 @@ public class FormatLayoutTests
         { nameof(SegmentHeader.BaseSequence), 24, 8 },
         { nameof(SegmentHeader.QueueId), 32, 16 },
         { nameof(SegmentHeader.HeaderCrc), 48, 4 },
-        { nameof(SegmentHeader.Reserved), 52, 4 },
-        { nameof(SegmentHeader.DurableEnd), 56, 8 },
+        { nameof(SegmentHeader.State), 52, 4 },
+        { nameof(SegmentHeader.Watermark), 56, 8 },
     };
 
     private static FieldInfo[] HeaderFields =>
@@ -69,26 +69,58 @@ public class FormatLayoutTests
     {
         var id = new Guid("00112233-4455-6677-8899-aabbccddeeff");
         var h = SegmentHeader.Create(segmentSize: 0x0000_0102_0304_0000, baseSequence: 0x1122_3344_5566_7788, id);
-        h.DurableEnd = 0x0000_0000_0A0B_0C08;
+        h.Watermark = SegmentHeader.PackWatermark(0x0A0B_0C08, 0x0102_0304);
+        h.State = SegmentLayout.CleanCloseFlag;
         var bytes = new byte[SegmentLayout.HeaderSize + 8];
         h.Write(bytes);
 
         Assert.Equal("MMQSEG01"u8.ToArray(), bytes[..8]);
-        Assert.Equal(new byte[] { 1, 0, 0, 0 }, bytes[8..12]);
+        Assert.Equal(new byte[] { 2, 0, 0, 0 }, bytes[8..12]);
         Assert.Equal(new byte[] { 64, 0, 0, 0 }, bytes[12..16]);
         Assert.Equal(new byte[] { 0x00, 0x00, 0x04, 0x03, 0x02, 0x01, 0x00, 0x00 }, bytes[16..24]);
         Assert.Equal(new byte[] { 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 }, bytes[24..32]);
         Assert.Equal(new byte[] { 0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff }, bytes[32..48]);
         uint crc = Crc32C.Compute(bytes.AsSpan(0, 48));
         Assert.Equal(new[] { (byte)crc, (byte)(crc >> 8), (byte)(crc >> 16), (byte)(crc >> 24) }, bytes[48..52]);
-        Assert.Equal(new byte[4], bytes[52..56]);
-        Assert.Equal(new byte[] { 0x08, 0x0C, 0x0B, 0x0A, 0, 0, 0, 0 }, bytes[56..64]);
+        Assert.Equal(new byte[] { 1, 0, 0, 0 }, bytes[52..56]); // state: CLEAN_CLOSE
+        Assert.Equal(new byte[] { 0x08, 0x0C, 0x0B, 0x0A, 0x04, 0x03, 0x02, 0x01 }, bytes[56..64]); // durableEnd, then durableRecords
         Assert.Equal(new byte[8], bytes[64..]); // nothing written past the header
 
         SegmentHeader back = SegmentHeader.Read(bytes);
         Assert.Equal(h, back);
         Assert.Equal(0x0A0B_0C08L, SegmentHeader.ReadDurableEnd(bytes));
+        Assert.Equal(0x0102_0304L, back.DurableRecords);
+        Assert.True(back.CleanClose);
         Assert.Null(back.Check(0x1122_3344_5566_7788, 0x0000_0102_0304_0000, id));
+    }
+
+    [Fact]
+    public void AVersion1HeaderKeepsItsWholeWatermarkAsDurableEndAndHasNoState()
+    {
+        var id = Guid.NewGuid();
+        var h = SegmentHeader.Create(1 << 20, 7, id);
+        h.Version = SegmentLayout.FormatVersion1;
+        h.HeaderCrc = h.ComputeCrc();
+        var bytes = new byte[SegmentLayout.HeaderSize];
+        h.Write(bytes);
+        SegmentHeader.WriteWatermark(bytes, 4096, 12);
+        SegmentHeader.WriteState(bytes, SegmentLayout.CleanCloseFlag);
+        Assert.Equal(new byte[] { 0, 0x10, 0, 0, 0, 0, 0, 0 }, bytes[56..64]); // u64 durableEnd, no record count
+        Assert.Equal(new byte[4], bytes[52..56]); // v1 has no state word: left as it is
+        SegmentHeader back = SegmentHeader.Read(bytes);
+        Assert.Equal(4096, back.DurableEnd);
+        Assert.Null(back.DurableRecords);
+        Assert.False(back.CleanClose);
+        Assert.Null(back.Check(7, 1 << 20, id));
+    }
+
+    [Fact]
+    public void AVersion2WatermarkIsStoredAsOnePackedWord()
+    {
+        var bytes = new byte[SegmentLayout.HeaderSize];
+        SegmentHeader.Create(1 << 20, 7, Guid.NewGuid()).Write(bytes);
+        SegmentHeader.WriteWatermark(bytes, 4096, 12);
+        Assert.Equal(4096UL | (12UL << 32), BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(SegmentLayout.WatermarkOffset)));
     }
 
     [Fact]
@@ -100,8 +132,36 @@ public class FormatLayoutTests
         Assert.Equal(new FieldProblem(SegmentLayout.BaseSequenceOffset, "base sequence 200 (from the file name)", "100"), h.Check(200, 4096, id));
         Assert.Equal(SegmentLayout.SegmentSizeOffset, h.Check(100, 8192, id)!.Value.Offset);
         Assert.Equal(SegmentLayout.QueueIdOffset, h.Check(100, 4096, Guid.NewGuid())!.Value.Offset);
-        h.Version = 2;
-        Assert.Equal(new FieldProblem(SegmentLayout.VersionOffset, "format version 1", "2"), h.Check(100, 4096, id));
+        h.Version = 3;
+        Assert.Equal(new FieldProblem(SegmentLayout.VersionOffset, "format version 1 or 2", "3"), h.Check(100, 4096, id));
+    }
+
+    [Theory]
+    [InlineData(2u, 0UL)]                         // durableEnd 0
+    [InlineData(2u, 65UL)]                        // not 8-byte aligned
+    [InlineData(2u, 8192UL)]                      // past the segment
+    [InlineData(2u, 128UL | (9UL << 32))]         // 9 records in 64 bytes: a frame is at least 8
+    [InlineData(1u, 1UL << 40)]                   // v1: the whole word is durableEnd
+    public void ADamagedWatermarkIsReportedWithOffsetExpectedAndFound(uint version, ulong watermark)
+    {
+        var id = Guid.NewGuid();
+        var h = SegmentHeader.Create(4096, 100, id);
+        h.Version = version;
+        h.HeaderCrc = h.ComputeCrc();
+        h.Watermark = watermark; // outside the CRC
+        FieldProblem p = h.Check(100, 4096, id)!.Value;
+        Assert.Equal(SegmentLayout.WatermarkOffset, p.Offset);
+        Assert.Contains("a durable watermark", p.Expected);
+        Assert.StartsWith($"{watermark}", p.Found);
+    }
+
+    [Fact]
+    public void ADamagedStateWordIsReportedWithOffsetExpectedAndFound()
+    {
+        var id = Guid.NewGuid();
+        var h = SegmentHeader.Create(4096, 100, id);
+        h.State = 0x8000_0001; // outside the CRC
+        Assert.Equal(new FieldProblem(SegmentLayout.StateOffset, "a state word with no bit but CLEAN_CLOSE (0x00000001)", "0x80000001"), h.Check(100, 4096, id));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using MmapQueues.Format;
+using MmapQueues.Storage;
 
 namespace MmapQueues.Tests;
 
@@ -75,7 +76,7 @@ public class RecoveryTests
     }
 
     [Fact]
-    public void FlippedByteBeforeTheTailIsReportedWithFileAndOffset()
+    public void FlippedByteBeforeTheTailsWatermarkIsReportedByTheReaderAndVerifyWithFileAndOffset()
     {
         using var dir = new TempDir();
         string seg;
@@ -86,11 +87,21 @@ public class RecoveryTests
         } // Dispose flushes: every record is durable, so nothing here may be taken for a torn tail
         int offset5 = SegmentLayout.FirstRecordOffset + Enumerable.Range(0, 5).Sum(i => SegmentLayout.FrameLength(Len(i)));
         FlipByte(seg, offset5 + SegmentLayout.RecordHeaderSize + 3);
-        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, TestOptions.Small()));
-        Assert.Equal(seg, e.FilePath);
-        Assert.Equal(offset5, e.Offset);
-        Assert.Contains($"{seg} at offset {offset5}: expected CRC32C", e.Message);
-        Assert.Contains("for sequence 5", e.Message);
+
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small())) // open does not walk the durable prefix (O(1))
+        {
+            Assert.Equal(Count, q.NextSequence);
+            using var r = q.OpenReader();
+            for (int i = 0; i < 5; i++) Assert.True(r.TryRead(out _));
+            var e = Assert.Throws<QueueCorruptedException>(() => r.TryRead(out _)); // never returned
+            Assert.Equal(seg, e.FilePath);
+            Assert.Equal(offset5, e.Offset);
+            Assert.Contains($"{seg} at offset {offset5}: expected CRC32C", e.Message);
+            Assert.Contains("for sequence 5", e.Message);
+        }
+        var report = QueueInspector.Open(dir.Path).Verify(); // what `mmapq verify` runs
+        Finding f = Assert.Single(report.Findings, x => x.IsError);
+        Assert.Equal((seg, (long)offset5), (f.File, f.Offset));
     }
 
     [Fact]
@@ -116,7 +127,7 @@ public class RecoveryTests
     }
 
     [Fact]
-    public void ZeroedRecordBeforeTheWatermarkIsCorruptionNotATornTail()
+    public void ZeroedRecordBeforeTheWatermarkIsReportedAsCorruptionNotTakenForTheEnd()
     {
         using var dir = new TempDir();
         string seg;
@@ -127,7 +138,10 @@ public class RecoveryTests
         }
         int offset3 = SegmentLayout.FirstRecordOffset + Enumerable.Range(0, 3).Sum(i => SegmentLayout.FrameLength(Len(i)));
         using (var fs = new FileStream(seg, FileMode.Open, FileAccess.ReadWrite)) { fs.Position = offset3; fs.Write(new byte[4]); }
-        var e = Assert.Throws<QueueCorruptedException>(() => new MmapQueue(dir.Path, TestOptions.Small()));
+        using var reopened = new MmapQueue(dir.Path, TestOptions.Small());
+        using var r = reopened.OpenReader();
+        for (int i = 0; i < 3; i++) Assert.True(r.TryRead(out _));
+        var e = Assert.Throws<QueueCorruptedException>(() => r.TryRead(out _)); // not "caught up": the hole is before the watermark
         Assert.Equal(offset3, e.Offset);
         Assert.Contains("found a zero commit word", e.Message);
     }

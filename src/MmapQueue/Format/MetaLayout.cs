@@ -8,7 +8,7 @@ namespace MmapQueues.Format;
 /// "queue.meta": written once when the queue is created (tmp, fsync, rename, directory fsync), never
 /// changed; exactly 44 bytes, little-endian:
 ///   0  u64  magic        "MMQMETA1"
-///   8  u32  version      SegmentLayout.FormatVersion (1)
+///   8  u32  version      1 (Version; unchanged by segment format 2: this file's layout did not change)
 ///  12  u32  reserved     0
 ///  16  i64  segmentSize  bytes of every segment file of the queue
 ///  24  16B  queueId      Guid of the queue; every segment header, index and cursors slot repeats it
@@ -23,6 +23,8 @@ internal static class MetaLayout
     public const ulong Magic = 0x3141_5445_4D51_4D4D;
     public const int MagicOffset = 0, VersionOffset = 8, ReservedOffset = 12, SegmentSizeOffset = 16, QueueIdOffset = 24, CrcOffset = 40;
     public const int QueueIdSize = 16;
+    /// <summary>The version of this file's layout (segments carry their own, in their headers).</summary>
+    public const uint Version = 1;
     public const int Length = CrcOffset + sizeof(uint);
 
     /// <summary>Encodes the file (exactly <see cref="Length"/> bytes), CRC included.</summary>
@@ -31,7 +33,7 @@ internal static class MetaLayout
         file = file[..Length];
         file.Clear();
         BinaryPrimitives.WriteUInt64LittleEndian(file[MagicOffset..], Magic);
-        BinaryPrimitives.WriteUInt32LittleEndian(file[VersionOffset..], SegmentLayout.FormatVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(file[VersionOffset..], Version);
         BinaryPrimitives.WriteInt64LittleEndian(file[SegmentSizeOffset..], segmentSize);
         queueId.TryWriteBytes(file.Slice(QueueIdOffset, QueueIdSize));
         BinaryPrimitives.WriteUInt32LittleEndian(file[CrcOffset..], Crc32C.Compute(file[..CrcOffset]));
@@ -61,9 +63,9 @@ internal static class MetaLayout
             return false;
         }
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(file[VersionOffset..]);
-        if (version != SegmentLayout.FormatVersion)
+        if (version != Version)
         {
-            problem = new(VersionOffset, $"format version {SegmentLayout.FormatVersion}", $"{version}");
+            problem = new(VersionOffset, $"format version {Version}", $"{version}");
             return false;
         }
         segmentSize = BinaryPrimitives.ReadInt64LittleEndian(file[SegmentSizeOffset..]);

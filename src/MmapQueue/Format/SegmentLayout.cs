@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace MmapQueues.Format;
@@ -17,17 +18,29 @@ namespace MmapQueues.Format;
 ///  |                                                                  | then zeros (never written)    |
 ///  +------------------------------------------------------------------+------------------- ... ------+
 ///
-/// Header (little-endian), SegmentHeader below; FormatLayoutTests pins its size, offsets and byte order:
+/// Header (little-endian), SegmentHeader below; FormatLayoutTests pins its size, offsets and byte order.
+/// Every segment's own version says how bytes 52..64 read, so one queue may hold both versions: version 1
+/// segments are read as they are (never rewritten), and every segment created now is version 2.
 ///   0  u64  magic        "MMQSEG01" (0x3130_4745_5351_4D4D)
-///   8  u32  version      FormatVersion (1)
+///   8  u32  version      1 or 2 (FormatVersion, written by this code)
 ///  12  u32  headerSize   64
 ///  16  u64  segmentSize  bytes of the whole file
 ///  24  i64  baseSequence sequence of the first record (also the file name, 20 digits)
 ///  32  16B  queueId      Guid of the queue (queue.meta); a segment from another queue is refused
 ///  48  u32  headerCrc    CRC32C of bytes [0, 48)
-///  52  u32  reserved     0
-///  56  u64  durableEnd   byte offset such that every record before it was durable when it was written;
-///                        mutable, outside the CRC, lags one flush (see DurabilityWatermark in docs).
+///  52  u32  state        v2, mutable, outside the CRC:
+///                          bit 0 CLEAN_CLOSE: the watermark is exact and every byte past durableEnd is zero
+///                          on disk. Set by Dispose after its last msync (only on a segment whose unwritten
+///                          rest is known zero on disk), cleared and msynced by open before any append.
+///                          Set, open trusts the watermark and walks nothing. Bits 1..31: 0.
+///                        v1: reserved, 0.
+///  56  u64  watermark    v2:  bits  0..31  durableEnd      byte offset such that every record before it was
+///                                                          durable when it was written
+///                             bits 32..63  durableRecords  records before durableEnd
+///                             stored with ONE 8-byte store, so the pair is never torn; open walks from
+///                             (durableEnd, baseSequence + durableRecords), never over the durable prefix.
+///                        v1:  u64 durableEnd alone; open walks such a segment from offset 64.
+///                        Mutable, outside the CRC, lags one flush (see the durable watermark in docs/DECISIONS.md).
 ///
 /// Record frame (at an 8-byte aligned offset >= 64):
 ///   0  u32  commit word  0 = nothing here yet (preallocated files read as zeros)
@@ -57,10 +70,15 @@ internal static class SegmentLayout
 {
     /// <summary>"MMQSEG01" read as a little-endian u64.</summary>
     public const ulong Magic = 0x3130_4745_5351_4D4D;
-    public const uint FormatVersion = 1;
+    /// <summary>The version of every segment this code creates.</summary>
+    public const uint FormatVersion = 2;
+    /// <summary>The first version: read as it is (no state word; the watermark is durableEnd alone).</summary>
+    public const uint FormatVersion1 = 1;
     public const int HeaderSize = 64;
     public const int MagicOffset = 0, VersionOffset = 8, HeaderSizeOffset = 12, SegmentSizeOffset = 16, BaseSequenceOffset = 24;
-    public const int QueueIdOffset = 32, HeaderCrcOffset = 48, ReservedOffset = 52, DurableEndOffset = 56;
+    public const int QueueIdOffset = 32, HeaderCrcOffset = 48, StateOffset = 52, WatermarkOffset = 56;
+    /// <summary>Bit 0 of the v2 state word: see the drawing.</summary>
+    public const uint CleanCloseFlag = 1;
     public const int QueueIdSize = 16;
     /// <summary>The header CRC covers bytes [0, HeaderCrcOffset).</summary>
     public const int HeaderCrcCoveredBytes = HeaderCrcOffset;
@@ -118,9 +136,10 @@ internal struct SegmentHeader
     [FieldOffset(SegmentLayout.BaseSequenceOffset)] public long BaseSequence;
     [FieldOffset(SegmentLayout.QueueIdOffset)] public Guid QueueId;
     [FieldOffset(SegmentLayout.HeaderCrcOffset)] public uint HeaderCrc;
-    [FieldOffset(SegmentLayout.ReservedOffset)] public uint Reserved;
-    [FieldOffset(SegmentLayout.DurableEndOffset)] public ulong DurableEnd;
+    [FieldOffset(SegmentLayout.StateOffset)] public uint State;
+    [FieldOffset(SegmentLayout.WatermarkOffset)] public ulong Watermark;
 
+    /// <summary>A new (version 2) header: watermark at the first record with 0 records, state 0.</summary>
     public static SegmentHeader Create(long segmentSize, long baseSequence, Guid queueId)
     {
         var h = new SegmentHeader
@@ -131,11 +150,23 @@ internal struct SegmentHeader
             SegmentSize = (ulong)segmentSize,
             BaseSequence = baseSequence,
             QueueId = queueId,
-            DurableEnd = SegmentLayout.FirstRecordOffset,
+            Watermark = PackWatermark(SegmentLayout.FirstRecordOffset, 0),
         };
         h.HeaderCrc = h.ComputeCrc();
         return h;
     }
+
+    /// <summary>The v2 watermark word: durableEnd in bits 0..31, durableRecords in bits 32..63.</summary>
+    public static ulong PackWatermark(long durableEnd, long durableRecords) => (uint)durableEnd | ((ulong)durableRecords << 32);
+
+    /// <summary>The durable end offset the watermark carries, in this header's version.</summary>
+    public readonly long DurableEnd => Version == SegmentLayout.FormatVersion1 ? (long)Watermark : (uint)Watermark;
+
+    /// <summary>Records before <see cref="DurableEnd"/> (version 2); null for a version 1 header, which does not say.</summary>
+    public readonly long? DurableRecords => Version == SegmentLayout.FormatVersion1 ? null : (long)(Watermark >> 32);
+
+    /// <summary>True when the state word says the last close was clean (version 2 only).</summary>
+    public readonly bool CleanClose => Version != SegmentLayout.FormatVersion1 && (State & SegmentLayout.CleanCloseFlag) != 0;
 
     /// <summary>The CRC32C of the encoded bytes [0, <see cref="SegmentLayout.HeaderCrcCoveredBytes"/>).</summary>
     public readonly uint ComputeCrc()
@@ -158,8 +189,8 @@ internal struct SegmentHeader
             BaseSequence = BinaryPrimitives.ReadInt64LittleEndian(b[SegmentLayout.BaseSequenceOffset..]),
             QueueId = new Guid(b.Slice(SegmentLayout.QueueIdOffset, SegmentLayout.QueueIdSize)), // Guid's own little-endian byte layout
             HeaderCrc = BinaryPrimitives.ReadUInt32LittleEndian(b[SegmentLayout.HeaderCrcOffset..]),
-            Reserved = BinaryPrimitives.ReadUInt32LittleEndian(b[SegmentLayout.ReservedOffset..]),
-            DurableEnd = BinaryPrimitives.ReadUInt64LittleEndian(b[SegmentLayout.DurableEndOffset..]),
+            State = BinaryPrimitives.ReadUInt32LittleEndian(b[SegmentLayout.StateOffset..]),
+            Watermark = BinaryPrimitives.ReadUInt64LittleEndian(b[SegmentLayout.WatermarkOffset..]),
         };
     }
 
@@ -174,29 +205,48 @@ internal struct SegmentHeader
         BinaryPrimitives.WriteInt64LittleEndian(b[SegmentLayout.BaseSequenceOffset..], BaseSequence);
         QueueId.TryWriteBytes(b.Slice(SegmentLayout.QueueIdOffset, SegmentLayout.QueueIdSize));
         BinaryPrimitives.WriteUInt32LittleEndian(b[SegmentLayout.HeaderCrcOffset..], HeaderCrc);
-        BinaryPrimitives.WriteUInt32LittleEndian(b[SegmentLayout.ReservedOffset..], Reserved);
-        BinaryPrimitives.WriteUInt64LittleEndian(b[SegmentLayout.DurableEndOffset..], DurableEnd);
+        BinaryPrimitives.WriteUInt32LittleEndian(b[SegmentLayout.StateOffset..], State);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[SegmentLayout.WatermarkOffset..], Watermark);
     }
 
-    /// <summary>The durable watermark of a segment's header (outside the header CRC; it moves with each flush).</summary>
-    public static long ReadDurableEnd(ReadOnlySpan<byte> file) =>
-        (long)BinaryPrimitives.ReadUInt64LittleEndian(file[SegmentLayout.DurableEndOffset..]);
+    /// <summary>The durable end offset of a segment's header (outside the header CRC; it moves with each flush), in its version.</summary>
+    public static long ReadDurableEnd(ReadOnlySpan<byte> file) => Read(file).DurableEnd;
 
-    /// <summary>Stores the durable watermark in a segment's header (a mapping: it reaches the disk with the next msync of the header page).</summary>
-    public static void WriteDurableEnd(Span<byte> file, long offset) =>
-        BinaryPrimitives.WriteUInt64LittleEndian(file[SegmentLayout.DurableEndOffset..], (ulong)offset);
+    /// <summary>
+    /// Stores the durable watermark in a segment's header, in the header's own version (v2: end and record
+    /// count packed, with one aligned 8-byte store: a reader of the file never sees half of the pair). A
+    /// mapping: it reaches the disk with the next msync of the header page.
+    /// </summary>
+    public static void WriteWatermark(Span<byte> file, long durableEnd, long durableRecords)
+    {
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(file[SegmentLayout.VersionOffset..]);
+        ulong word = version == SegmentLayout.FormatVersion1 ? (ulong)durableEnd : PackWatermark(durableEnd, durableRecords);
+        if (!BitConverter.IsLittleEndian) word = BinaryPrimitives.ReverseEndianness(word);
+        // No reader shares the header in memory (it is read from the file by open and tools): plain store, aligned.
+        Unsafe.As<byte, ulong>(ref file[SegmentLayout.WatermarkOffset]) = word;
+    }
+
+    /// <summary>
+    /// Stores the state word of a v2 header (a mapping: on disk with the next msync of the header page); a
+    /// version 1 header has no state word and is left as it is.
+    /// </summary>
+    public static void WriteState(Span<byte> file, uint state)
+    {
+        if (BinaryPrimitives.ReadUInt32LittleEndian(file[SegmentLayout.VersionOffset..]) == SegmentLayout.FormatVersion1) return;
+        BinaryPrimitives.WriteUInt32LittleEndian(file[SegmentLayout.StateOffset..], state);
+    }
 
     /// <summary>
     /// Checks the header of the segment that should start at <paramref name="expectedBase"/> in a queue of
     /// <paramref name="expectedSize"/>-byte segments with id <paramref name="queueId"/>: null when it is one
-    /// MmapQueue wrote, else the first field that is not, with its offset.
+    /// MmapQueue wrote (version 1 or 2), else the first field that is not, with its offset.
     /// </summary>
     public readonly FieldProblem? Check(long expectedBase, long expectedSize, Guid queueId)
     {
         if (Magic != SegmentLayout.Magic)
             return new(SegmentLayout.MagicOffset, $"segment magic 0x{SegmentLayout.Magic:X16}", $"0x{Magic:X16}");
-        if (Version != SegmentLayout.FormatVersion)
-            return new(SegmentLayout.VersionOffset, $"format version {SegmentLayout.FormatVersion}", $"{Version}");
+        if (Version is not (SegmentLayout.FormatVersion1 or SegmentLayout.FormatVersion))
+            return new(SegmentLayout.VersionOffset, $"format version {SegmentLayout.FormatVersion1} or {SegmentLayout.FormatVersion}", $"{Version}");
         uint crc = ComputeCrc();
         if (HeaderCrc != crc)
             return new(SegmentLayout.HeaderCrcOffset, $"header CRC32C 0x{crc:X8}", $"0x{HeaderCrc:X8}");
@@ -208,13 +258,31 @@ internal struct SegmentHeader
             return new(SegmentLayout.BaseSequenceOffset, $"base sequence {expectedBase} (from the file name)", $"{BaseSequence}");
         if (QueueId != queueId)
             return new(SegmentLayout.QueueIdOffset, $"queue id {queueId} (from {MetaLayout.FileName})", $"{QueueId}");
-        // The watermark lies outside the header CRC (it changes with every flush), so check it is one a writer
-        // can have stored: a damaged one would move the line between a torn tail and corruption.
-        if (DurableEnd < SegmentLayout.FirstRecordOffset || DurableEnd > (ulong)expectedSize || DurableEnd % SegmentLayout.RecordAlignment != 0)
-            return new(SegmentLayout.DurableEndOffset,
-                $"a durable watermark from {SegmentLayout.FirstRecordOffset} to {expectedSize}, a multiple of {SegmentLayout.RecordAlignment}", $"{DurableEnd}");
+        return Version == SegmentLayout.FormatVersion1 ? CheckWatermarkV1(expectedSize) : CheckMutableV2(expectedSize);
+    }
+
+    // The watermark lies outside the header CRC (it changes with every flush), so check it is one a writer can
+    // have stored: a damaged one would move the line between a torn tail and corruption.
+    private readonly FieldProblem? CheckWatermarkV1(long size) =>
+        IsDurableEndPossible(Watermark, size) ? null
+            : new(SegmentLayout.WatermarkOffset, $"a durable watermark from {SegmentLayout.FirstRecordOffset} to {size}, a multiple of {SegmentLayout.RecordAlignment}", $"{Watermark}");
+
+    private readonly FieldProblem? CheckMutableV2(long size)
+    {
+        if ((State & ~SegmentLayout.CleanCloseFlag) != 0)
+            return new(SegmentLayout.StateOffset, $"a state word with no bit but CLEAN_CLOSE (0x{SegmentLayout.CleanCloseFlag:X8})", $"0x{State:X8}");
+        long end = DurableEnd, records = (long)(Watermark >> 32);
+        // Every frame is at least RecordHeaderSize bytes: no more records than that fits before durableEnd.
+        if (!IsDurableEndPossible((ulong)end, size) || records > (end - SegmentLayout.FirstRecordOffset) / SegmentLayout.RecordHeaderSize)
+            return new(SegmentLayout.WatermarkOffset,
+                $"a durable watermark with durableEnd from {SegmentLayout.FirstRecordOffset} to {size}, a multiple of {SegmentLayout.RecordAlignment}, " +
+                $"and at most one record per {SegmentLayout.RecordHeaderSize} bytes before it",
+                $"{Watermark} (durableEnd {end}, durableRecords {records})");
         return null;
     }
+
+    private static bool IsDurableEndPossible(ulong end, long size) =>
+        end >= SegmentLayout.FirstRecordOffset && end <= (ulong)size && end % SegmentLayout.RecordAlignment == 0;
 }
 
 /// <summary>A field of a file that does not hold what MmapQueue writes: where, what was expected, what was found.</summary>

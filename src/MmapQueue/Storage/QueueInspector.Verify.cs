@@ -35,7 +35,7 @@ internal static class QueueInspectorVerifyExtensions
             try
             {
                 var h = SegmentFiles.Validate(path, b, inspector.SegmentSize, inspector.QueueId);
-                segments.Add(new InspectedSegment(path, b, (long)h.DurableEnd));
+                segments.Add(new InspectedSegment(path, b, h.DurableEnd, h.Version));
             }
             catch (QueueCorruptedException e)
             {

@@ -3,8 +3,8 @@ using Microsoft.Win32.SafeHandles;
 
 namespace MmapQueues.Storage;
 
-/// <summary>A segment file as the inspector found it: header validated, watermark read.</summary>
-internal readonly record struct InspectedSegment(string Path, long BaseSequence, long DurableEnd);
+/// <summary>A segment file as the inspector found it: header validated, watermark read (in its format version).</summary>
+internal readonly record struct InspectedSegment(string Path, long BaseSequence, long DurableEnd, uint Version);
 
 /// <summary>How the records of a segment end.</summary>
 internal enum SegmentEnding
@@ -92,7 +92,7 @@ internal sealed class QueueInspector
             {
                 continue; // retention deleted it between the listing and the read
             }
-            list.Add(new InspectedSegment(path, b, (long)h.DurableEnd));
+            list.Add(new InspectedSegment(path, b, h.DurableEnd, h.Version));
         }
         return list;
     }

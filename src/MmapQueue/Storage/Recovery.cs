@@ -19,7 +19,8 @@ internal sealed record RecoveredQueue(List<Segment> Segments, long NextSequence,
 /// one that holds durable data was flushed whole (Flush walks segments in order), so it is held to the
 /// strict rule end to end even if its own watermark write was lost.</para>
 /// <para>A sealed segment whose watermark sits just past a valid end marker (or at its end) is trusted
-/// without a scan.</para>
+/// without a scan. The tail of a v2 segment is walked from its watermark (offset and record count), never
+/// over its durable prefix; with CLEAN_CLOSE set it is not walked at all (docs/DECISIONS.md, "O(1) open").</para>
 /// </remarks>
 internal static class Recovery
 {
@@ -27,33 +28,37 @@ internal static class Recovery
     {
         var files = QueueDirectory.ListSegments(directory);
         var segments = new List<Segment>(files.Count);
-        var durableEnds = new long[files.Count];
+        var headers = new SegmentHeader[files.Count];
         for (int i = 0; i < files.Count; i++)
         {
-            var h = SegmentFiles.Validate(files[i].Path, files[i].Base, meta.SegmentSize, meta.QueueId);
-            durableEnds[i] = (long)h.DurableEnd;
+            headers[i] = SegmentFiles.Validate(files[i].Path, files[i].Base, meta.SegmentSize, meta.QueueId);
             segments.Add(new Segment(files[i].Path, files[i].Base, meta.SegmentSize));
         }
         if (segments.Count == 0) return new RecoveredQueue(segments, 0, SegmentLayout.FirstRecordOffset, 0);
 
-        int lastWithDurableData = Array.FindLastIndex(durableEnds, d => d > SegmentLayout.FirstRecordOffset);
+        int lastWithDurableData = Array.FindLastIndex(headers, h => h.DurableEnd > SegmentLayout.FirstRecordOffset);
         int scanned = 0;
         for (int i = 0; i < segments.Count; i++)
         {
             Segment seg = segments[i];
+            SegmentHeader header = headers[i];
             bool isLast = i == segments.Count - 1;
             long nextBase = isLast ? long.MaxValue : segments[i + 1].BaseSequence;
-            if (!isLast && IsTrustedSealed(seg, durableEnds[i], nextBase))
+            if (!isLast && IsTrustedSealed(seg, header, nextBase))
             {
                 seg.FullyFlushed = true; // durable end to end: retention may delete it
                 seg.RecoveredComplete = true; // not scanned: the reader reports a zero word inside it as corruption
                 continue;
             }
 
-            scanned++;
             seg.Acquire();
-            long strictUntil = i < lastWithDurableData ? seg.Size : durableEnds[i];
-            var (records, end, sealedHere) = ScanAndRepair(seg, strictUntil, durableEnds[i], logger);
+            if (isLast && TrustCleanClose(seg, header) is { } clean)
+                return ResumeTail(segments, seg, clean.Records, clean.End, clean.Sealed, scanned);
+
+            scanned++;
+            long strictUntil = i < lastWithDurableData ? seg.Size : header.DurableEnd;
+            var (from, fromSequence) = WalkStart(seg, header, isLast);
+            var (records, end, sealedHere) = ScanAndRepair(seg, from, fromSequence, strictUntil, header.DurableEnd, logger);
             long next = seg.BaseSequence + records;
             if (!isLast)
             {
@@ -85,17 +90,12 @@ internal static class Recovery
                     isLast = true;
                 }
             }
-            seg.Region.Flush(0, seg.Size, seg.Path); // whatever opening kept is durable from here on
-            SetDurableEnd(seg, Math.Min(seg.Size, end + (sealedHere ? SegmentLayout.RecordHeaderSize : 0))); // an exactly full segment has no marker
+            // Whatever opening kept or repaired past the walk's start is durable from here on (before it, it already was).
+            long syncFrom = from / SegmentLayout.PageSize * SegmentLayout.PageSize;
+            seg.Region.Flush(syncFrom, seg.Size - syncFrom, seg.Path);
+            SetWatermark(seg, Math.Min(seg.Size, end + (sealedHere ? SegmentLayout.RecordHeaderSize : 0)), records); // an exactly full segment has no marker
+            if (isLast) return ResumeTail(segments, seg, records, end, sealedHere, scanned);
             seg.Region.Flush(0, SegmentLayout.HeaderSize, seg.Path);
-            if (isLast)
-            {
-                seg.ResumeAt(records, end);
-                if (sealedHere || end + SegmentLayout.RecordHeaderSize > seg.Size) seg.Seal();
-                seg.FlushedOffset = end;
-                seg.Watermark = end;
-                return new RecoveredQueue(segments, next, end, scanned); // the writer keeps this reference
-            }
             seg.FullyFlushed = true;
             seg.RecoveredComplete = true;
             seg.Release();
@@ -103,11 +103,66 @@ internal static class Recovery
         throw new UnreachableException("the last segment always returns");
     }
 
+    /// <summary>
+    /// Where the walk of the tail starts: a v2 header's watermark, at the sequence it names (every record
+    /// before it was durable, so open leaves its CRCs to readers and <c>mmapq verify</c>); on the end marker
+    /// when the watermark sits right after one (the next segment's rename was lost: the tail stays sealed).
+    /// A v1 header says no record count, and a segment before the tail is walked only when its watermark
+    /// failed to prove it complete, where an unchecksummed count must not decide which later files are torn:
+    /// both are walked from the first record.
+    /// </summary>
+    private static (int Offset, long Sequence) WalkStart(Segment seg, SegmentHeader header, bool isTail)
+    {
+        if (!isTail || header.DurableRecords is not { } records) return (SegmentLayout.FirstRecordOffset, seg.BaseSequence);
+        int end = (int)header.DurableEnd;
+        long sequence = seg.BaseSequence + records;
+        int marker = end - SegmentLayout.RecordHeaderSize;
+        bool afterMarker = end < seg.Size && marker >= SegmentLayout.FirstRecordOffset
+            && new FrameCursor(seg.Bytes, marker, sequence).Read(verifyCrc: true) == FrameKind.EndOfSegment; // its CRC names `sequence`
+        return (afterMarker ? marker : end, sequence);
+    }
+
+    /// <summary>
+    /// A tail closed cleanly (v2 CLEAN_CLOSE): its watermark is exact and the bytes past it zero on disk, so
+    /// nothing is walked and nothing past it read. Only the frame at the walk's start is looked at: nothing
+    /// there (open), or an end marker for the next sequence, or no room for one (sealed). Anything else
+    /// means the flag does not describe the file: null, and the tail is walked from the watermark instead.
+    /// </summary>
+    private static (long Records, int End, bool Sealed)? TrustCleanClose(Segment seg, SegmentHeader header)
+    {
+        if (!header.CleanClose) return null;
+        var (end, sequence) = WalkStart(seg, header, isTail: true);
+        var cursor = new FrameCursor(seg.Bytes, end, sequence);
+        long records = sequence - seg.BaseSequence;
+        return cursor.Read(verifyCrc: true) switch
+        {
+            FrameKind.Empty => (records, end, false),
+            FrameKind.EndOfSegment or FrameKind.SegmentFull => (records, end, true),
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// Makes the recovered last segment the writer's: clears CLEAN_CLOSE and syncs the header (a kill from
+    /// here on must not find the flag set over records appended later), sets where appending resumes.
+    /// </summary>
+    private static RecoveredQueue ResumeTail(List<Segment> segments, Segment seg, long records, int end, bool sealedHere, int scanned)
+    {
+        SegmentHeader.WriteState(seg.Bytes, 0); // a v1 header has none: left as it is
+        seg.Region.Flush(0, SegmentLayout.HeaderSize, seg.Path);
+        seg.ResumeAt(records, end);
+        if (sealedHere || end + SegmentLayout.RecordHeaderSize > seg.Size) seg.Seal();
+        seg.FlushedOffset = end;
+        seg.Watermark = end;
+        seg.RecoveredEnd = end;
+        return new RecoveredQueue(segments, seg.BaseSequence + records, end, scanned); // the writer keeps this reference
+    }
+
     /// <summary>Scans every record with its CRC; truncates and zeroes a torn tail; throws on corruption.</summary>
-    private static (long Records, int End, bool Sealed) ScanAndRepair(Segment seg, long strictUntil, long durableEnd, ILogger logger)
+    private static (long Records, int End, bool Sealed) ScanAndRepair(Segment seg, int from, long fromSequence, long strictUntil, long durableEnd, ILogger logger)
     {
         Span<byte> bytes = seg.Bytes;
-        var cursor = new FrameCursor(bytes, SegmentLayout.FirstRecordOffset, seg.BaseSequence);
+        var cursor = new FrameCursor(bytes, from, fromSequence);
         while (true)
         {
             FrameKind kind = cursor.Read(verifyCrc: true);
@@ -148,9 +203,13 @@ internal static class Recovery
         }
     }
 
-    /// <summary>A sealed segment whose watermark proves it complete (see <see cref="Frames.SealedEnd"/>); read with pread, not mapped.</summary>
-    private static bool IsTrustedSealed(Segment seg, long durableEnd, long nextBase) =>
-        Frames.SealedEnd(durableEnd, seg.Size, nextBase, (offset, into) =>
+    /// <summary>
+    /// A sealed segment whose watermark proves it complete (see <see cref="Frames.SealedEnd"/>); read with
+    /// pread, not mapped. A v2 watermark's record count must also reach the next segment's base.
+    /// </summary>
+    private static bool IsTrustedSealed(Segment seg, SegmentHeader header, long nextBase) =>
+        (header.DurableRecords is not { } records || seg.BaseSequence + records == nextBase) &&
+        Frames.SealedEnd(header.DurableEnd, seg.Size, nextBase, (offset, into) =>
         {
             using var handle = QueueFiles.OpenExisting(seg.Path, write: false);
             return RandomAccess.Read(handle, into, offset) == into.Length;
@@ -164,6 +223,9 @@ internal static class Recovery
         seg.PublishWord(offset, SegmentLayout.EndOfSegmentWord);
     }
 
-    /// <summary>Stores the durable watermark; it reaches the disk with the next msync that covers the header.</summary>
-    public static void SetDurableEnd(Segment seg, long offset) => SegmentHeader.WriteDurableEnd(seg.Bytes, offset);
+    /// <summary>
+    /// Stores the durable watermark (<paramref name="records"/> records before <paramref name="offset"/>) in the
+    /// segment's header version; it reaches the disk with the next msync that covers the header.
+    /// </summary>
+    public static void SetWatermark(Segment seg, long offset, long records) => SegmentHeader.WriteWatermark(seg.Bytes, offset, records);
 }

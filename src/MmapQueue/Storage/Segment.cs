@@ -60,6 +60,20 @@ internal sealed partial class Segment
     /// </summary>
     public bool RecoveredComplete { get; set; }
 
+    /// <summary>
+    /// Set by opening on the tail it resumes (before any reader exists): every frame before this offset was
+    /// published then, so a zero commit word before it is corruption (open no longer walks the durable
+    /// prefix of a v2 tail; the reader that meets such a hole reports it). 0 on other segments.
+    /// </summary>
+    public int RecoveredEnd { get; set; }
+
+    /// <summary>
+    /// True when every byte of the file past what was written is zero on disk: a freshly created (fallocated)
+    /// segment, or a tail whose remainder opening checked or zeroed and synced. Dispose marks the segment
+    /// CLEAN_CLOSE only when this holds; a recycled segment clears it until its rest is durably zeroed.
+    /// </summary>
+    public bool TailZeroOnDisk { get; set; } = true;
+
     /// <summary>The mapping. Only valid while the caller holds a reference (<see cref="Acquire"/>).</summary>
     public Span<byte> Bytes
     {

@@ -56,7 +56,8 @@ internal static class InfoCommand
         long first = segments.Count > 0 ? segments[0].BaseSequence : 0;
         var c = io.Console;
         c.MarkupLineInterpolated($"[bold]queue[/]     {TerminalText.Escape(q.Directory)}");
-        c.MarkupLineInterpolated($"[bold]id[/]        {q.QueueId}   format version {SegmentLayout.FormatVersion}");
+        string versions = segments.Count == 0 ? $"{SegmentLayout.FormatVersion}" : string.Join(", ", segments.Select(s => s.Version).Distinct().Order());
+        c.MarkupLineInterpolated($"[bold]id[/]        {q.QueueId}   segment format version {versions}");
         c.MarkupLineInterpolated($"[bold]sequences[/] [[{first}, {next})   {next - first:N0} records stored");
         c.MarkupLineInterpolated($"[bold]disk[/]      {segments.Count} segments of {Bytes(q.SegmentSize)} = {Bytes(segments.Count * q.SegmentSize)} (tail uses {Bytes(used)})");
         c.MarkupLineInterpolated($"[bold]writer[/]    {Writer(q.Directory)}");
