@@ -188,39 +188,43 @@ public sealed class AuthenticatedShippingTests : IDisposable
     }
 
     [Fact]
-    public async Task APeerOfTheOlderProtocolIsRefusedWithAClearMessageBothWays()
+    public async Task APeerOfTheOlderProtocolIsRefusedWithAMessageNamingBothVersionsBothWays()
     {
         Guid id = RawPeer.QueueIdOf(_source);
-        // A version-1 sender: its HELLO carries protocol 1.
+        // A protocol-2 sender (segment format 1): its HELLO carries protocol 2.
         (Socket s, Socket r) = Loopback.Pair();
         using (var old = new RawPeer(s))
         using (r)
         {
             Task<long> received = Loopback.Receive(_replica, r);
-            byte[] v1 = RawPeer.Hello(64 << 10, id, 0)[..48];
-            v1[WireProtocol.HandshakeField.Protocol] = 1;
-            v1[WireProtocol.HandshakeField.Message] = 0;
-            old.Send(v1);
+            byte[] v2 = RawPeer.Hello(64 << 10, id, 0)[..48];
+            v2[WireProtocol.HandshakeField.Protocol] = 2;
+            v2[WireProtocol.HandshakeField.SegmentFormat] = 1;
+            v2[WireProtocol.HandshakeField.Message] = 0;
+            old.Send(v2);
             (Exception? error, string answer) = await old.OutcomeOf(received, r);
-            Assert.Contains($"version: protocol version mismatch; this side speaks shipping protocol {WireProtocol.ProtocolVersion}", answer);
+            Assert.Contains("version: protocol version mismatch; this side speaks shipping protocol 3", answer);
             var e = Assert.IsType<ShippingProtocolException>(error);
             Assert.Equal("version", e.Code);
-            Assert.Contains("expected protocol version 2, found 1", e.Message);
+            Assert.Contains("expected protocol version 3, found 2", e.Message);
         }
         AssertNoReplica();
 
-        // A version-1 receiver: reads 48 bytes of HELLO and answers with its (version 1) error text.
+        // A protocol-2 receiver: reads 48 bytes of HELLO and answers with its own (protocol 2) error text.
         using var q = new MmapQueue(_source);
         (Socket s2, Socket r2) = Loopback.Pair();
         using (s2)
         using (var oldReceiver = new RawPeer(r2))
         {
             Task<long> sent = q.ExportToAsync(s2);
-            oldReceiver.Read(48);
-            byte[] text = "Shipping protocol error in HELLO at byte 8: expected protocol version 1, found 2."u8.ToArray();
+            byte[] hello = oldReceiver.Read(48);
+            Assert.Equal(3, hello[WireProtocol.HandshakeField.Protocol]);
+            byte[] text = "version: protocol version mismatch; this side speaks shipping protocol 2"u8.ToArray();
             oldReceiver.Send([.. RawPeer.Header(WireProtocol.Kind.Error, text.Length, 0, 0), .. text]);
             var e = Assert.IsType<ShippingProtocolException>(await Record.ExceptionAsync(() => sent.WaitAsync(TimeSpan.FromSeconds(30))));
-            Assert.Contains("refused the session: Shipping protocol error in HELLO at byte 8: expected protocol version 1, found 2.", e.Message);
+            Assert.Equal("version", e.Code);
+            Assert.Contains("refused the session: version: protocol version mismatch; this side speaks shipping protocol 2 " +
+                            "(this side speaks shipping protocol 3)", e.Message);
         }
     }
 

@@ -196,8 +196,8 @@ public sealed class HostileStreamTests : IDisposable
     }
 
     [Theory]
-    [InlineData(8, 1, "protocol version 2", ShippingErrorCode.Version)]
-    [InlineData(10, 9, "segment format version 1", ShippingErrorCode.Version)]
+    [InlineData(8, 2, "protocol version 3, found 2", ShippingErrorCode.Version)]
+    [InlineData(10, 1, "segment format version 2, found 1", ShippingErrorCode.Version)]
     [InlineData(0, 0x4E, "magic 0x3150494853514D4D", ShippingErrorCode.Protocol)]
     public void WrongVersionInHelloIsRefusedAndNothingIsCreated(int offset, byte value, string expected, string code)
     {

@@ -15,8 +15,8 @@ public class WireProtocolLayoutTests
         WireProtocol.WriteHello(b, new WireProtocol.Hello(0x0102_0304_0506_0708, Id, 0x1112_1314_1516_1718), WireProtocol.Auth.SharedSecret, nonce);
         Assert.Equal(80, b.Length);
         Assert.Equal("MMQSHIP1"u8.ToArray(), b[0..8]);
-        Assert.Equal(new byte[] { 2, 0 }, b[8..10]);
-        Assert.Equal(new byte[] { 1, 0 }, b[10..12]); // segment format 1
+        Assert.Equal(new byte[] { 3, 0 }, b[8..10]); // protocol 3
+        Assert.Equal(new byte[] { 2, 0 }, b[10..12]); // segment format 2
         Assert.Equal((byte)WireProtocol.Message.Hello, b[12]);
         Assert.Equal((byte)WireProtocol.Auth.SharedSecret, b[13]);
         Assert.Equal(new byte[] { 0, 0 }, b[14..16]);

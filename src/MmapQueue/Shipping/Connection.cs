@@ -238,7 +238,9 @@ internal sealed class Connection : IDisposable
         var text = new byte[h.Length]; // bounded by WireProtocol.MaxErrorBytes in ReadHeader
         await ReadExactlyAsync(text, timeout, sync, ct, "the peer's error text").ConfigureAwait(false);
         string safe = ShippingErrorCode.Sanitize(text);
-        return new ShippingProtocolException($"{context}: the peer ({Peer}) refused the session: {safe}", ShippingErrorCode.CodeOf(safe)) { FromPeer = true };
+        string code = ShippingErrorCode.CodeOf(safe);
+        string ours = code == ShippingErrorCode.Version ? $" (this side speaks shipping protocol {WireProtocol.ProtocolVersion})" : "";
+        return new ShippingProtocolException($"{context}: the peer ({Peer}) refused the session: {safe}{ours}", code) { FromPeer = true };
     }
 
     /// <summary>Which of a stream's blocking timeouts <see cref="WithTimeout"/> sets.</summary>

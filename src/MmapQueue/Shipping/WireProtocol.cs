@@ -9,7 +9,7 @@ namespace MmapQueues.Shipping;
 /// </summary>
 /// <remarks>
 /// <code>
-/// Shipping protocol, version 2. One full-duplex byte stream (TCP, or TLS). Little-endian.
+/// Shipping protocol, version 3 (2 carried v1 segments; 3 v2 ones). One full-duplex byte stream (TCP, or TLS). Little-endian.
 ///
 ///   S -> R  HELLO                                   once, first
 ///   R -> S  CHALLENGE                               shared-secret mode only
@@ -22,8 +22,9 @@ namespace MmapQueues.Shipping;
 ///
 /// Every handshake message starts with a 16-byte prefix:
 ///   0  u64  magic          "MMQSHIP1" (0x3150_4948_5351_4D4D); its first byte is never an ERROR kind (5)
-///   8  u16  protocol       ProtocolVersion (2); any other value is refused with ERROR "version"
-///  10  u16  segmentFormat  SegmentLayout.FormatVersion of the shipped segment files
+///   8  u16  protocol       ProtocolVersion (3); any other value is refused with ERROR "version", both versions named
+///  10  u16  segmentFormat  SegmentLayout.FormatVersion (2): the replica's segment headers are of this version
+///                          (the frames shipped are the same in segment versions 1 and 2)
 ///  12  u8   message        1 HELLO, 2 CHALLENGE, 3 PROOF, 4 RESUME
 ///  13  u8   auth           0 none, 1 shared secret, 2 TLS: both sides must agree
 ///  14  u16  reserved       0
@@ -40,6 +41,7 @@ namespace MmapQueues.Shipping;
 ///
 /// PROOF (48 bytes, S -> R)
 ///  16  32B  mac            HMAC-SHA256(key, "mmapq shipping v2 sender" | HELLO | CHALLENGE)
+///                          (the labels keep protocol 2's "v2"; the HELLO bytes they cover carry the version)
 ///
 /// RESUME (56 bytes, R -> S)
 ///  16  i64  nextSequence   the replica's next sequence (everything before it is durable there)
@@ -73,7 +75,7 @@ internal static class WireProtocol
 {
     /// <summary>"MMQSHIP1" read as a little-endian u64.</summary>
     public const ulong Magic = 0x3150_4948_5351_4D4D;
-    public const ushort ProtocolVersion = 2;
+    public const ushort ProtocolVersion = 3;
     public const int PrefixSize = 16;
     public const int HelloSize = 80;
     public const int ChallengeSize = 80;
@@ -147,7 +149,7 @@ internal static class WireProtocol
         if (magic != Magic) throw ShippingProtocolException.Field(what, HandshakeField.Magic, $"magic 0x{Magic:X16} (\"MMQSHIP1\")", $"0x{magic:X16}");
         ushort protocol = BinaryPrimitives.ReadUInt16LittleEndian(b[HandshakeField.Protocol..]);
         if (protocol != ProtocolVersion)
-            throw ShippingProtocolException.Field(what, HandshakeField.Protocol, $"protocol version {ProtocolVersion}", $"{protocol} (the peer runs another mmapq version)", ShippingErrorCode.Version);
+            throw ShippingProtocolException.Field(what, HandshakeField.Protocol, $"protocol version {ProtocolVersion}", $"{protocol} (the peer speaks shipping protocol {protocol}: another mmapq version)", ShippingErrorCode.Version);
         ushort format = BinaryPrimitives.ReadUInt16LittleEndian(b[HandshakeField.SegmentFormat..]);
         if (format != SegmentLayout.FormatVersion)
             throw ShippingProtocolException.Field(what, HandshakeField.SegmentFormat, $"segment format version {SegmentLayout.FormatVersion}", $"{format}", ShippingErrorCode.Version);
