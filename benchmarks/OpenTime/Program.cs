@@ -4,10 +4,26 @@
 //   dotnet run -c Release --project benchmarks/OpenTime -- [directory] [GiB] [runs]
 //
 // Defaults: /tmp/mmapq-opentime, 10 GiB, 15 runs. The directory is created, filled and deleted again.
+//
+// Issue 11's rows (OpenAfterClose.cs): a flushed 2 GiB queue with 1 GiB and 64 MiB segments, to the first
+// record read, warm, cold, and cold after a kill (cold rows need root: they drop the page cache):
+//
+//   dotnet run -c Release --project benchmarks/OpenTime -- open2g [directory] [runs]
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using MmapQueues;
 using MmapQueues.OpenTime;
+
+if (args.Length > 0 && args[0] == "kill-child")
+{
+    OpenAfterClose.ChildAppendsAndKillsItself(args[1], long.Parse(args[2]));
+    return;
+}
+if (args.Length > 0 && args[0] == "open2g")
+{
+    OpenAfterClose.Run(args.Length > 1 ? args[1] : "/tmp/mmapq-open2g", args.Length > 2 ? int.Parse(args[2]) : 5);
+    return;
+}
 
 string dir = args.Length > 0 ? args[0] : "/tmp/mmapq-opentime";
 long gib = args.Length > 1 ? long.Parse(args[1]) : 10;
