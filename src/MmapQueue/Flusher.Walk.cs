@@ -154,7 +154,7 @@ internal sealed partial class Flusher
             try
             {
                 Recovery.SetWatermark(f, _frontierOffset, _durableSequence - f.BaseSequence);
-                if (cleanClose) SegmentHeader.WriteState(f.Bytes, SegmentLayout.CleanCloseFlag);
+                if (cleanClose) SegmentHeader.WriteCleanClose(f.Bytes, clean: true); // after the watermark: it carries its check
                 f.Watermark = _frontierOffset;
                 f.Region.Flush(0, SegmentLayout.HeaderSize, f.Path);
                 f.WatermarkUnsynced = false;

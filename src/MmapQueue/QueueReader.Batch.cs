@@ -65,8 +65,8 @@ public sealed partial class QueueReader
             uint word = end + SegmentLayout.RecordHeaderSize <= bytes.Length ? seg.ReadWord(end) : 0;
             switch (Frames.Classify(bytes, end, word, _sequence, verifyCrc: true, out _, out FrameProblem? problem))
             {
-                case FrameKind.Empty when seg.RecoveredComplete || end < seg.RecoveredEnd:
-                    ThrowCorrupt(seg, new("a record or the end marker (published here when the queue was opened)", "a zero commit word"));
+                case FrameKind.Empty when seg.ZeroWordIsCorruptAt(end, _sequence):
+                    ThrowCorrupt(seg, seg.ZeroWordProblem(end, _sequence));
                     break;
                 case FrameKind.Empty:
                     break;

@@ -68,8 +68,8 @@ public sealed partial class QueueReader : IDisposable
                     _offset += SegmentLayout.FrameLength(length);
                     _sequence++;
                     continue;
-                case FrameKind.Empty when seg.RecoveredComplete || _offset < seg.RecoveredEnd:
-                    ThrowCorrupt(seg, new("a record or the end marker (published here when the queue was opened)", "a zero commit word"));
+                case FrameKind.Empty when seg.ZeroWordIsCorruptAt(_offset, _sequence):
+                    ThrowCorrupt(seg, seg.ZeroWordProblem(_offset, _sequence));
                     break;
                 case FrameKind.Empty:
                     payload = default;
@@ -110,7 +110,7 @@ public sealed partial class QueueReader : IDisposable
         if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return NextSegmentListed();
         uint word = seg.ReadWord(_offset);
         if (Frames.ClassifyWord(word, out _) == FrameKind.EndOfSegment) return NextSegmentListed();
-        return word != 0 || seg.RecoveredComplete || _offset < seg.RecoveredEnd; // a zero word there is corruption: let TryRead report it
+        return word != 0 || seg.ZeroWordIsCorruptAt(_offset, _sequence); // a zero word there is corruption: let TryRead report it
     }
 
     private bool MoveToNextSegment()

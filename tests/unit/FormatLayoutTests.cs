@@ -70,7 +70,7 @@ public class FormatLayoutTests
         var id = new Guid("00112233-4455-6677-8899-aabbccddeeff");
         var h = SegmentHeader.Create(segmentSize: 0x0000_0102_0304_0000, baseSequence: 0x1122_3344_5566_7788, id);
         h.Watermark = SegmentHeader.PackWatermark(0x0A0B_0C08, 0x0102_0304);
-        h.State = SegmentLayout.CleanCloseFlag;
+        h.State = SegmentHeader.CleanCloseState(h.Watermark);
         var bytes = new byte[SegmentLayout.HeaderSize + 8];
         h.Write(bytes);
 
@@ -82,7 +82,8 @@ public class FormatLayoutTests
         Assert.Equal(new byte[] { 0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff }, bytes[32..48]);
         uint crc = Crc32C.Compute(bytes.AsSpan(0, 48));
         Assert.Equal(new[] { (byte)crc, (byte)(crc >> 8), (byte)(crc >> 16), (byte)(crc >> 24) }, bytes[48..52]);
-        Assert.Equal(new byte[] { 1, 0, 0, 0 }, bytes[52..56]); // state: CLEAN_CLOSE
+        uint check = Crc32C.Compute(bytes.AsSpan(56, 8)) << 8;
+        Assert.Equal(new[] { (byte)1, (byte)(check >> 8), (byte)(check >> 16), (byte)(check >> 24) }, bytes[52..56]); // CLEAN_CLOSE, the watermark's check
         Assert.Equal(new byte[] { 0x08, 0x0C, 0x0B, 0x0A, 0x04, 0x03, 0x02, 0x01 }, bytes[56..64]); // durableEnd, then durableRecords
         Assert.Equal(new byte[8], bytes[64..]); // nothing written past the header
 
@@ -104,7 +105,7 @@ public class FormatLayoutTests
         var bytes = new byte[SegmentLayout.HeaderSize];
         h.Write(bytes);
         SegmentHeader.WriteWatermark(bytes, 4096, 12);
-        SegmentHeader.WriteState(bytes, SegmentLayout.CleanCloseFlag);
+        SegmentHeader.WriteCleanClose(bytes, clean: true);
         Assert.Equal(new byte[] { 0, 0x10, 0, 0, 0, 0, 0, 0 }, bytes[56..64]); // u64 durableEnd, no record count
         Assert.Equal(new byte[4], bytes[52..56]); // v1 has no state word: left as it is
         SegmentHeader back = SegmentHeader.Read(bytes);
@@ -161,7 +162,26 @@ public class FormatLayoutTests
         var id = Guid.NewGuid();
         var h = SegmentHeader.Create(4096, 100, id);
         h.State = 0x8000_0001; // outside the CRC
-        Assert.Equal(new FieldProblem(SegmentLayout.StateOffset, "a state word with no bit but CLEAN_CLOSE (0x00000001)", "0x80000001"), h.Check(100, 4096, id));
+        FieldProblem p = h.Check(100, 4096, id)!.Value;
+        Assert.Equal((SegmentLayout.StateOffset, "0x80000001"), (p.Offset, p.Found));
+        Assert.StartsWith("a state word 0, or CLEAN_CLOSE with the check of watermark 64", p.Expected);
+    }
+
+    [Fact]
+    public void AWatermarkChangedUnderCleanCloseFailsItsCheck()
+    {
+        var id = Guid.NewGuid();
+        var bytes = new byte[SegmentLayout.HeaderSize];
+        SegmentHeader.Create(4096, 100, id).Write(bytes);
+        SegmentHeader.WriteWatermark(bytes, 512, 3);
+        SegmentHeader.WriteCleanClose(bytes, clean: true);
+        Assert.Null(SegmentHeader.Read(bytes).Check(100, 4096, id));
+        SegmentHeader.WriteWatermark(bytes, 256, 3); // one damaged byte of the watermark, still a possible one
+        FieldProblem p = SegmentHeader.Read(bytes).Check(100, 4096, id)!.Value;
+        Assert.Equal(SegmentLayout.StateOffset, p.Offset);
+        Assert.Contains("the state or the watermark is damaged", p.Expected);
+        SegmentHeader.WriteCleanClose(bytes, clean: false);
+        Assert.Null(SegmentHeader.Read(bytes).Check(100, 4096, id));
     }
 
     [Fact]

@@ -28,17 +28,21 @@ namespace MmapQueues.Format;
 ///  24  i64  baseSequence sequence of the first record (also the file name, 20 digits)
 ///  32  16B  queueId      Guid of the queue (queue.meta); a segment from another queue is refused
 ///  48  u32  headerCrc    CRC32C of bytes [0, 48)
-///  52  u32  state        v2, mutable, outside the CRC:
-///                          bit 0 CLEAN_CLOSE: the watermark is exact and every byte past durableEnd is zero
-///                          on disk. Set by Dispose after its last msync (only on a segment whose unwritten
-///                          rest is known zero on disk), cleared and msynced by open before any append.
-///                          Set, open trusts the watermark and walks nothing. Bits 1..31: 0.
+///  52  u32  state        v2, mutable, outside the CRC: 0, or CLEAN_CLOSE with its check:
+///                          bit  0     CLEAN_CLOSE: the watermark is exact and every byte past durableEnd is
+///                                     zero on disk. Set by Dispose after its last msync (only on a segment
+///                                     whose unwritten rest is known zero on disk), cleared and msynced by open
+///                                     before any append. Set, open trusts the watermark and walks nothing.
+///                          bits 1..7  0
+///                          bits 8..31 with CLEAN_CLOSE: the low 24 bits of CRC32C(the 8 watermark bytes), so a
+///                                     damaged watermark is not trusted (stored with it, in the same msync)
 ///                        v1: reserved, 0.
 ///  56  u64  watermark    v2:  bits  0..31  durableEnd      byte offset such that every record before it was
 ///                                                          durable when it was written
 ///                             bits 32..63  durableRecords  records before durableEnd
-///                             stored with ONE 8-byte store, so the pair is never torn; open walks from
-///                             (durableEnd, baseSequence + durableRecords), never over the durable prefix.
+///                             stored with ONE 8-byte store, so the pair is never torn; open walks the tail
+///                             from (durableEnd, baseSequence + durableRecords) once the frame there confirms
+///                             the pair (its CRC covers the sequence), else from offset 64.
 ///                        v1:  u64 durableEnd alone; open walks such a segment from offset 64.
 ///                        Mutable, outside the CRC, lags one flush (see the durable watermark in docs/DECISIONS.md).
 ///
@@ -79,6 +83,8 @@ internal static class SegmentLayout
     public const int QueueIdOffset = 32, HeaderCrcOffset = 48, StateOffset = 52, WatermarkOffset = 56;
     /// <summary>Bit 0 of the v2 state word: see the drawing.</summary>
     public const uint CleanCloseFlag = 1;
+    /// <summary>Where the v2 state word keeps the check of the watermark that goes with CLEAN_CLOSE (bits 8..31).</summary>
+    public const int CleanCloseCheckShift = 8;
     public const int QueueIdSize = 16;
     /// <summary>The header CRC covers bytes [0, HeaderCrcOffset).</summary>
     public const int HeaderCrcCoveredBytes = HeaderCrcOffset;
@@ -165,8 +171,16 @@ internal struct SegmentHeader
     /// <summary>Records before <see cref="DurableEnd"/> (version 2); null for a version 1 header, which does not say.</summary>
     public readonly long? DurableRecords => Version == SegmentLayout.FormatVersion1 ? null : (long)(Watermark >> 32);
 
-    /// <summary>True when the state word says the last close was clean (version 2 only).</summary>
+    /// <summary>True when the state word says the last close was clean (version 2 only; <see cref="Check"/> verified its check).</summary>
     public readonly bool CleanClose => Version != SegmentLayout.FormatVersion1 && (State & SegmentLayout.CleanCloseFlag) != 0;
+
+    /// <summary>The v2 state word that says CLEAN_CLOSE for <paramref name="watermark"/>: the flag and a check of the watermark.</summary>
+    public static uint CleanCloseState(ulong watermark)
+    {
+        Span<byte> bytes = stackalloc byte[sizeof(ulong)];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, watermark);
+        return SegmentLayout.CleanCloseFlag | (Crc32C.Compute(bytes) << SegmentLayout.CleanCloseCheckShift);
+    }
 
     /// <summary>The CRC32C of the encoded bytes [0, <see cref="SegmentLayout.HeaderCrcCoveredBytes"/>).</summary>
     public readonly uint ComputeCrc()
@@ -227,13 +241,15 @@ internal struct SegmentHeader
     }
 
     /// <summary>
-    /// Stores the state word of a v2 header (a mapping: on disk with the next msync of the header page); a
-    /// version 1 header has no state word and is left as it is.
+    /// Sets (with the check of the watermark now in the header) or clears CLEAN_CLOSE in a v2 header's state
+    /// word (a mapping: on disk with the next msync of the header page); a version 1 header has no state word
+    /// and is left as it is.
     /// </summary>
-    public static void WriteState(Span<byte> file, uint state)
+    public static void WriteCleanClose(Span<byte> file, bool clean)
     {
-        if (BinaryPrimitives.ReadUInt32LittleEndian(file[SegmentLayout.VersionOffset..]) == SegmentLayout.FormatVersion1) return;
-        BinaryPrimitives.WriteUInt32LittleEndian(file[SegmentLayout.StateOffset..], state);
+        SegmentHeader h = Read(file);
+        if (h.Version == SegmentLayout.FormatVersion1) return;
+        BinaryPrimitives.WriteUInt32LittleEndian(file[SegmentLayout.StateOffset..], clean ? CleanCloseState(h.Watermark) : 0);
     }
 
     /// <summary>
@@ -269,8 +285,6 @@ internal struct SegmentHeader
 
     private readonly FieldProblem? CheckMutableV2(long size)
     {
-        if ((State & ~SegmentLayout.CleanCloseFlag) != 0)
-            return new(SegmentLayout.StateOffset, $"a state word with no bit but CLEAN_CLOSE (0x{SegmentLayout.CleanCloseFlag:X8})", $"0x{State:X8}");
         long end = DurableEnd, records = (long)(Watermark >> 32);
         // Every frame is at least RecordHeaderSize bytes: no more records than that fits before durableEnd.
         if (!IsDurableEndPossible((ulong)end, size) || records > (end - SegmentLayout.FirstRecordOffset) / SegmentLayout.RecordHeaderSize)
@@ -278,6 +292,10 @@ internal struct SegmentHeader
                 $"a durable watermark with durableEnd from {SegmentLayout.FirstRecordOffset} to {size}, a multiple of {SegmentLayout.RecordAlignment}, " +
                 $"and at most one record per {SegmentLayout.RecordHeaderSize} bytes before it",
                 $"{Watermark} (durableEnd {end}, durableRecords {records})");
+        // A possible watermark may still be a damaged one: CLEAN_CLOSE carries a check of it, and is trusted only with it.
+        if (State != 0 && State != CleanCloseState(Watermark))
+            return new(SegmentLayout.StateOffset, $"a state word 0, or CLEAN_CLOSE with the check of watermark {Watermark} " +
+                                                  $"(0x{CleanCloseState(Watermark):X8}): the state or the watermark is damaged", $"0x{State:X8}");
         return null;
     }
 

@@ -22,7 +22,7 @@ internal sealed record RecoveredQueue(List<Segment> Segments, long NextSequence,
 /// without a scan. The tail of a v2 segment is walked from its watermark (offset and record count), never
 /// over its durable prefix; with CLEAN_CLOSE set it is not walked at all (docs/DECISIONS.md, "O(1) open").</para>
 /// </remarks>
-internal static class Recovery
+internal static partial class Recovery
 {
     public static RecoveredQueue Open(string directory, QueueDirectory.Meta meta, ILogger logger)
     {
@@ -57,8 +57,10 @@ internal static class Recovery
 
             scanned++;
             long strictUntil = i < lastWithDurableData ? seg.Size : header.DurableEnd;
-            var (from, fromSequence) = WalkStart(seg, header, isLast);
-            var (records, end, sealedHere) = ScanAndRepair(seg, from, fromSequence, strictUntil, header.DurableEnd, logger);
+            var (from, fromSequence, nothingPast) = WalkStart(seg, header, isLast);
+            var (records, end, sealedHere) = nothingPast
+                ? (fromSequence - seg.BaseSequence, from, false) // zeros from the watermark to the end: nothing to walk or repair
+                : ScanAndRepair(seg, from, fromSequence, strictUntil, header.DurableEnd, logger);
             long next = seg.BaseSequence + records;
             if (!isLast)
             {
@@ -101,61 +103,6 @@ internal static class Recovery
             seg.Release();
         }
         throw new UnreachableException("the last segment always returns");
-    }
-
-    /// <summary>
-    /// Where the walk of the tail starts: a v2 header's watermark, at the sequence it names (every record
-    /// before it was durable, so open leaves its CRCs to readers and <c>mmapq verify</c>); on the end marker
-    /// when the watermark sits right after one (the next segment's rename was lost: the tail stays sealed).
-    /// A v1 header says no record count, and a segment before the tail is walked only when its watermark
-    /// failed to prove it complete, where an unchecksummed count must not decide which later files are torn:
-    /// both are walked from the first record.
-    /// </summary>
-    private static (int Offset, long Sequence) WalkStart(Segment seg, SegmentHeader header, bool isTail)
-    {
-        if (!isTail || header.DurableRecords is not { } records) return (SegmentLayout.FirstRecordOffset, seg.BaseSequence);
-        int end = (int)header.DurableEnd;
-        long sequence = seg.BaseSequence + records;
-        int marker = end - SegmentLayout.RecordHeaderSize;
-        bool afterMarker = end < seg.Size && marker >= SegmentLayout.FirstRecordOffset
-            && new FrameCursor(seg.Bytes, marker, sequence).Read(verifyCrc: true) == FrameKind.EndOfSegment; // its CRC names `sequence`
-        return (afterMarker ? marker : end, sequence);
-    }
-
-    /// <summary>
-    /// A tail closed cleanly (v2 CLEAN_CLOSE): its watermark is exact and the bytes past it zero on disk, so
-    /// nothing is walked and nothing past it read. Only the frame at the walk's start is looked at: nothing
-    /// there (open), or an end marker for the next sequence, or no room for one (sealed). Anything else
-    /// means the flag does not describe the file: null, and the tail is walked from the watermark instead.
-    /// </summary>
-    private static (long Records, int End, bool Sealed)? TrustCleanClose(Segment seg, SegmentHeader header)
-    {
-        if (!header.CleanClose) return null;
-        var (end, sequence) = WalkStart(seg, header, isTail: true);
-        var cursor = new FrameCursor(seg.Bytes, end, sequence);
-        long records = sequence - seg.BaseSequence;
-        return cursor.Read(verifyCrc: true) switch
-        {
-            FrameKind.Empty => (records, end, false),
-            FrameKind.EndOfSegment or FrameKind.SegmentFull => (records, end, true),
-            _ => null,
-        };
-    }
-
-    /// <summary>
-    /// Makes the recovered last segment the writer's: clears CLEAN_CLOSE and syncs the header (a kill from
-    /// here on must not find the flag set over records appended later), sets where appending resumes.
-    /// </summary>
-    private static RecoveredQueue ResumeTail(List<Segment> segments, Segment seg, long records, int end, bool sealedHere, int scanned)
-    {
-        SegmentHeader.WriteState(seg.Bytes, 0); // a v1 header has none: left as it is
-        seg.Region.Flush(0, SegmentLayout.HeaderSize, seg.Path);
-        seg.ResumeAt(records, end);
-        if (sealedHere || end + SegmentLayout.RecordHeaderSize > seg.Size) seg.Seal();
-        seg.FlushedOffset = end;
-        seg.Watermark = end;
-        seg.RecoveredEnd = end;
-        return new RecoveredQueue(segments, seg.BaseSequence + records, end, scanned); // the writer keeps this reference
     }
 
     /// <summary>Scans every record with its CRC; truncates and zeroes a torn tail; throws on corruption.</summary>

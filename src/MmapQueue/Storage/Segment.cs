@@ -67,6 +67,25 @@ internal sealed partial class Segment
     /// </summary>
     public int RecoveredEnd { get; set; }
 
+    /// <summary>The sequence opening assigned to <see cref="RecoveredEnd"/> (from the v2 watermark's record count, or a walk).</summary>
+    public long RecoveredNext { get; set; }
+
+    /// <summary>
+    /// Whether a zero commit word at (<paramref name="offset"/>, <paramref name="sequence"/>) is corruption rather
+    /// than "nothing published yet": anywhere in a segment complete at open, before the tail's recovered end,
+    /// or at that end when the records a reader counted there disagree with the count opening used.
+    /// </summary>
+    public bool ZeroWordIsCorruptAt(int offset, long sequence) =>
+        RecoveredComplete || offset < RecoveredEnd || (offset == RecoveredEnd && sequence != RecoveredNext);
+
+    /// <summary>What <see cref="ZeroWordIsCorruptAt"/> found, for the exception (out of line: readers call it only to throw).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public FrameProblem ZeroWordProblem(int offset, long sequence) =>
+        !RecoveredComplete && offset == RecoveredEnd
+            ? new($"sequence {RecoveredNext} at offset {offset} (the header's watermark counts {RecoveredNext - BaseSequence} records before it)",
+                  $"{sequence - BaseSequence} records before it")
+            : new("a record or the end marker (published here when the queue was opened)", "a zero commit word");
+
     /// <summary>
     /// True when every byte of the file past what was written is zero on disk: a freshly created (fallocated)
     /// segment, or a tail whose remainder opening checked or zeroed and synced. Dispose marks the segment
