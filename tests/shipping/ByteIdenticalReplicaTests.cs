@@ -71,6 +71,31 @@ public sealed class ByteIdenticalReplicaTests
         Assert.Equal(10, Loopback.Ship(q, replica));
     }
 
+    [Fact]
+    public async Task AHoleBeforeTheSourceTailsWatermarkIsReportedNotShippedAsTheEnd()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        var options = new MmapQueueOptions { SegmentSizeBytes = 64 << 10 };
+        using (var q = new MmapQueue(source, options))
+            for (int i = 0; i < 20; i++) q.Enqueue(new byte[100]);
+        string seg = Path.Combine(source, "00000000000000000000.seg");
+        long hole = 64 + 3 * 112; // the commit word of record 3: opening a cleanly closed tail does not walk to it
+        using (var fs = new FileStream(seg, FileMode.Open, FileAccess.ReadWrite)) { fs.Position = hole; fs.Write(new byte[4]); }
+
+        using var reopened = new MmapQueue(source, options);
+        (System.Net.Sockets.Socket s, System.Net.Sockets.Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(replica, r);
+            var e = Assert.IsType<QueueCorruptedException>(Record.Exception(() => reopened.ExportTo(s)));
+            Assert.Equal((seg, hole), (e.FilePath, e.Offset));
+            Assert.Contains("a zero commit word", e.Message);
+            await Record.ExceptionAsync(() => received.WaitAsync(TimeSpan.FromSeconds(30))); // the receiver sees the session end; its error is not this test's
+        }
+    }
+
     private static long CountAborted(string dir)
     {
         using var q = new MmapQueue(dir);

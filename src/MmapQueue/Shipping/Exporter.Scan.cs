@@ -62,6 +62,9 @@ internal sealed partial class Exporter
                     if (cursor.Sequence >= stopAt) return (cursor.Offset, cursor.Sequence, false);
                     cursor.Advance();
                     continue;
+                case FrameKind.Empty when seg.ZeroWordIsCorruptAt(cursor.Offset, cursor.Sequence): // not "nothing yet": a hole opening found no cause to walk
+                    FrameProblem hole = seg.ZeroWordProblem(cursor.Offset, cursor.Sequence);
+                    throw QueueCorruptedException.At(seg.Path, cursor.Offset, hole.Expected, hole.Found);
                 case FrameKind.Empty:
                     return (cursor.Offset, cursor.Sequence, false);
                 case FrameKind.EndOfSegment:

@@ -91,7 +91,8 @@ internal sealed class SegmentIndex
                 if (_complete) break;
                 if (_bad is not null) return false; // waiting would spin forever: nobody publishes over a corrupt frame
                 if (_scanRecord >= expectedRecords) { _complete = true; break; } // sealed exactly at a record, no marker yet
-                if (segment.RecoveredComplete) ThrowStopped(segment, expectedRecords); // complete on disk: nobody will publish here
+                if (segment.ZeroWordIsCorruptAt(_scanOffset, segment.BaseSequence + _scanRecord))
+                    ThrowStopped(segment, expectedRecords); // published here when the queue was opened: nobody will publish here now
                 spin.SpinOnce();
             }
             return true;
@@ -103,7 +104,7 @@ internal sealed class SegmentIndex
     {
         uint word = _scanOffset + SegmentLayout.RecordHeaderSize <= segment.Size ? segment.ReadWord(_scanOffset) : 0;
         throw QueueCorruptedException.At(segment.Path, _scanOffset,
-            $"record {segment.BaseSequence + _scanRecord} of {expectedRecords} in a segment that was complete when the queue was opened",
+            $"record {segment.BaseSequence + _scanRecord} of {expectedRecords}, which was published here when the queue was opened",
             $"commit word 0x{word:X8}");
     }
 
