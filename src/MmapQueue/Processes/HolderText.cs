@@ -10,7 +10,7 @@ namespace MmapQueues.Processes;
 internal static class HolderText
 {
     /// <summary>The longest holder line stored or read back, in bytes of UTF-8.</summary>
-    public const int MaxBytes = 512;
+    public const int MaxBytes = Format.LeaseLayout.MaxHolderLength;
 
     private static readonly Lazy<string> Current = new(() =>
     {

@@ -27,6 +27,18 @@ switch (command)
         Console.WriteLine($"WAKES {wakeup.WakeCalls}");
         return 0;
     }
+    case "lease":
+    {
+        // lease DIR SEQ: registers a reader lease at SEQ; "advance N" lines move it; closing stdin removes it.
+        using var lease = ReaderLease.Register(dir, long.Parse(args[2]), MmapQueues.Storage.QueueFiles.DefaultFileMode);
+        Console.WriteLine("READY");
+        while (Console.ReadLine() is { } line)
+        {
+            lease.Advance(long.Parse(line["advance ".Length..]));
+            Console.WriteLine("OK");
+        }
+        return 0;
+    }
     default:
         Console.Error.WriteLine($"unknown command '{command}'");
         return 2;
