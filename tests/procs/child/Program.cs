@@ -39,6 +39,40 @@ switch (command)
         }
         return 0;
     }
+    case "own":
+    {
+        // own DIR NAME: claims the named consumer; READY, or REFUSED and the message; holds it until stdin closes.
+        ConsumerOwnership owner;
+        try
+        {
+            owner = ConsumerOwnership.Claim(dir, args[2], MmapQueues.Storage.QueueFiles.DefaultFileMode);
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.WriteLine("REFUSED " + e.Message);
+            return 0;
+        }
+        using (owner)
+        {
+            Console.WriteLine("READY");
+            while (Console.ReadLine() is not null) { }
+        }
+        return 0;
+    }
+    case "commit":
+    {
+        // commit DIR QUEUE_ID NAME FIRST COUNT: commits FIRST, FIRST+1, ... through a shared cursor store; DONE.
+        // COUNT 0 commits until killed, printing READY after the first commit.
+        using var store = MmapQueues.Storage.CursorStore.Open(dir, Guid.Parse(args[2]), shared: true);
+        long first = long.Parse(args[4]), count = long.Parse(args[5]);
+        for (long i = 0; count == 0 || i < count; i++)
+        {
+            store.Commit(args[3], first + i);
+            if (count == 0 && i == 0) Console.WriteLine("READY");
+        }
+        Console.WriteLine("DONE");
+        return 0;
+    }
     default:
         Console.Error.WriteLine($"unknown command '{command}'");
         return 2;
