@@ -49,7 +49,9 @@ internal static class ReaderLeases
                 if (file is null) continue; // its reader ended between the listing and the open
                 if (FileLocks.TryLockExclusive(file, path))
                 {
-                    // Nobody holds it: its process is gone (or never finished registering). Removed under our lock.
+                    // Nobody holds it: its process is gone (or never finished registering). Removed under our lock,
+                    // unless its reader removed it itself between our open and our lock (a clean exit: nothing to report).
+                    if (Native.Libc.FileTypeOfLink(path) == -1) continue;
                     string holder = TryDecode(file, path, out _, out string h) is null ? h : "(unreadable lease)";
                     QueueFiles.Delete(path);
                     removed.Add(path);
