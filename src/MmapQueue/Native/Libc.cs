@@ -21,7 +21,7 @@ internal static partial class Libc
     public static readonly int O_DIRECTORY = ArmOrPowerFlags ? 0x4000 : 0x10000, O_NOFOLLOW = ArmOrPowerFlags ? 0x8000 : 0x20000;
     public const int ENOENT = 2, EINTR = 4, EAGAIN = 11, EWOULDBLOCK = EAGAIN, EEXIST = 17, ENOTDIR = 20, EINVAL = 22;
     public const int ENOSPC = 28, ENOSYS = 38, ELOOP = 40, EOPNOTSUPP = 95;
-    public const int LOCK_EX = 2, LOCK_NB = 4;
+    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     public const int F_GETFL = 3, F_SETFL = 4;
     public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, STATX_TYPE = 0x1, STATX_MODE = 0x2, RENAME_NOREPLACE = 1;
     public const int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000;

@@ -12,6 +12,10 @@ namespace MmapQueues.Storage;
 /// One lock, <see cref="_lock"/>, serializes writers. Readers outside it (retention) use
 /// <see cref="Snapshot"/>: an immutable state published with <c>Volatile.Write</c> only after its slot
 /// was fdatasync'ed, so what retention sees is always durable.
+/// <para>Opened <c>shared</c> (committers in several processes), every change also takes <c>flock(LOCK_EX)</c> on
+/// <c>cursors.lock</c> and, under it, re-reads the file by path (another process may have written a slot, or
+/// replaced the file when it grew) before it applies the change on top; <see cref="Refresh"/> re-reads without a
+/// change. Without it, this process's cached state would overwrite the other processes' commits.</para>
 /// </remarks>
 internal sealed class CursorStore : IDisposable
 {
@@ -23,7 +27,11 @@ internal sealed class CursorStore : IDisposable
     private SafeFileHandle? _file; // open from the first write on; one descriptor for the queue's life
     private int _slotSize;
     private bool _disposed;        // under _lock: set by Dispose, after which no write reopens the file
-    private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist, Read in Snapshot
+    private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist and Reload, Read in Snapshot
+    private bool _shared;          // set once at open: serialize with other processes through LockName
+
+    /// <summary>The lock file that serializes committers in several processes (<c>shared</c> stores only).</summary>
+    public const string LockName = "cursors.lock";
 
     private CursorStore(string directory, string path, Guid queueId, UnixFileMode fileMode, CursorState state, int slotSize)
     {
@@ -42,9 +50,15 @@ internal sealed class CursorStore : IDisposable
     /// holds the state.
     /// </summary>
     public static CursorStore Open(string directory, Guid queueId, UnixFileMode fileMode = QueueFiles.DefaultFileMode,
-        string fileName = SegmentNames.CursorsName)
+        string fileName = SegmentNames.CursorsName, bool shared = false)
     {
         string path = Path.Combine(directory, fileName);
+        if (shared)
+        {
+            var store = new CursorStore(directory, path, queueId, fileMode, CursorState.Empty, 0) { _shared = true };
+            store.Refresh();
+            return store;
+        }
         SafeFileHandle? file = QueueFiles.TryOpenExisting(path, write: true);
         if (file is null) return new CursorStore(directory, path, queueId, fileMode, CursorState.Empty, 0);
         try
@@ -96,10 +110,41 @@ internal sealed class CursorStore : IDisposable
             // A Commit that raced the queue's Dispose: writing now would recreate the file after the directory
             // lock was released (and leak its descriptor).
             if (_disposed) throw new ObjectDisposedException(nameof(MmapQueue), $"Queue {_directory} is disposed; the cursors file {_path} is closed.");
+            using SafeFileHandle? processLock = _shared ? LockAcrossProcesses() : null;
+            if (_shared) ReloadUnderLocks();
             CursorState? next = change(_state);
             if (next is null) return;
             PersistUnderCursorLock(next with { Generation = _state.Generation + 1 });
         }
+    }
+
+    /// <summary>Shared stores: re-reads the file under both locks, so <see cref="Snapshot"/> shows every process's commits.</summary>
+    public void Refresh() => Update(_ => null);
+
+    private SafeFileHandle LockAcrossProcesses()
+    {
+        string path = Path.Combine(_directory, LockName);
+        SafeFileHandle file = QueueFiles.OpenOrCreate(path, _fileMode);
+        while (Libc.flock((int)file.DangerousGetHandle(), Libc.LOCK_EX) != 0)
+        {
+            if (Libc.LastErrno == Libc.EINTR) continue;
+            string why = Libc.LastError();
+            file.Dispose();
+            throw new IOException($"flock of {path} failed: {why}");
+        }
+        return file; // closing it releases the lock
+    }
+
+    private void ReloadUnderLocks()
+    {
+        System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock), "reloading the cursors needs the cursors lock");
+        _file?.Dispose();
+        _file = QueueFiles.TryOpenExisting(_path, write: true);
+        if (_file is null) return; // nobody wrote one yet: the state stays what it was
+        byte[] bytes = QueueFiles.ReadAll(_file, _path, 2 * CursorFile.MaxSlotSize);
+        CursorState state = CursorFile.Decode(bytes, _queueId, _path);
+        _slotSize = bytes.Length / 2;
+        Volatile.Write(ref _state, state); // pairs with Volatile.Read in Snapshot; its writer fdatasync'ed it before unlocking
     }
 
     private void PersistUnderCursorLock(CursorState next)

@@ -165,6 +165,15 @@ internal static class QueueFiles
             throw new IOException($"rename of {from} to {to} failed: {Libc.LastError()}");
     }
 
+    /// <summary>Renames without replacing; false when <paramref name="to"/> exists already (another process made it first).</summary>
+    public static bool TryRenameNoReplace(string from, string to)
+    {
+        using var dir = DirectoryFd.Open(Path.GetDirectoryName(to)!);
+        if (Libc.renameat2(dir.Fd, Path.GetFileName(from), dir.Fd, Path.GetFileName(to), Libc.RENAME_NOREPLACE) == 0) return true;
+        if (Libc.LastErrno == Libc.EEXIST) return false;
+        throw new IOException($"rename of {from} to {to} failed: {Libc.LastError()}");
+    }
+
     /// <summary>Removes a file (a link itself, never its target); a missing file is fine.</summary>
     public static void Delete(string path)
     {

@@ -1,0 +1,79 @@
+using MmapQueues.Processes;
+
+// The second process of the cross-process tests (tests/procs). Each command prints READY once it holds what
+// the test checks, then one result line; commands that hold something keep it until stdin closes or the test
+// kills the process. Output is line-based on stdout; failures go to stderr with a non-zero exit.
+string command = args.Length > 0 ? args[0] : "";
+string dir = args.Length > 1 ? args[1] : "";
+switch (command)
+{
+    case "wait":
+    {
+        // wait DIR TIMEOUT_MS RECHECK_MS: sleeps until the file DIR/published exists; prints WOKE or TIMEOUT.
+        using var wakeup = SharedWakeup.Open(dir, MmapQueues.Storage.QueueFiles.DefaultFileMode, reader: true);
+        string flag = Path.Combine(dir, "published");
+        Console.WriteLine("READY");
+        bool woke = wakeup.WaitUntil(() => File.Exists(flag), TimeSpan.FromMilliseconds(int.Parse(args[2])),
+            recheckInterval: TimeSpan.FromMilliseconds(int.Parse(args[3])));
+        Console.WriteLine(woke ? "WOKE" : "TIMEOUT");
+        return 0;
+    }
+    case "publish":
+    {
+        // publish DIR COUNT: the writer side, COUNT times; prints WAKES n (FUTEX_WAKE calls made).
+        using var wakeup = SharedWakeup.Open(dir, MmapQueues.Storage.QueueFiles.DefaultFileMode, reader: false);
+        Console.WriteLine("READY");
+        for (int i = int.Parse(args[2]); i > 0; i--) wakeup.AfterPublish();
+        Console.WriteLine($"WAKES {wakeup.WakeCalls}");
+        return 0;
+    }
+    case "lease":
+    {
+        // lease DIR SEQ: registers a reader lease at SEQ; "advance N" lines move it; closing stdin removes it.
+        using var lease = ReaderLease.Register(dir, long.Parse(args[2]), MmapQueues.Storage.QueueFiles.DefaultFileMode);
+        Console.WriteLine("READY");
+        while (Console.ReadLine() is { } line)
+        {
+            lease.Advance(long.Parse(line["advance ".Length..]));
+            Console.WriteLine("OK");
+        }
+        return 0;
+    }
+    case "own":
+    {
+        // own DIR NAME: claims the named consumer; READY, or REFUSED and the message; holds it until stdin closes.
+        ConsumerOwnership owner;
+        try
+        {
+            owner = ConsumerOwnership.Claim(dir, args[2], MmapQueues.Storage.QueueFiles.DefaultFileMode);
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.WriteLine("REFUSED " + e.Message);
+            return 0;
+        }
+        using (owner)
+        {
+            Console.WriteLine("READY");
+            while (Console.ReadLine() is not null) { }
+        }
+        return 0;
+    }
+    case "commit":
+    {
+        // commit DIR QUEUE_ID NAME FIRST COUNT: commits FIRST, FIRST+1, ... through a shared cursor store; DONE.
+        // COUNT 0 commits until killed, printing READY after the first commit.
+        using var store = MmapQueues.Storage.CursorStore.Open(dir, Guid.Parse(args[2]), shared: true);
+        long first = long.Parse(args[4]), count = long.Parse(args[5]);
+        for (long i = 0; count == 0 || i < count; i++)
+        {
+            store.Commit(args[3], first + i);
+            if (count == 0 && i == 0) Console.WriteLine("READY");
+        }
+        Console.WriteLine("DONE");
+        return 0;
+    }
+    default:
+        Console.Error.WriteLine($"unknown command '{command}'");
+        return 2;
+}
