@@ -65,6 +65,9 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
 
     private PeriodicWork? _interval;
 
+    /// <summary>The queue's open claims: a flush that gives up at one names how long it has been open.</summary>
+    public OpenClaims Claims { get; init; } = new();
+
     /// <summary>Where flush durations are recorded (set once the queue's meter exists).</summary>
     public QueueMetrics? Metrics { get; set; }
 
@@ -78,33 +81,40 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
     /// Makes every sequence below <paramref name="target"/> durable (and whatever else is published by then).
     /// Concurrent callers share the work: a caller that finds the target covered returns without the lock.
     /// </summary>
+    /// <exception cref="TimeoutException">A claim below the target stayed open <see cref="MmapQueueOptions.ClaimTimeout"/>;
+    /// what lay before it was flushed.</exception>
     public void Flush(long target)
     {
         if (Volatile.Read(ref _durableSequence) >= target) return;
+        string? stuck;
         lock (_flushLock)
         {
             if (_durableSequence >= target) return;
-            FlushUnderFlushLock(target);
+            stuck = FlushUnderFlushLock(target, _options.ClaimTimeout);
         }
         SignalFlushEnded();
+        if (stuck is not null) throw new TimeoutException(stuck);
     }
 
     /// <summary>Flushes everything published now, waiting for nobody (retention, before it deletes a segment).</summary>
     public void FlushPublished()
     {
-        lock (_flushLock) FlushUnderFlushLock(long.MaxValue);
+        lock (_flushLock) FlushUnderFlushLock(long.MaxValue, TimeSpan.Zero); // waits for nobody: never stuck
     }
 
     /// <summary>
     /// On dispose: flushes to <paramref name="reserved"/> (waiting for producers that reserved below it) and
     /// brings every header watermark, the frontier's included, to disk, so the next open needs no scan.
+    /// Waits at most <paramref name="claimWait"/> at an open claim: then returns why it stopped there (the
+    /// frontier and its watermark stay before the claim, so the next open walks from there), else null.
     /// </summary>
-    public void FlushForClose(long reserved)
+    public string? FlushForClose(long reserved, TimeSpan claimWait)
     {
         lock (_flushLock)
         {
-            FlushUnderFlushLock(reserved);
+            string? stuck = FlushUnderFlushLock(reserved, claimWait);
             PersistWatermarksUnderFlushLock(includeFrontier: true);
+            return stuck;
         }
     }
 
@@ -135,6 +145,7 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
 
     private void WaitDurableCore(long sequence)
     {
+        string? stuck = null;
         // Volatile.Read pairs with the Volatile.Write of _durableSequence at the end of FlushUnderFlushLock.
         while (Volatile.Read(ref _durableSequence) <= sequence)
         {
@@ -145,7 +156,7 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
                 {
                     if (_durableSequence > sequence) return;
                     GatherGroupUnderFlushLock();
-                    FlushUnderFlushLock(sequence + 1);
+                    stuck = FlushUnderFlushLock(sequence + 1, _options.ClaimTimeout);
                     _lastGroup = Volatile.Read(ref _syncWaiting); // the producers this flush had waiting: the next group to gather
                 }
                 finally
@@ -153,6 +164,7 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
                     Monitor.Exit(_flushLock);
                     SignalFlushEnded();
                 }
+                if (stuck is not null) throw new TimeoutException(stuck);
             }
             else
             {

@@ -65,10 +65,11 @@ public sealed partial class QueueReader
             uint word = end + SegmentLayout.RecordHeaderSize <= bytes.Length ? seg.ReadWord(end) : 0;
             switch (Frames.Classify(bytes, end, word, _sequence, verifyCrc: true, out _, out FrameProblem? problem))
             {
-                case FrameKind.Empty when seg.RecoveredComplete:
-                    ThrowCorrupt(seg, new("a record or the end marker (the segment was complete when the queue was opened)", "a zero commit word"));
+                case FrameKind.Empty or FrameKind.Claimed when seg.RecoveredComplete:
+                    ThrowCorrupt(seg, NotComplete(word));
                     break;
                 case FrameKind.Empty:
+                case FrameKind.Claimed: // a producer is writing this record: not yet
                     break;
                 case FrameKind.EndOfSegment:
                 case FrameKind.SegmentFull:

@@ -68,10 +68,11 @@ public sealed partial class QueueReader : IDisposable
                     _offset += SegmentLayout.FrameLength(length);
                     _sequence++;
                     continue;
-                case FrameKind.Empty when seg.RecoveredComplete:
-                    ThrowCorrupt(seg, new("a record or the end marker (the segment was complete when the queue was opened)", "a zero commit word"));
+                case FrameKind.Empty or FrameKind.Claimed when seg.RecoveredComplete:
+                    ThrowCorrupt(seg, NotComplete(word));
                     break;
                 case FrameKind.Empty:
+                case FrameKind.Claimed: // a producer is writing this record: not yet (its length is known, its payload is not)
                     payload = default;
                     return false;
                 case FrameKind.EndOfSegment:
@@ -109,8 +110,10 @@ public sealed partial class QueueReader : IDisposable
         if (seg is null) return false;
         if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return NextSegmentListed();
         uint word = seg.ReadWord(_offset);
-        if (Frames.ClassifyWord(word, out _) == FrameKind.EndOfSegment) return NextSegmentListed();
-        return word != 0 || seg.RecoveredComplete; // a zero word there is corruption: let TryRead report it
+        FrameKind kind = Frames.ClassifyWord(word, out _);
+        if (kind == FrameKind.EndOfSegment) return NextSegmentListed();
+        if (kind is FrameKind.Empty or FrameKind.Claimed) return seg.RecoveredComplete; // not yet, unless it is corruption: let TryRead report it
+        return true;
     }
 
     private bool MoveToNextSegment()
@@ -123,6 +126,11 @@ public sealed partial class QueueReader : IDisposable
         _offset = SegmentLayout.FirstRecordOffset;
         return true;
     }
+
+    /// <summary>What a zero or claimed word is in a segment that was complete when the queue was opened.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static FrameProblem NotComplete(uint word) =>
+        new("a record or the end marker (the segment was complete when the queue was opened)", word == 0 ? "a zero commit word" : $"a claim in progress (commit word 0x{word:X8})");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ThrowCorrupt(Segment seg, FrameProblem problem) =>

@@ -63,6 +63,7 @@ internal sealed partial class Exporter
                     cursor.Advance();
                     continue;
                 case FrameKind.Empty:
+                case FrameKind.Claimed: // export stops at a claim: the record is not published yet
                     return (cursor.Offset, cursor.Sequence, false);
                 case FrameKind.EndOfSegment:
                 case FrameKind.SegmentFull:

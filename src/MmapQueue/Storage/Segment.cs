@@ -192,5 +192,13 @@ internal sealed partial class Segment
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PublishWord(int offset, uint word) => Frames.PublishCommitWord(Bytes, offset, word);
 
+    /// <summary>Stores the claim of a frame just reserved (<see cref="Frames.StoreClaim"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreClaim(int offset, long sequence, int payloadLength) => Frames.StoreClaim(Bytes, offset, sequence, payloadLength);
+
+    /// <summary>Publishes a frame: its commit word and CRC in one release store (<see cref="Frames.PublishHeader"/>); pairs with <see cref="ReadWord"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PublishHeader(int offset, uint word, uint crc) => Frames.PublishHeader(Bytes, offset, word, crc);
+
     public override string ToString() => $"{System.IO.Path.GetFileName(Path)} (base {BaseSequence})";
 }
