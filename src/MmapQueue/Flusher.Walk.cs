@@ -97,8 +97,10 @@ internal sealed partial class Flusher
             if (kind is FrameKind.Empty or FrameKind.Claimed) // the frontier stops at a claim: it is not published yet
             {
                 if (cursor.Sequence >= mustReach) break; // past the target: take what is published, wait for nothing more
-                if (waitingSince == 0) waitingSince = Stopwatch.GetTimestamp();
-                else if (Stopwatch.GetElapsedTime(waitingSince) >= claimWait)
+                long now = Stopwatch.GetTimestamp();
+                long giveUpAt = Volatile.Read(ref _giveUpClaimsAt); // pairs with the Volatile.Write in GiveUpClaimsAt
+                if (waitingSince == 0) waitingSince = now;
+                else if (Stopwatch.GetElapsedTime(waitingSince, now) >= claimWait || (giveUpAt != 0 && now >= giveUpAt))
                 {
                     stuck = StuckMessage(seg, cursor.Offset, cursor.Sequence, kind, Stopwatch.GetElapsedTime(waitingSince));
                     break;

@@ -64,6 +64,7 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
     private static readonly TimeSpan FollowerWaitLimit = TimeSpan.FromMilliseconds(5);
 
     private PeriodicWork? _interval;
+    private long _giveUpClaimsAt; // Stopwatch timestamp from which every walk gives up at a claim (Dispose); 0: none
 
     /// <summary>The queue's open claims: a flush that gives up at one names how long it has been open.</summary>
     public OpenClaims Claims { get; init; } = new();
@@ -117,6 +118,13 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
             return stuck;
         }
     }
+
+    /// <summary>
+    /// Dispose: from <paramref name="timestamp"/> (a Stopwatch timestamp) on, every walk waiting at a claim gives
+    /// up at once (an interval tick or sync-mode acknowledgement under way included), so Dispose waits for
+    /// claims about <c>ClaimTimeout</c> in all. <c>Volatile.Write</c>, paired with the read in the walk.
+    /// </summary>
+    public void GiveUpClaimsAt(long timestamp) => Volatile.Write(ref _giveUpClaimsAt, timestamp);
 
     /// <summary>Lets go of the frontier: every later flush throws <see cref="ObjectDisposedException"/>.</summary>
     public void Close()

@@ -238,7 +238,7 @@ public sealed partial class MmapQueue : IDisposable
     /// </summary>
     /// <remarks>
     /// An <see cref="Enqueue{TState}"/> callback still running is waited for at most
-    /// <see cref="MmapQueueOptions.ClaimTimeout"/>. Past that, Dispose logs an error (event 1023), flushes what lies
+    /// <see cref="MmapQueueOptions.ClaimTimeout"/> (one deadline for every wait Dispose makes). Past that, Dispose logs an error (event 1023), flushes what lies
     /// before the claim, and leaves the claim's segment mapped (a leak until the process exits) so the callback can
     /// never write into unmapped memory. Records appended after the claim are in the page cache but not flushed by
     /// this Dispose; the next open reads the claim as an aborted record and keeps them.
@@ -264,12 +264,12 @@ public sealed partial class MmapQueue : IDisposable
         string? stuck = null;
         try
         {
-            // Both waits are bounded by ClaimTimeout: an index build waits for claims in the segment it indexes,
-            // the flush for claims below `reserved`; a callback that never returns must not hang Dispose.
-            long started = Stopwatch.GetTimestamp();
+            // Every wait for a claim ends by one deadline, ClaimTimeout from now: index builds (they wait for claims in
+            // the segment they index), an interval tick under way, and the final flush (claims below `reserved`).
+            // A callback that never returns must not hang Dispose.
+            _flusher.GiveUpClaimsAt(Stopwatch.GetTimestamp() + (long)(_options.ClaimTimeout.TotalSeconds * Stopwatch.Frequency));
             StopBackgroundWork(_options.ClaimTimeout);
-            TimeSpan left = _options.ClaimTimeout - Stopwatch.GetElapsedTime(started);
-            stuck = _flusher.FlushForClose(reserved, left > TimeSpan.Zero ? left : TimeSpan.Zero); // the watermarks too: the next open trusts every sealed segment without a scan
+            stuck = _flusher.FlushForClose(reserved, _options.ClaimTimeout); // the watermarks too: the next open trusts every sealed segment without a scan
             flushed = stuck is null;
         }
         finally

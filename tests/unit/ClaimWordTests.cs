@@ -158,6 +158,26 @@ public class ClaimWordTests
     }
 
     [Fact]
+    public void IntervalFlushesLogABlockedCallbackAndDisposeStillEndsWithoutThrowing()
+    {
+        using var dir = new TempDir();
+        using var logs = new CapturingLoggerFactory();
+        var q = new MmapQueue(dir.Path, TestOptions.Small(FlushMode.Interval, change: o =>
+        {
+            o.ClaimTimeout = TimeSpan.FromMilliseconds(300);
+            o.FlushInterval = TimeSpan.FromMilliseconds(10);
+        }), logs);
+        using var claim = new BlockedClaim(q, 16);
+        q.Enqueue(TestPayloads.For(1, 10));
+        logs.WaitFor(1021); // a tick gave up at the claim: logged, and the timer goes on
+        Assert.IsType<TimeoutException>(logs.WithId(1021).First().Exception);
+        var disposing = System.Diagnostics.Stopwatch.StartNew();
+        q.Dispose(); // a tick may be waiting at the claim as Dispose starts: one deadline ends every wait
+        Assert.True(disposing.Elapsed < TimeSpan.FromSeconds(20), $"Dispose took {disposing.Elapsed} with ClaimTimeout 300 ms");
+        Assert.Single(logs.WithId(1023));
+    }
+
+    [Fact]
     public void TheOldestClaimGaugeReportsABlockedCallbackAndZeroOnceItReturns()
     {
         using var dir = new TempDir();
