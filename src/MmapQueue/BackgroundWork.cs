@@ -8,7 +8,7 @@ namespace MmapQueues;
 /// </summary>
 /// <remarks>
 /// One lock, the set <c>_running</c> itself (a leaf lock), guards the set and <c>_closed</c>. Once
-/// <see cref="Close"/> ran, <see cref="Run"/> starts nothing more, so <see cref="WaitAll"/> after it sees every item.
+/// <see cref="Close"/> ran, <see cref="Run"/> starts nothing more, so <see cref="WaitAll()"/> after it sees every item.
 /// </remarks>
 internal sealed class BackgroundWork(string directory, ILogger logger)
 {
@@ -49,10 +49,13 @@ internal sealed class BackgroundWork(string directory, ILogger logger)
     }
 
     /// <summary>Waits for the work started so far (dispose, and tests that count mappings).</summary>
-    public void WaitAll()
+    public void WaitAll() => WaitAll(Timeout.InfiniteTimeSpan);
+
+    /// <summary>Waits at most <paramref name="timeout"/> for the work started so far; false if some still runs.</summary>
+    public bool WaitAll(TimeSpan timeout)
     {
         Task[] pending;
         lock (_running) pending = [.. _running];
-        Task.WaitAll(pending);
+        return Task.WaitAll(pending, timeout);
     }
 }

@@ -9,9 +9,11 @@ internal sealed partial class Flusher
     /// <summary>
     /// Walks the frontier forward over published records to <paramref name="target"/> at least (waiting for
     /// producers that reserved below it to publish; they always do) and on over whatever else is already
-    /// published; msyncs what it passed; then reports it durable.
+    /// published; msyncs what it passed; then reports it durable. A claim (or a reservation not yet claimed)
+    /// below the target is waited for at most <paramref name="claimWait"/>: then what lay before it is flushed
+    /// and reported as usual, and the return value says which claim stopped the flush (null when none did).
     /// </summary>
-    private void FlushUnderFlushLock(long target)
+    private string? FlushUnderFlushLock(long target, TimeSpan claimWait)
     {
         AssertFlushLockHeld();
         var started = Stopwatch.GetTimestamp();
@@ -20,10 +22,11 @@ internal sealed partial class Flusher
         bool skipMsync = _options.TestOnlySkipMsyncEveryNthFlush > 0 && ++_flushCount % _options.TestOnlySkipMsyncEveryNthFlush == 0;
         int off = _frontierOffset;
         long seq = _durableSequence;
+        string? stuck;
         seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
         try
         {
-            WalkAndSyncUnderFlushLock(ref seg, ref off, ref seq, target, skipMsync);
+            stuck = WalkAndSyncUnderFlushLock(ref seg, ref off, ref seq, target, skipMsync, claimWait);
         }
         finally
         {
@@ -52,17 +55,21 @@ internal sealed partial class Flusher
         Metrics?.RecordFlush(elapsed);
         double ms = elapsed.TotalMilliseconds;
         if (ms > 100) Log.SlowFlush(_logger, _directory, ms);
+        return stuck;
     }
 
     /// <summary>
     /// The walk of <see cref="FlushUnderFlushLock"/>: advances (seg, off, seq) over published records,
     /// msyncing each segment it finishes and finally the range it advanced in the last one. The caller holds
-    /// a reference on <paramref name="seg"/>; the walk hands it over from segment to segment.
+    /// a reference on <paramref name="seg"/>; the walk hands it over from segment to segment. Returns the
+    /// message for a claim it waited at longer than <paramref name="claimWait"/>, else null.
     /// </summary>
-    private void WalkAndSyncUnderFlushLock(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync)
+    private string? WalkAndSyncUnderFlushLock(ref Segment seg, ref int off, ref long seq, long target, bool skipMsync, TimeSpan claimWait)
     {
         AssertFlushLockHeld();
         var spin = new SpinWait();
+        long waitingSince = 0; // Stopwatch timestamp the walk first stopped at the frame it is at; 0 while it moves
+        string? stuck = null;
         // long.MaxValue: wait for nobody, take everything published.
         long mustReach = target == long.MaxValue ? 0 : target;
         long stopAt = target == long.MaxValue ? long.MaxValue : target + GroupCommitOvershoot;
@@ -87,12 +94,21 @@ internal sealed partial class Flusher
                 cursor = new FrameCursor(seg.Bytes, SegmentLayout.FirstRecordOffset, cursor.Sequence);
                 continue;
             }
-            if (kind == FrameKind.Empty)
+            if (kind is FrameKind.Empty or FrameKind.Claimed) // the frontier stops at a claim: it is not published yet
             {
                 if (cursor.Sequence >= mustReach) break; // past the target: take what is published, wait for nothing more
+                long now = Stopwatch.GetTimestamp();
+                long giveUpAt = Volatile.Read(ref _giveUpClaimsAt); // pairs with the Volatile.Write in GiveUpClaimsAt
+                if (waitingSince == 0) waitingSince = now;
+                else if (Stopwatch.GetElapsedTime(waitingSince, now) >= claimWait || (giveUpAt != 0 && now >= giveUpAt))
+                {
+                    stuck = StuckMessage(seg, cursor.Offset, cursor.Sequence, kind, Stopwatch.GetElapsedTime(waitingSince));
+                    break;
+                }
                 spin.SpinOnce();          // a producer reserved below target and is still copying
                 continue;
             }
+            waitingSince = 0;
             if (kind == FrameKind.Bad) // only bytes written past the queue's back can do this: do not report them durable
                 throw QueueCorruptedException.At(seg.Path, cursor.Offset, cursor.Problem!.Value.Expected, cursor.Problem.Value.Found);
             cursor.Advance();
@@ -116,6 +132,17 @@ internal sealed partial class Flusher
                 seg.WatermarkUnsynced = true;
             }
         }
+        return stuck;
+    }
+
+    /// <summary>Why a flush gave up at the frame at <paramref name="offset"/>: the claim's sequence, file, offset and age.</summary>
+    private string StuckMessage(Segment seg, int offset, long sequence, FrameKind kind, TimeSpan waited)
+    {
+        string what = kind == FrameKind.Claimed ? "claim" : "reservation (its claim not stored yet)";
+        string age = Claims.AgeOf(sequence) is { } open ? $"open for {open.TotalMilliseconds:F0} ms" : $"waited for {waited.TotalMilliseconds:F0} ms";
+        return $"Flush of {_directory} gave up after MmapQueueOptions.ClaimTimeout ({_options.ClaimTimeout}): the {what} of sequence {sequence} " +
+               $"in {seg.Path} at offset {offset} is still not published ({age}); an Enqueue callback is running long or never returned. " +
+               $"Records before it are durable (DurableSequence {sequence}); later ones wait for it.";
     }
 
     /// <summary>

@@ -64,6 +64,10 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
     private static readonly TimeSpan FollowerWaitLimit = TimeSpan.FromMilliseconds(5);
 
     private PeriodicWork? _interval;
+    private long _giveUpClaimsAt; // Stopwatch timestamp from which every walk gives up at a claim (Dispose); 0: none
+
+    /// <summary>The queue's open claims: a flush that gives up at one names how long it has been open.</summary>
+    public OpenClaims Claims { get; init; } = new();
 
     /// <summary>Where flush durations are recorded (set once the queue's meter exists).</summary>
     public QueueMetrics? Metrics { get; set; }
@@ -78,38 +82,52 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
     /// Makes every sequence below <paramref name="target"/> durable (and whatever else is published by then).
     /// Concurrent callers share the work: a caller that finds the target covered returns without the lock.
     /// </summary>
+    /// <exception cref="TimeoutException">A claim below the target stayed open <see cref="MmapQueueOptions.ClaimTimeout"/>;
+    /// what lay before it was flushed.</exception>
     public void Flush(long target)
     {
         if (Volatile.Read(ref _durableSequence) >= target) return;
+        string? stuck;
         lock (_flushLock)
         {
             if (_durableSequence >= target) return;
-            FlushUnderFlushLock(target);
+            stuck = FlushUnderFlushLock(target, _options.ClaimTimeout);
         }
         SignalFlushEnded();
+        if (stuck is not null) throw new TimeoutException(stuck);
     }
 
     /// <summary>Flushes everything published now, waiting for nobody (retention, before it deletes a segment).</summary>
     public void FlushPublished()
     {
-        lock (_flushLock) FlushUnderFlushLock(long.MaxValue);
+        lock (_flushLock) FlushUnderFlushLock(long.MaxValue, TimeSpan.Zero); // waits for nobody: never stuck
     }
 
     /// <summary>
     /// On dispose: flushes to <paramref name="reserved"/> (waiting for producers that reserved below it) and
-    /// brings every header watermark, the frontier's included, to disk, so the next open needs no scan. When
-    /// the frontier ends the queue exactly there, on <paramref name="last"/>, a v2 segment whose unwritten
-    /// rest is zero on disk, its header also gets CLEAN_CLOSE: the next open walks nothing.
+    /// brings every header watermark, the frontier's included, to disk, so the next open needs no scan.
+    /// Waits at most <paramref name="claimWait"/> at an open claim: then returns why it stopped there (the
+    /// frontier and its watermark stay before the claim, so the next open walks from there), else null. When
+    /// the frontier ends the queue exactly, on <paramref name="last"/>, a v2 segment whose unwritten rest is
+    /// zero on disk, its header also gets CLEAN_CLOSE: the next open walks nothing.
     /// </summary>
-    public void FlushForClose(long reserved, Segment last)
+    public string? FlushForClose(long reserved, Segment last, TimeSpan claimWait)
     {
         lock (_flushLock)
         {
-            FlushUnderFlushLock(reserved);
-            bool clean = ReferenceEquals(_frontier, last) && _durableSequence == reserved && last.TailZeroOnDisk;
+            string? stuck = FlushUnderFlushLock(reserved, claimWait);
+            bool clean = stuck is null && ReferenceEquals(_frontier, last) && _durableSequence == reserved && last.TailZeroOnDisk;
             PersistWatermarksUnderFlushLock(includeFrontier: true, cleanClose: clean);
+            return stuck;
         }
     }
+
+    /// <summary>
+    /// Dispose: from <paramref name="timestamp"/> (a Stopwatch timestamp) on, every walk waiting at a claim gives
+    /// up at once (an interval tick or sync-mode acknowledgement under way included), so Dispose waits for
+    /// claims about <c>ClaimTimeout</c> in all. <c>Volatile.Write</c>, paired with the read in the walk.
+    /// </summary>
+    public void GiveUpClaimsAt(long timestamp) => Volatile.Write(ref _giveUpClaimsAt, timestamp);
 
     /// <summary>Lets go of the frontier: every later flush throws <see cref="ObjectDisposedException"/>.</summary>
     public void Close()
@@ -138,6 +156,7 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
 
     private void WaitDurableCore(long sequence)
     {
+        string? stuck = null;
         // Volatile.Read pairs with the Volatile.Write of _durableSequence at the end of FlushUnderFlushLock.
         while (Volatile.Read(ref _durableSequence) <= sequence)
         {
@@ -148,7 +167,7 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
                 {
                     if (_durableSequence > sequence) return;
                     GatherGroupUnderFlushLock();
-                    FlushUnderFlushLock(sequence + 1);
+                    stuck = FlushUnderFlushLock(sequence + 1, _options.ClaimTimeout);
                     _lastGroup = Volatile.Read(ref _syncWaiting); // the producers this flush had waiting: the next group to gather
                 }
                 finally
@@ -156,6 +175,7 @@ internal sealed partial class Flusher(string directory, MmapQueueOptions options
                     Monitor.Exit(_flushLock);
                     SignalFlushEnded();
                 }
+                if (stuck is not null) throw new TimeoutException(stuck);
             }
             else
             {

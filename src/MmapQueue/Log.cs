@@ -36,6 +36,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 1021, Level = LogLevel.Error, Message = "Background flush of {Path} failed")]
     public static partial void BackgroundFlushFailed(ILogger logger, string path, Exception exception);
 
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Error, Message = "Dispose of {Path} left a claim open past ClaimTimeout; its segment stays mapped (leaked until the process exits) and the next open reads the claim as aborted: {Detail}")]
+    public static partial void ClaimOpenAtClose(ILogger logger, string path, string detail);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Unfinished claim in {File} at offset {Offset}: sequence {Sequence} ({Bytes} bytes) rewritten as an aborted record; the records after it are kept ({How})")]
+    public static partial void ClaimAborted(ILogger logger, string file, long offset, long sequence, long bytes, string how);
+
     [LoggerMessage(EventId = 1022, Level = LogLevel.Information, Message = "Queue {Path} uses segment size {Existing} from queue.meta; the option asked for {Requested}")]
     public static partial void SegmentSizeFromMeta(ILogger logger, string path, long existing, long requested);
 

@@ -17,6 +17,8 @@ public sealed partial class MmapQueue
     /// <exception cref="QueueFullException">The queue is at <see cref="MmapQueueOptions.MaxQueueSizeBytes"/> and the
     /// <see cref="MmapQueueOptions.FullPolicy"/> is Reject, or Block waited <see cref="MmapQueueOptions.FullBlockTimeout"/>.</exception>
     /// <exception cref="IOException">A new segment was needed and could not be created (for example, the disk is full).</exception>
+    /// <exception cref="TimeoutException">Sync mode: the record was appended, but an older claim (a callback of
+    /// <see cref="Enqueue{TState}"/>) stayed open longer than <see cref="MmapQueueOptions.ClaimTimeout"/>, so it is not durable yet.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long Enqueue(ReadOnlySpan<byte> payload)
     {
@@ -53,11 +55,12 @@ public sealed partial class MmapQueue
         int length = payload.Length;
         if (!Reserve(SegmentLayout.FrameLength(length), tryOnly, cancellationToken, out Segment seg, out int offset, out sequence))
             return false;
+        seg.StoreClaim(offset, sequence, length); // right after the reservation: recovery can step over this frame from now on
         Span<byte> bytes = seg.Bytes;
         payload.CopyTo(bytes.Slice(offset + SegmentLayout.RecordHeaderSize, length));
         uint word = SegmentLayout.RecordWord(length);
-        Frames.WriteCrc(bytes, offset, sequence, word, length);
-        seg.PublishWord(offset, word); // commit: the release store readers' ReadWord pairs with
+        uint crc = SegmentLayout.RecordCrc(sequence, word, bytes.Slice(offset + SegmentLayout.RecordHeaderSize, length));
+        seg.PublishHeader(offset, word, crc); // commit: the release store readers' ReadWord pairs with
         AfterPublish(sequence);
         return true;
     }
@@ -68,28 +71,39 @@ public sealed partial class MmapQueue
     /// only during the call. If <paramref name="write"/> throws, the record is published as aborted (its
     /// sequence is used, readers skip it) and the exception propagates: a reservation is never left open.
     /// </summary>
+    /// <remarks>
+    /// While <paramref name="write"/> runs, the frame holds a claim: readers wait at it, and <see cref="Flush"/>
+    /// (and sync-mode acknowledgements) of later records wait for it at most <see cref="MmapQueueOptions.ClaimTimeout"/>.
+    /// If the process dies meanwhile, the next open turns the claim into an aborted record and keeps every later
+    /// record. Keep the callback short and non-blocking: serialize, do not wait on I/O or locks.
+    /// </remarks>
+    /// <exception cref="TimeoutException">Sync mode: the record was appended, but an older claim stayed open longer than
+    /// <see cref="MmapQueueOptions.ClaimTimeout"/>, so it could not be made durable yet.</exception>
     public long Enqueue<TState>(int length, TState state, SpanAction<byte, TState> write)
     {
         ArgumentNullException.ThrowIfNull(write);
         if (_disposed) ThrowDisposed();
         if ((uint)length > (uint)_maxPayload) ThrowTooLarge(length);
         Reserve(SegmentLayout.FrameLength(length), tryOnly: false, CancellationToken.None, out Segment seg, out int offset, out long sequence);
+        seg.StoreClaim(offset, sequence, length); // right after the reservation: recovery can step over this frame from now on
+        int slot = _openClaims.Enter(sequence); // the callback may take long: Flush, Dispose and the gauge see its age
         Span<byte> bytes = seg.Bytes;
+        Span<byte> payload = bytes.Slice(offset + SegmentLayout.RecordHeaderSize, length);
         uint word = SegmentLayout.RecordWord(length);
         try
         {
-            write(bytes.Slice(offset + SegmentLayout.RecordHeaderSize, length), state);
+            write(payload, state);
         }
         catch
         {
             word = SegmentLayout.AbortedWord(length);
-            Frames.WriteCrc(bytes, offset, sequence, word, length);
-            seg.PublishWord(offset, word);
+            seg.PublishHeader(offset, word, SegmentLayout.RecordCrc(sequence, word, payload));
+            _openClaims.Exit(slot);
             AfterPublish(sequence);
             throw;
         }
-        Frames.WriteCrc(bytes, offset, sequence, word, length);
-        seg.PublishWord(offset, word); // commit: pairs with ReadWord in readers
+        seg.PublishHeader(offset, word, SegmentLayout.RecordCrc(sequence, word, payload)); // commit: pairs with ReadWord in readers
+        _openClaims.Exit(slot);
         AfterPublish(sequence);
         return sequence;
     }

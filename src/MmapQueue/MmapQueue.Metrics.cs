@@ -57,4 +57,7 @@ public sealed partial class MmapQueue
         _metrics?.SetConsumerSource(source);
 
     internal QueueMetrics? MetricsForTests => _metrics;
+
+    /// <summary>For <c>mmapq.claim.oldest_age</c>: the age of the oldest claim whose callback still runs, or null.</summary>
+    internal TimeSpan? OldestOpenClaimAge => _openClaims.OldestAge();
 }

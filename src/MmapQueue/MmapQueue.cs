@@ -44,8 +44,13 @@ public sealed partial class MmapQueue : IDisposable
     // Lock-free fields, each store with the load it pairs with:
     //   _active           Volatile.Write in RollUnderRollLock (after the new segment is listed and the old
     //                     one's end marker written)  <->  Volatile.Read in Reserve / NextSequence / Flush.
-    //   commit words      Segment.PublishWord (release) in Append  <->  Segment.ReadWord (acquire) in every
-    //                     reader, the flusher's walk, index builds and the exporter.
+    //   claims            Segment.StoreClaim (a plain 8-byte store of word + claim CRC) right after TryReserve wins,
+    //                     in both Enqueue forms  <->  the same acquire loads below, which treat a claim as "not
+    //                     yet" (nothing is ordered before it), and recovery after a kill (the page cache kept it).
+    //   commit words      Segment.PublishHeader (release, word + CRC in one 8-byte store) in Append  <->
+    //                     Segment.ReadWord (acquire) in every reader, the flusher's walk, index builds and the exporter.
+    //   _openClaims       OpenClaims' slots: CAS / Volatile.Write by callback producers  <->  Volatile.Read by the
+    //                     flusher's timeout message, Dispose and the oldest-claim gauge (OpenClaims.cs).
     //   _disposed         volatile; set under _rollLock, read anywhere (a stale false is caught by the
     //                     sealed segment: the reservation fails, Roll checks _disposed under the lock).
     //   _readersWaiting   Interlocked in WaitForPublishAsync (a full fence before its re-check)  <->  plain
@@ -69,6 +74,7 @@ public sealed partial class MmapQueue : IDisposable
 
     private readonly object _rollLock = new();
     private Segment _active;     // the segment producers reserve in; replaced under _rollLock (Volatile pair above)
+    private readonly OpenClaims _openClaims = new(); // callback claims in progress (OpenClaims.cs)
     private volatile bool _disposed;
 
     /// <summary>Opens the queue at <paramref name="path"/> (creating it if needed) with default options.</summary>
@@ -130,7 +136,10 @@ public sealed partial class MmapQueue : IDisposable
             }
             _segments = new SegmentList(recovered.Segments.ToArray());
             _active = recovered.Segments[^1];
-            _flusher = new Flusher(_directory, _options, _logger, _segments, () => NextSequence, _active, recovered.NextSequence);
+            _flusher = new Flusher(_directory, _options, _logger, _segments, () => NextSequence, _active, recovered.NextSequence)
+            {
+                Claims = _openClaims,
+            };
             _consumers = new ConsumerRegistry(_directory, _cursors, _logger);
             _consumers.ClampPastTheEnd(recovered.NextSequence);
             Log.Opened(_logger, _directory, recovered.Segments.Count, recovered.Segments[0].BaseSequence, recovered.NextSequence,
@@ -227,6 +236,13 @@ public sealed partial class MmapQueue : IDisposable
     /// Safe while other threads append: an append that reserved its place before Dispose is waited for and
     /// flushed with the rest; one that comes later throws <see cref="ObjectDisposedException"/>.
     /// </summary>
+    /// <remarks>
+    /// An <see cref="Enqueue{TState}"/> callback still running is waited for at most
+    /// <see cref="MmapQueueOptions.ClaimTimeout"/> (one deadline for every wait Dispose makes). Past that, Dispose logs an error (event 1023), flushes what lies
+    /// before the claim, and leaves the claim's segment mapped (a leak until the process exits) so the callback can
+    /// never write into unmapped memory. Records appended after the claim are in the page cache but not flushed by
+    /// this Dispose; the next open reads the claim as an aborted record and keeps them.
+    /// </remarks>
     public void Dispose()
     {
         Segment active;
@@ -245,18 +261,26 @@ public sealed partial class MmapQueue : IDisposable
             reserved = active.BaseSequence + records;
         }
         bool flushed = false;
+        string? stuck = null;
         try
         {
-            StopBackgroundWork();
-            _flusher.FlushForClose(reserved, active); // the watermarks too (and CLEAN_CLOSE on the tail): the next open walks nothing
-            flushed = true;
+            // Every wait for a claim ends by one deadline, ClaimTimeout from now: index builds (they wait for claims in
+            // the segment they index), an interval tick under way, and the final flush (claims below `reserved`).
+            // A callback that never returns must not hang Dispose.
+            _flusher.GiveUpClaimsAt(Stopwatch.GetTimestamp() + (long)(_options.ClaimTimeout.TotalSeconds * Stopwatch.Frequency));
+            StopBackgroundWork(_options.ClaimTimeout);
+            // The watermarks too (and CLEAN_CLOSE on the tail when nothing is left open): the next open walks nothing.
+            stuck = _flusher.FlushForClose(reserved, active, _options.ClaimTimeout);
+            flushed = stuck is null;
         }
         finally
         {
             // The flush failed before seeing every producer finish: wait for them as an index build does. If a
-            // corrupt frame (bytes written into the mapping from outside) hides whether they finished, the
-            // mapping is kept rather than unmapped under a producer still copying; the flush's exception propagates.
-            bool producersDone = flushed || new SegmentIndex(_segmentSize).TryComplete(active, records);
+            // corrupt frame (bytes written into the mapping from outside) hides whether they finished, or a claim
+            // stayed open past ClaimTimeout, the mapping is kept (leaked until the process exits) rather than
+            // unmapped under a producer still writing; the flush's exception propagates.
+            bool producersDone = flushed || (stuck is null && new SegmentIndex(_segmentSize).TryComplete(active, records));
+            if (stuck is not null) Log.ClaimOpenAtClose(_logger, _directory, stuck);
             _allocator.Dispose();
             _flusher.Close();
             if (producersDone) Volatile.Read(ref _active).Release();
@@ -280,7 +304,7 @@ public sealed partial class MmapQueue : IDisposable
             _retention.MarkClosed();
             _background.Close();
         }
-        StopBackgroundWork();
+        StopBackgroundWork(_options.ClaimTimeout);
         _allocator.Dispose();
         _flusher.Close();
         Volatile.Read(ref _active).Release();
@@ -292,11 +316,13 @@ public sealed partial class MmapQueue : IDisposable
     /// <summary>
     /// Stops the timers and waits for background work (index builds, retention passes), then wakes producers
     /// blocked on a full queue: they see it disposed and throw. Call once <see cref="_disposed"/> is set.
+    /// Background work still running after <paramref name="claimWait"/> (an index build waiting at a claim that
+    /// stays open) is left running: it holds its segment's mapping until the claim is published.
     /// </summary>
-    private void StopBackgroundWork()
+    private void StopBackgroundWork(TimeSpan claimWait)
     {
         _retention.StopAgeTimer();
-        _background.WaitAll();
+        _background.WaitAll(claimWait);
         _retention.WaitForRunningPass();
         _segments.WakeSpaceWaiters();
         _flusher.StopInterval();

@@ -61,6 +61,16 @@ public sealed class MmapQueueOptions : IValidatableObject
     public TimeSpan FullBlockTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// How long <see cref="MmapQueue.Flush"/>, a sync-mode acknowledgement and <see cref="MmapQueue.Dispose"/> wait
+    /// at a claim that is not published (an <see cref="MmapQueue.Enqueue{TState}"/> callback still running) before
+    /// giving up: Flush and the acknowledgement throw <see cref="TimeoutException"/> naming the claim; Dispose logs
+    /// it and leaves that segment mapped. Default 5 s: far longer than a callback that serializes a record (micro-
+    /// seconds) plus a GC pause or a burst of page faults on a loaded machine, yet short enough for Dispose to end
+    /// within a host's shutdown timeout (30 s in ASP.NET Core). From 1 ms to 1 hour.
+    /// </summary>
+    public TimeSpan ClaimTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Deletes sealed segments last written longer ago than this (file modification time), whether or not
     /// named consumers read them (counted in <see cref="MmapQueue.DroppedRecords"/> when they had not).
     /// Null, the default: no age limit. Never deletes the segment being written or one a reader is on.
@@ -121,6 +131,8 @@ public sealed class MmapQueueOptions : IValidatableObject
         if ((FilePermissions & DefaultFilePermissions) != DefaultFilePermissions || (FilePermissions & ~Storage.QueueFiles.AllowedFileModes) != 0)
             yield return ($"FilePermissions must hold UserRead and UserWrite (0600) and may add only GroupRead and OtherRead (up to 0644); " +
                           $"found 0{Convert.ToString((int)FilePermissions, 8)}.", nameof(FilePermissions));
+        if (ClaimTimeout < TimeSpan.FromMilliseconds(1) || ClaimTimeout > TimeSpan.FromHours(1))
+            yield return ($"ClaimTimeout must be from 1 ms to 1 hour; found {ClaimTimeout}.", nameof(ClaimTimeout));
         if (RetentionAge is { } age && age <= TimeSpan.Zero)
             yield return ($"RetentionAge must be more than 0, or null for no age limit; found {age}.", nameof(RetentionAge));
     }

@@ -2,8 +2,9 @@ namespace MmapQueues;
 
 /// <summary>
 /// A background loop that runs one action per period until stopped (the interval flush, the age retention).
-/// An <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> (a queue file reopened after its
-/// mode changed) from a tick goes to the failure callback and the next tick tries again; an
+/// An <see cref="IOException"/>, <see cref="UnauthorizedAccessException"/> (a queue file reopened after its
+/// mode changed) or <see cref="TimeoutException"/> (a flush that gave up at a claim left open past
+/// <c>ClaimTimeout</c>) from a tick goes to the failure callback and the next tick tries again; an
 /// <see cref="ObjectDisposedException"/> ends the loop (what it worked on is gone). Anything else faults the
 /// loop, and <see cref="Stop"/> throws it.
 /// </summary>
@@ -24,7 +25,7 @@ internal sealed class PeriodicWork
                 {
                     tick();
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException)
                 {
                     failed(e);
                 }

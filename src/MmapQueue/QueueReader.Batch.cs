@@ -65,10 +65,11 @@ public sealed partial class QueueReader
             uint word = end + SegmentLayout.RecordHeaderSize <= bytes.Length ? seg.ReadWord(end) : 0;
             switch (Frames.Classify(bytes, end, word, _sequence, verifyCrc: true, out _, out FrameProblem? problem))
             {
-                case FrameKind.Empty when seg.ZeroWordIsCorruptAt(end, _sequence):
-                    ThrowCorrupt(seg, seg.ZeroWordProblem(end, _sequence));
+                case FrameKind.Empty or FrameKind.Claimed when seg.ZeroWordIsCorruptAt(end, _sequence):
+                    ThrowCorrupt(seg, seg.ZeroWordProblem(end, _sequence, word));
                     break;
                 case FrameKind.Empty:
+                case FrameKind.Claimed: // a producer is writing this record: not yet
                     break;
                 case FrameKind.EndOfSegment:
                 case FrameKind.SegmentFull:

@@ -68,10 +68,11 @@ public sealed partial class QueueReader : IDisposable
                     _offset += SegmentLayout.FrameLength(length);
                     _sequence++;
                     continue;
-                case FrameKind.Empty when seg.ZeroWordIsCorruptAt(_offset, _sequence):
-                    ThrowCorrupt(seg, seg.ZeroWordProblem(_offset, _sequence));
+                case FrameKind.Empty or FrameKind.Claimed when seg.ZeroWordIsCorruptAt(_offset, _sequence):
+                    ThrowCorrupt(seg, seg.ZeroWordProblem(_offset, _sequence, word));
                     break;
                 case FrameKind.Empty:
+                case FrameKind.Claimed: // a producer is writing this record: not yet (its length is known, its payload is not)
                     payload = default;
                     return false;
                 case FrameKind.EndOfSegment:
@@ -109,8 +110,11 @@ public sealed partial class QueueReader : IDisposable
         if (seg is null) return false;
         if (_offset + SegmentLayout.RecordHeaderSize > seg.Size) return NextSegmentListed();
         uint word = seg.ReadWord(_offset);
-        if (Frames.ClassifyWord(word, out _) == FrameKind.EndOfSegment) return NextSegmentListed();
-        return word != 0 || seg.ZeroWordIsCorruptAt(_offset, _sequence); // a zero word there is corruption: let TryRead report it
+        FrameKind kind = Frames.ClassifyWord(word, out _);
+        if (kind == FrameKind.EndOfSegment) return NextSegmentListed();
+        // Not yet, unless a zero word or a claim there is corruption: then let TryRead report it.
+        if (kind is FrameKind.Empty or FrameKind.Claimed) return seg.ZeroWordIsCorruptAt(_offset, _sequence);
+        return true;
     }
 
     private bool MoveToNextSegment()

@@ -56,7 +56,7 @@ internal static class RecordWalk
             }
             at = new WalkPosition(at.Segment, scan.End, scan.NextSequence, scan.Ending,
                 scan.Problem is { } p ? $"expected {p.Expected}, found {p.Found}" : null);
-            if (scan.Stopped || scan.Ending is SegmentEnding.Open or SegmentEnding.Bad) return at;
+            if (scan.Stopped || scan.Ending is SegmentEnding.Open or SegmentEnding.Bad or SegmentEnding.Claim) return at;
             int next = segments.FindIndex(s => s.BaseSequence == scan.NextSequence);
             if (next < 0) return at; // sealed, and the next segment is not listed yet
             at = Start(segments[next]);

@@ -102,8 +102,8 @@ public class HostingTests
         Assert.All(logs.WithId(1001), e => Assert.Equal("MmapQueues.MmapQueue", e.Category));
         var factory = host.Services.GetRequiredService<IMeterFactory>();
         // Created through the container's IMeterFactory (other tests' queues, running in parallel, have their own
-        // meters): nine instruments for each of the two queues.
-        lock (instruments) Assert.Equal(18, instruments.Count(i => ReferenceEquals(i.Meter.Scope, factory)));
+        // meters): ten instruments for each of the two queues.
+        lock (instruments) Assert.Equal(20, instruments.Count(i => ReferenceEquals(i.Meter.Scope, factory)));
         await host.StopAsync();
     }
 

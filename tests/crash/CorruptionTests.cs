@@ -81,7 +81,7 @@ public sealed class CorruptionTests(ITestOutputHelper output)
         {
             throw new CrashCheckException($"opening threw {e.GetType().Name} instead of truncating or reporting corruption: {e.Message}");
         }
-        long count = 0;
+        long count = 0, next = 0;
         try
         {
             using (q)
@@ -93,10 +93,14 @@ public sealed class CorruptionTests(ITestOutputHelper output)
                     string? bad = TestRecord.Verify(payload, MaxExtra, out long tag);
                     if (bad is not null || seq >= corpus.Tags.Count || tag != corpus.Tags[(int)seq])
                         throw new CrashCheckException($"record {seq} reached a reader with a payload that differs from what was written: {bad ?? $"tag 0x{tag:X}"}");
+                    CheckSkippedNotDurable(next, seq, corpus);
                     count++;
+                    next = seq + 1;
                 }
-                if (count != q.NextSequence)
-                    throw new CrashCheckException($"the reader stopped after {count} records but the queue's next sequence is {q.NextSequence}");
+                CheckSkippedNotDurable(next, r.NextSequence, corpus);
+                if (r.NextSequence != q.NextSequence)
+                    throw new CrashCheckException($"the reader stopped at sequence {r.NextSequence} but the queue's next sequence is {q.NextSequence}");
+                next = q.NextSequence;
             }
         }
         catch (QueueCorruptedException e)
@@ -109,12 +113,22 @@ public sealed class CorruptionTests(ITestOutputHelper output)
             throw new CrashCheckException($"reading threw {e.GetType().Name} instead of reporting corruption: {e.Message}");
         }
         bool truncated = log.Count(RecoveryEvents.TornTailTruncated) + log.Count(RecoveryEvents.DroppedSegmentAfterTear) > 0;
-        if (count < corpus.StrictCount)
-            throw new CrashCheckException($"opened with {count} records, but {corpus.StrictCount} were durable: durable records dropped without an error " +
+        if (next < corpus.StrictCount)
+            throw new CrashCheckException($"opened with {next} records, but {corpus.StrictCount} were durable: durable records dropped without an error " +
                                           $"(log: {string.Join(" | ", log.Messages())})");
         // Past the durable watermark, zeroed records look exactly like unflushed pages a power cut lost:
         // recovery keeps the prefix, and logs only when it had non-zero bytes to clear.
         return truncated || count < corpus.Tags.Count ? Outcome.TornTailTruncated : Outcome.Intact;
+    }
+
+    /// <summary>
+    /// Sequences a reader skipped (aborted records: recovery found a zeroed frame, taken for a reservation
+    /// whose claim was never stored, before an intact next record) may only lie past the durable ones.
+    /// </summary>
+    private static void CheckSkippedNotDurable(long from, long to, Corpus corpus)
+    {
+        if (to > from && from < corpus.StrictCount)
+            throw new CrashCheckException($"records [{from}, {to}) read as aborted, but every record below {corpus.StrictCount} was durable");
     }
 
     internal static void CheckNamesFileAndOffset(string dir, QueueCorruptedException e)

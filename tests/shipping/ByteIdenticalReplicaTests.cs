@@ -20,6 +20,27 @@ public sealed class ByteIdenticalReplicaTests
     }
 
     [Fact]
+    public void ExportStopsAtAClaimInProgressAndShipsTheRestOnceItIsPublished()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10 });
+        for (int i = 0; i < 3; i++) q.Enqueue(new byte[100]);
+        using var inside = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var writer = new Thread(() => q.Enqueue(50, 0, (span, _) => { inside.Set(); release.Wait(); span.Fill(9); })) { IsBackground = true };
+        writer.Start();
+        Assert.True(inside.Wait(TimeSpan.FromSeconds(30)));
+        q.Enqueue(new byte[100]); // published behind the open claim
+        Assert.Equal(3, Loopback.Ship(q, replica)); // stops at the claim (sequence 3): the record after it waits too
+        release.Set();
+        writer.Join();
+        Assert.Equal(5, Loopback.Ship(q, replica));
+        q.Dispose(); // its header watermark final, as the replica's
+        Loopback.AssertSameSegments(source, replica);
+    }
+
+    [Fact]
     public void SegmentFilledExactlyRollsAtTheSameBoundaryOnTheReplica()
     {
         using var dir = new TempDir();

@@ -242,6 +242,20 @@ public sealed class HostilePeerTests : IDisposable
     }
 
     [Fact]
+    public async Task AClaimWordFromTheNetworkIsRefusedWithExpectedAndFound()
+    {
+        // A source ships only published frames: a claim in progress (word CLAIMED|5 with its claim CRC) is hostile.
+        var claim = new byte[SegmentLayout.FrameLength(5)];
+        Frames.StoreClaim(claim, 0, 0, 5);
+        (Exception? e, string answer) = await RawSession(Guid.NewGuid(), _ => [RawPeer.Chunk(0, SegmentLayout.FirstRecordOffset, claim)]);
+        var refused = Assert.IsType<ShippingProtocolException>(e);
+        Assert.Equal("record", refused.Code);
+        Assert.Contains("expected a published commit word", refused.Message);
+        Assert.Contains("found a claim in progress (commit word 0x40000005, length 5)", refused.Message);
+        Assert.Contains("record:", answer);
+    }
+
+    [Fact]
     public async Task AnEndMarkerInAnEmptySegmentIsRefusedAsABadRecord()
     {
         // A source never seals a segment holding no record: the next one would have the same name.

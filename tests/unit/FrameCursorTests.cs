@@ -143,15 +143,35 @@ public class FrameCursorTests
     [InlineData(0x0000_0005u)] // length without PUBLISHED
     [InlineData(0xC000_0005u)] // END_OF_SEGMENT with a length
     [InlineData(0xE000_0000u)] // END_OF_SEGMENT and ABORTED together
-    [InlineData(0x4000_0000u)] // END_OF_SEGMENT without PUBLISHED
+    [InlineData(0x6000_0000u)] // CLAIMED and ABORTED together
+    [InlineData(0x2000_0005u)] // ABORTED without PUBLISHED
     public void FlagsMmapQueueNeverWritesAreBad(uint word)
     {
         var image = new SegmentImage();
         BinaryPrimitives.WriteUInt32LittleEndian(image.Bytes.AsSpan(SegmentLayout.FirstRecordOffset), word);
         var cursor = new FrameCursor(image.Bytes, SegmentLayout.FirstRecordOffset, Base);
         Assert.Equal(FrameKind.Bad, cursor.Read(verifyCrc: false));
-        Assert.Equal(new FrameProblem("a commit word with flags PUBLISHED[|ABORTED|END_OF_SEGMENT]", $"0x{word:X8}"), cursor.Problem);
+        Assert.Equal(new FrameProblem("a commit word with flags PUBLISHED[|ABORTED|END_OF_SEGMENT], or CLAIMED", $"0x{word:X8}"), cursor.Problem);
         Assert.Equal(FrameKind.Bad, Frames.ClassifyWord(word, out _));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(1000)]
+    public void AClaimWordIsAClaimWhoseLengthIsKnownAndTheCursorDoesNotStepOverIt(int length)
+    {
+        var image = new SegmentImage();
+        Frames.StoreClaim(image.Bytes, SegmentLayout.FirstRecordOffset, Base, length);
+        Assert.Equal(0x4000_0000u | (uint)length, Frames.LoadCommitWord(image.Bytes, SegmentLayout.FirstRecordOffset));
+        var cursor = new FrameCursor(image.Bytes, SegmentLayout.FirstRecordOffset, Base);
+        Assert.Equal(FrameKind.Claimed, cursor.Read(verifyCrc: true)); // no record CRC is asked of a claim
+        Assert.Equal(length, cursor.Payload.Length);
+        Assert.Equal(SegmentLayout.FirstRecordOffset + SegmentLayout.FrameLength(length), cursor.RequiredEnd);
+        uint word = SegmentLayout.ClaimedWord(length);
+        Assert.True(Frames.ClaimHolds(image.Bytes, SegmentLayout.FirstRecordOffset, word, Base));
+        Assert.False(Frames.ClaimHolds(image.Bytes, SegmentLayout.FirstRecordOffset, word, Base + 1)); // the claim CRC covers the sequence
+        Assert.Equal(SegmentLayout.RecordCrc(Base, word, default), SegmentLayout.ClaimCrc(Base, word));
     }
 
     [Fact]

@@ -11,8 +11,8 @@ namespace MmapQueues.Format;
 /// </summary>
 /// <remarks>
 /// <para><see cref="Read"/> classifies the frame at the position without moving: a record, an aborted claim,
-/// the end marker, <see cref="FrameKind.Empty"/> (a zero commit word: nothing published yet, or the end of
-/// a torn tail), <see cref="FrameKind.SegmentFull"/> (no room for a frame header), or
+/// the end marker, <see cref="FrameKind.Claimed"/> (a claim in progress: not yet, but its length is known),
+/// <see cref="FrameKind.Empty"/> (a zero commit word: nothing published yet, or the end of a torn tail), <see cref="FrameKind.SegmentFull"/> (no room for a frame header), or
 /// <see cref="FrameKind.Bad"/> with <see cref="Problem"/> saying what was expected and what was found at
 /// <see cref="Offset"/>. <see cref="Advance"/> then steps over a record or an aborted claim.</para>
 /// <para>The commit word is acquire-loaded (<see cref="Frames.LoadCommitWord"/>), so the cursor may walk a

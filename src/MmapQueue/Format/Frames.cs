@@ -14,6 +14,8 @@ internal enum FrameKind
     Payload,
     /// <summary>A published record whose claim was abandoned: it holds a sequence and no payload.</summary>
     Aborted,
+    /// <summary>A claim in progress: a producer reserved this frame (its length is final) and has not published it yet.</summary>
+    Claimed,
     /// <summary>The end-of-segment marker: the next record is at the start of the next segment.</summary>
     EndOfSegment,
     /// <summary>No room for even a frame header: the segment is full, the next record is in the next one.</summary>
@@ -61,7 +63,8 @@ internal static class Frames
             problem = PastEnd(segment.Length, payloadLength);
             return FrameKind.Bad;
         }
-        if (verifyCrc || kind == FrameKind.EndOfSegment)
+        // A claim's CRC is not checked here: only recovery, which rewrites the claim, needs it (ClaimHolds).
+        if ((verifyCrc && kind != FrameKind.Claimed) || kind == FrameKind.EndOfSegment)
         {
             ReadOnlySpan<byte> payload = segment.Slice(offset + SegmentLayout.RecordHeaderSize, payloadLength);
             uint stored = BinaryPrimitives.ReadUInt32LittleEndian(segment[(offset + SegmentLayout.RecordCrcOffset)..]);
@@ -76,10 +79,10 @@ internal static class Frames
     }
 
     /// <summary>
-    /// What a commit word alone says: <see cref="FrameKind.Empty"/> (zero), a record, an aborted claim, the end
-    /// marker, or <see cref="FrameKind.Bad"/> (flags MmapQueue never writes). The only place the flags are tested.
-    /// The frame is <see cref="SegmentLayout.FrameLength"/>(<paramref name="payloadLength"/>) bytes long for
-    /// every kind but Empty and Bad (the end marker has length 0).
+    /// What a commit word alone says: <see cref="FrameKind.Empty"/> (zero), a record, an aborted claim, a claim in
+    /// progress, the end marker, or <see cref="FrameKind.Bad"/> (flags MmapQueue never writes). The only place the
+    /// flags are tested. The frame is <see cref="SegmentLayout.FrameLength"/>(<paramref name="payloadLength"/>)
+    /// bytes long for every kind but Empty and Bad (the end marker has length 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FrameKind ClassifyWord(uint word, out int payloadLength)
@@ -88,6 +91,7 @@ internal static class Frames
         uint flags = word & ~SegmentLayout.LengthMask;
         if (flags == SegmentLayout.PublishedFlag) return FrameKind.Payload; // the common case first: one compare on the read path
         if (flags == (SegmentLayout.PublishedFlag | SegmentLayout.AbortedFlag)) return FrameKind.Aborted;
+        if (flags == SegmentLayout.ClaimedFlags) return FrameKind.Claimed;
         if (word == SegmentLayout.EndOfSegmentWord) return FrameKind.EndOfSegment; // END_OF_SEGMENT carries length 0
         return word == 0 ? FrameKind.Empty : FrameKind.Bad;
     }
@@ -119,6 +123,48 @@ internal static class Frames
         Debug.Assert((uint)offset <= (uint)(segment.Length - sizeof(uint)), $"commit word at {offset} outside {segment.Length} bytes");
         Volatile.Write(ref Unsafe.As<byte, uint>(ref Unsafe.Add(ref MemoryMarshal.GetReference(segment), offset)),
             BitConverter.IsLittleEndian ? word : BinaryPrimitives.ReverseEndianness(word));
+    }
+
+    /// <summary>
+    /// Stores the claim right after a reservation won: the commit word CLAIMED|length and the claim CRC, in one
+    /// 8-byte store (the header is 8-byte aligned). A plain store: readers treat a claim as they treat a zero
+    /// word (not yet), so nothing needs to be ordered before it; the publish that overwrites it is the release.
+    /// A process kill keeps it (the page cache holds every store made), so recovery finds the frame's length.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreClaim(Span<byte> segment, int offset, long sequence, int payloadLength)
+    {
+        uint word = SegmentLayout.ClaimedWord(payloadLength);
+        Unsafe.WriteUnaligned(ref HeaderRef(segment, offset), HeaderValue(word, SegmentLayout.ClaimCrc(sequence, word)));
+    }
+
+    /// <summary>
+    /// Publishes a frame whose payload is in place: release-stores its commit word and CRC as one 8-byte store
+    /// (over the claim). A <see cref="LoadCommitWord"/> that sees the word (the low half, little-endian) also sees
+    /// every byte stored before it; x64 and arm64 make an aligned 8-byte store single-copy atomic.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void PublishHeader(Span<byte> segment, int offset, uint word, uint crc) =>
+        Volatile.Write(ref Unsafe.As<byte, ulong>(ref HeaderRef(segment, offset)), HeaderValue(word, crc));
+
+    /// <summary>True when the frame at <paramref name="offset"/> holds a claim for <paramref name="sequence"/> whose claim CRC holds.</summary>
+    public static bool ClaimHolds(ReadOnlySpan<byte> segment, int offset, uint word, long sequence) =>
+        BinaryPrimitives.ReadUInt32LittleEndian(segment[(offset + SegmentLayout.RecordCrcOffset)..]) == SegmentLayout.ClaimCrc(sequence, word);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref byte HeaderRef(Span<byte> segment, int offset)
+    {
+        Debug.Assert((uint)offset <= (uint)(segment.Length - SegmentLayout.RecordHeaderSize) && offset % SegmentLayout.RecordAlignment == 0,
+            $"frame header at {offset} outside {segment.Length} bytes or unaligned");
+        return ref Unsafe.Add(ref MemoryMarshal.GetReference(segment), offset);
+    }
+
+    /// <summary>The 8 header bytes (commit word, then CRC, each little-endian) as one u64 in host order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong HeaderValue(uint word, uint crc)
+    {
+        ulong v = word | ((ulong)crc << 32);
+        return BitConverter.IsLittleEndian ? v : BinaryPrimitives.ReverseEndianness(v);
     }
 
     /// <summary>
@@ -156,7 +202,7 @@ internal static class Frames
     // locals cost a zeroed 256-byte stack frame on every TryRead (see benchmarks/RESULTS.md, case 5).
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static FrameProblem BadFlags(uint word) =>
-        new("a commit word with flags PUBLISHED[|ABORTED|END_OF_SEGMENT]", $"0x{word:X8}");
+        new("a commit word with flags PUBLISHED[|ABORTED|END_OF_SEGMENT], or CLAIMED", $"0x{word:X8}");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static FrameProblem PastEnd(int segmentLength, int payloadLength) =>

@@ -48,17 +48,25 @@ namespace MmapQueues.Format;
 ///
 /// Record frame (at an 8-byte aligned offset >= 64):
 ///   0  u32  commit word  0 = nothing here yet (preallocated files read as zeros)
-///                        bit 31 PUBLISHED: set in every written word
-///                        bit 30 END_OF_SEGMENT: no more records in this segment; readers go to the next
-///                        bit 29 ABORTED: a claim whose writer threw; holds a sequence, carries no payload
+///                        bit 31 PUBLISHED: set in every published word
+///                        bit 30 END_OF_SEGMENT (with 31): no more records in this segment; readers go to the next
+///                        bit 30 alone (without 31) CLAIMED: a producer reserved this frame and is writing it;
+///                               the length is final, the payload is not (ClaimedWord = 0x4000_0000 | length)
+///                        bit 29 ABORTED (with 31): a claim whose writer threw, or that recovery found unfinished;
+///                               holds a sequence, carries no payload
 ///                        bits 0..28 payload length in bytes (0 for END_OF_SEGMENT)
 ///   4  u32  crc          CRC32C over (u64 sequence, u32 commit word, payload): a record copied to another
-///                        position, or a word with a flipped length, fails the check
+///                        position, or a word with a flipped length, fails the check. For a CLAIMED word the
+///                        payload is taken as empty (the claim CRC): a claim proves its sequence and length.
 ///   8  ...  payload      length bytes
 ///      ...  padding      zeros up to the next multiple of 8
 ///
-/// The writer stores the crc and the payload, then publishes the commit word with one release store;
-/// readers load the commit word with an acquire load and stop at the first zero word.
+/// A frame's life: the reservation (a CAS in memory) -> the claim: commit word CLAIMED|length and the claim CRC,
+/// one 8-byte store -> the payload -> the publish: commit word PUBLISHED|length and the record CRC, one 8-byte
+/// release store. The 8 header bytes are always stored together, so they are never half claim, half record.
+/// Readers load the commit word with an acquire load and stop at the first zero or CLAIMED word (a claim is
+/// "not yet, but this long": recovery can step over it, see Recovery.ScanAndRepair). v1 writers never stored a
+/// CLAIMED word.
 ///
 /// End-of-segment marker (where the next record did not fit; a frame with no payload):
 ///   0  u32  commit word  PUBLISHED | END_OF_SEGMENT = 0xC000_0000 (EndOfSegmentWord), length 0
@@ -97,6 +105,8 @@ internal static class SegmentLayout
     public const uint PublishedFlag = 1u << 31;
     public const uint EndOfSegmentFlag = 1u << 30;
     public const uint AbortedFlag = 1u << 29;
+    /// <summary>The flags of a claim's commit word: END_OF_SEGMENT's bit without PUBLISHED.</summary>
+    public const uint ClaimedFlags = EndOfSegmentFlag;
     public const uint LengthMask = (1u << 29) - 1;
 
     /// <summary>The largest payload a commit word can describe (512 MiB - 1).</summary>
@@ -117,6 +127,11 @@ internal static class SegmentLayout
     public static uint RecordWord(int payloadLength) => PublishedFlag | (uint)payloadLength;
     public static uint AbortedWord(int payloadLength) => PublishedFlag | AbortedFlag | (uint)payloadLength;
     public const uint EndOfSegmentWord = PublishedFlag | EndOfSegmentFlag;
+    public static uint ClaimedWord(int payloadLength) => ClaimedFlags | (uint)payloadLength;
+
+    /// <summary>The claim CRC: <see cref="RecordCrc"/> of the claim word with an empty payload.</summary>
+    public static uint ClaimCrc(long sequence, uint claimWord) =>
+        Crc32C.Finish(Crc32C.Append(Crc32C.Append(Crc32C.Seed, (ulong)sequence), claimWord));
 
     /// <summary>The record CRC: covers the sequence, the commit word and the payload.</summary>
     public static uint RecordCrc(long sequence, uint word, ReadOnlySpan<byte> payload)

@@ -62,6 +62,8 @@ internal sealed class QueueMetrics : IDisposable
             "Disk space of the segment files (each is preallocated to its full size; the spare not included).");
         _meter.CreateObservableGauge("mmapq.consumer.lag", ObserveConsumerLag, "{record}",
             "Records a named consumer has still to read: NextSequence - the consumer's position.");
+        _meter.CreateObservableGauge("mmapq.claim.oldest_age", ObserveOldestClaim, "s",
+            "How long the oldest Enqueue callback (claim API) still running has held its claim; 0 when none runs.");
         _dropped = _meter.CreateCounter<long>("mmapq.dropped.records", "{record}",
             "Records removed before every consumer read them (retention limits, drop-oldest on a full queue), by reason.");
         _exported = _meter.CreateCounter<long>("mmapq.exported.bytes", "By",
@@ -105,6 +107,12 @@ internal sealed class QueueMetrics : IDisposable
     private IEnumerable<Measurement<long>> ObserveSegments() => Observe(() => _queue.Segments.Length);
 
     private IEnumerable<Measurement<long>> ObserveDiskBytes() => Observe(() => _queue.Segments.Length * _queue.SegmentSizeBytes);
+
+    private IEnumerable<Measurement<double>> ObserveOldestClaim()
+    {
+        if (_disposed || _queue.IsDisposed) return [];
+        return [new Measurement<double>((_queue.OldestOpenClaimAge ?? TimeSpan.Zero).TotalSeconds, _tags)];
+    }
 
     private IEnumerable<Measurement<long>> ObserveConsumerLag()
     {

@@ -62,10 +62,11 @@ internal sealed partial class Exporter
                     if (cursor.Sequence >= stopAt) return (cursor.Offset, cursor.Sequence, false);
                     cursor.Advance();
                     continue;
-                case FrameKind.Empty when seg.ZeroWordIsCorruptAt(cursor.Offset, cursor.Sequence): // not "nothing yet": a hole opening found no cause to walk
-                    FrameProblem hole = seg.ZeroWordProblem(cursor.Offset, cursor.Sequence);
+                case FrameKind.Empty or FrameKind.Claimed when seg.ZeroWordIsCorruptAt(cursor.Offset, cursor.Sequence): // not "nothing yet": a hole opening found no cause to walk
+                    FrameProblem hole = seg.ZeroWordProblem(cursor.Offset, cursor.Sequence, seg.ReadWord(cursor.Offset));
                     throw QueueCorruptedException.At(seg.Path, cursor.Offset, hole.Expected, hole.Found);
                 case FrameKind.Empty:
+                case FrameKind.Claimed: // export stops at a claim: the record is not published yet
                     return (cursor.Offset, cursor.Sequence, false);
                 case FrameKind.EndOfSegment:
                 case FrameKind.SegmentFull:

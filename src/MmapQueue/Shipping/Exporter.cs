@@ -234,7 +234,8 @@ internal sealed partial class Exporter
     private async ValueTask<WaitResult> WaitForMoreAsync(Segment seg, int off, long seq)
     {
         bool HasMore() =>
-            (off + SegmentLayout.RecordHeaderSize <= seg.Size && seg.ReadWord(off) != 0) // acquire: pairs with PublishWord
+            (off + SegmentLayout.RecordHeaderSize <= seg.Size // acquire load: pairs with PublishHeader; a claim is not more yet
+             && Frames.ClassifyWord(seg.ReadWord(off), out _) is not (FrameKind.Empty or FrameKind.Claimed))
             || _queue.SegmentStartingAt(seq) is { } s && s != seg;
         long beatAt = Environment.TickCount64 + (long)(_options.IdleTimeout / 4).TotalMilliseconds;
         while (!HasMore())

@@ -182,8 +182,10 @@ internal sealed class Receiver
     private void CheckCommitWord()
     {
         uint word = BinaryPrimitives.ReadUInt32LittleEndian(_word);
-        if (Frames.ClassifyWord(word, out int length) is FrameKind.Empty or FrameKind.Bad)
-            throw Refuse("a published commit word (flags PUBLISHED[|ABORTED], or END_OF_SEGMENT)", $"0x{word:X8}");
+        FrameKind kind = Frames.ClassifyWord(word, out int length);
+        if (kind is FrameKind.Empty or FrameKind.Bad or FrameKind.Claimed) // a sender ships only published frames: a claim is refused too
+            throw Refuse("a published commit word (flags PUBLISHED[|ABORTED], or END_OF_SEGMENT)",
+                kind == FrameKind.Claimed ? $"a claim in progress (commit word 0x{word:X8}, length {length})" : $"0x{word:X8}");
         int frame = SegmentLayout.FrameLength(length); // the end marker's length is 0: a bare frame header
         if ((long)_frameStart + frame > _active.Size)
             throw Refuse($"a record that ends inside the segment ({_active.Size} bytes)", $"a length of {length} bytes (commit word 0x{word:X8})");

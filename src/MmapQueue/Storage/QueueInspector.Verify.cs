@@ -71,6 +71,13 @@ internal static class QueueInspectorVerifyExtensions
                     ? $"sequence {scan.NextSequence}: expected {p.Expected}, found {p.Found}"
                     : $"torn or in-flight tail after the durable watermark {s.DurableEnd} (sequence {scan.NextSequence}: expected {p.Expected}, found {p.Found}); the next open truncates it"));
             }
+            else if (scan.Ending == SegmentEnding.Claim)
+            {
+                bool error = scan.End < strictUntil;
+                report.Findings.Add(new Finding(error, s.Path, scan.End, error
+                    ? $"sequence {scan.NextSequence}: {scan.Problem!.Value.Found} before the durable watermark {strictUntil}"
+                    : $"sequence {scan.NextSequence}: {scan.Problem!.Value.Found}; a writer is still on it, or the next open turns it into an aborted record and keeps what follows"));
+            }
             else if (scan.Ending == SegmentEnding.Open && scan.RemnantBytes > 0)
             {
                 bool error = scan.End < strictUntil;

@@ -17,6 +17,9 @@ internal enum SegmentEnding
     Full,
     /// <summary>A frame that fails its checks (<see cref="SegmentScan.Problem"/> says why).</summary>
     Bad,
+    /// <summary>A claim in progress: a producer reserved the frame at the end and has not published it
+    /// (<see cref="SegmentScan.Problem"/> carries "claim in progress at offset N (length L)").</summary>
+    Claim,
 }
 
 /// <summary>One record handed to a visitor; <see cref="Payload"/> is valid only during the call.</summary>
@@ -179,18 +182,23 @@ internal sealed class QueueInspector
                     return Done(off, seq, SegmentEnding.Full, null);
                 case FrameKind.Empty:
                     return Done(off, seq, SegmentEnding.Open, null);
+                case FrameKind.Claimed:
+                    return Done(off, seq, SegmentEnding.Claim, ClaimInProgress(off, cursor.Payload.Length));
                 default:
                     return Done(off, seq, SegmentEnding.Bad, cursor.Problem ?? new("a complete frame", $"the file ends at {window.ValidEnd}"));
             }
         }
 
+        static FrameProblem ClaimInProgress(int offset, long length) =>
+            new("a published record", $"claim in progress at offset {offset} (length {length})");
+
         SegmentScan Done(int end, long next, SegmentEnding ending, FrameProblem? problem, bool stopped = false)
         {
             progress?.Invoke((int)(ending is SegmentEnding.Marker or SegmentEnding.Full ? SegmentSize - reported : end - reported));
             long remnant = 0;
-            if (measureRemnant && ending is SegmentEnding.Open or SegmentEnding.Bad)
+            if (measureRemnant && ending is SegmentEnding.Open or SegmentEnding.Bad or SegmentEnding.Claim)
             {
-                int from = ending == SegmentEnding.Bad ? end : end + SegmentLayout.RecordHeaderSize;
+                int from = ending is SegmentEnding.Bad or SegmentEnding.Claim ? end : end + SegmentLayout.RecordHeaderSize;
                 window.Ensure((int)SegmentSize);
                 var rest = _buffer.AsSpan(Math.Min(from, (int)SegmentSize), window.ValidEnd - Math.Min(from, window.ValidEnd));
                 int last = rest.LastIndexOfAnyExcept((byte)0);

@@ -9,7 +9,7 @@ internal static partial class Recovery
     /// Where the walk of a segment starts. The tail of a v2 segment: at its watermark, at the sequence the
     /// watermark names (every record before it was durable, so open leaves those CRCs to readers and
     /// <c>mmapq verify</c>), provided the frame there confirms the pair: a record or end marker whose CRC holds
-    /// for that sequence (the CRC covers it), or a zero word with nothing but zeros after it (then
+    /// for that sequence (the CRC covers it), a claim whose claim CRC holds for it, or a zero word with nothing but zeros after it (then
     /// <c>NothingPast</c>: nothing to walk or repair). A torn frame there cannot be told from a
     /// damaged watermark, so then, like a v1 header (no record count) and a segment before the tail (whose
     /// walk decides which later files are a torn remainder), the segment is walked from its first record.
@@ -22,6 +22,8 @@ internal static partial class Recovery
         switch (new FrameCursor(seg.Bytes, start, sequence).Read(verifyCrc: true))
         {
             case FrameKind.Payload or FrameKind.Aborted or FrameKind.EndOfSegment or FrameKind.SegmentFull:
+                return (start, sequence, false);
+            case FrameKind.Claimed when Frames.ClaimHolds(seg.Bytes, start, seg.ReadWord(start), sequence): // its claim CRC covers the sequence too
                 return (start, sequence, false);
             case FrameKind.Empty when seg.Bytes[start..].IndexOfAnyExcept((byte)0) < 0:
                 return (start, sequence, true);

@@ -105,16 +105,23 @@ internal static partial class Recovery
         throw new UnreachableException("the last segment always returns");
     }
 
-    /// <summary>Scans every record with its CRC; truncates and zeroes a torn tail; throws on corruption.</summary>
+    /// <summary>
+    /// Scans every record with its CRC from <paramref name="from"/> (sequence <paramref name="fromSequence"/>);
+    /// truncates and zeroes a torn tail; throws on corruption. Past the strict region, an unfinished claim (or a
+    /// reservation whose claim was never stored, followed by the next record) becomes an aborted record and the
+    /// walk goes on (<see cref="ClaimRepair"/>).
+    /// </summary>
     private static (long Records, int End, bool Sealed) ScanAndRepair(Segment seg, int from, long fromSequence, long strictUntil, long durableEnd, ILogger logger)
     {
         Span<byte> bytes = seg.Bytes;
+        int maxFrame = SegmentLayout.FrameLength(SegmentLayout.MaxPayloadFor(seg.Size));
         var cursor = new FrameCursor(bytes, from, fromSequence);
         while (true)
         {
             FrameKind kind = cursor.Read(verifyCrc: true);
             int off = cursor.Offset;
             long seq = cursor.Sequence;
+            FrameProblem? problem = null;
             switch (kind)
             {
                 case FrameKind.Payload:
@@ -124,15 +131,34 @@ internal static partial class Recovery
                 case FrameKind.EndOfSegment:
                 case FrameKind.SegmentFull:
                     return (seq - seg.BaseSequence, off, true);
+                case FrameKind.Claimed:
+                    uint word = Frames.LoadCommitWord(bytes, off);
+                    int length = cursor.Payload.Length;
+                    if (off >= strictUntil && Frames.ClaimHolds(bytes, off, word, seq))
+                    {
+                        ClaimRepair.AbortClaim(bytes, off, seq, length);
+                        Log.ClaimAborted(logger, seg.Path, off, seq, SegmentLayout.FrameLength(length), "its claim CRC holds");
+                        continue; // read again: an aborted record now
+                    }
+                    problem = new(off < strictUntil ? $"a published record (the segment was durable up to offset {strictUntil})" : $"a claim for sequence {seq} whose claim CRC holds",
+                        $"claim in progress at offset {off} (length {length}, commit word 0x{word:X8})");
+                    break;
+                case FrameKind.Empty when off >= strictUntil:
+                    int next = ClaimRepair.FindNextFrame(bytes, off, seq + 1, maxFrame);
+                    if (next < 0) break;
+                    ClaimRepair.AbortGap(bytes, off, next, seq);
+                    Log.ClaimAborted(logger, seg.Path, off, seq, next - off, $"a reservation without its claim, before a frame for sequence {seq + 1} at offset {next}");
+                    continue;
             }
-            // Empty or Bad: the records end here. Anything non-zero from here on is a torn remnant.
+            // Empty, Bad or a claim that is not one to repair: the records end here. Anything non-zero from here on is a torn remnant.
+            problem ??= cursor.Problem;
             int rest = bytes[off..].LastIndexOfAnyExcept((byte)0);
             int tornEnd = rest < 0 ? off : off + rest + 1;
-            if (kind == FrameKind.Bad || tornEnd > off)
+            if (problem is not null || tornEnd > off)
             {
                 if (off < strictUntil)
                 {
-                    FrameProblem p = cursor.Problem ?? new($"a record (durable up to offset {strictUntil})",
+                    FrameProblem p = problem ?? new($"a record (durable up to offset {strictUntil})",
                         $"a zero commit word followed by {tornEnd - off} non-zero bytes");
                     Log.CorruptionFound(logger, seg.Path, off, $"expected {p.Expected}, found {p.Found}");
                     throw QueueCorruptedException.At(seg.Path, off, p.Expected, p.Found);

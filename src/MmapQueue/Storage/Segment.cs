@@ -78,13 +78,14 @@ internal sealed partial class Segment
     public bool ZeroWordIsCorruptAt(int offset, long sequence) =>
         RecoveredComplete || offset < RecoveredEnd || (offset == RecoveredEnd && sequence != RecoveredNext);
 
-    /// <summary>What <see cref="ZeroWordIsCorruptAt"/> found, for the exception (out of line: readers call it only to throw).</summary>
+    /// <summary>What <see cref="ZeroWordIsCorruptAt"/> found (<paramref name="word"/>: the zero or claim word there), for the exception (out of line: readers call it only to throw).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public FrameProblem ZeroWordProblem(int offset, long sequence) =>
+    public FrameProblem ZeroWordProblem(int offset, long sequence, uint word) =>
         !RecoveredComplete && offset == RecoveredEnd
             ? new($"sequence {RecoveredNext} at offset {offset} (the header's watermark counts {RecoveredNext - BaseSequence} records before it)",
                   $"{sequence - BaseSequence} records before it")
-            : new("a record or the end marker (published here when the queue was opened)", "a zero commit word");
+            : new("a record or the end marker (published here when the queue was opened)",
+                  word == 0 ? "a zero commit word" : $"a claim in progress (commit word 0x{word:X8})");
 
     /// <summary>
     /// True when every byte of the file past what was written is zero on disk: a freshly created (fallocated)
@@ -224,6 +225,14 @@ internal sealed partial class Segment
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PublishWord(int offset, uint word) => Frames.PublishCommitWord(Bytes, offset, word);
+
+    /// <summary>Stores the claim of a frame just reserved (<see cref="Frames.StoreClaim"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreClaim(int offset, long sequence, int payloadLength) => Frames.StoreClaim(Bytes, offset, sequence, payloadLength);
+
+    /// <summary>Publishes a frame: its commit word and CRC in one release store (<see cref="Frames.PublishHeader"/>); pairs with <see cref="ReadWord"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PublishHeader(int offset, uint word, uint crc) => Frames.PublishHeader(Bytes, offset, word, crc);
 
     public override string ToString() => $"{System.IO.Path.GetFileName(Path)} (base {BaseSequence})";
 }

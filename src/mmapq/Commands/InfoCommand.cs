@@ -46,6 +46,7 @@ internal static class InfoCommand
                 state = scan.Ending switch
                 {
                     SegmentEnding.Open => "active",
+                    SegmentEnding.Claim => $"active ({Markup.Escape(scan.Problem!.Value.Found)})",
                     SegmentEnding.Bad => $"[red]bad frame at {scan.End}[/]",
                     _ => "sealed (next not created yet)",
                 };

@@ -33,6 +33,10 @@ internal sealed class CrashCycleRunner
     /// consumed segments, so the checker reads from FirstSequence. One producer.
     /// </summary>
     public bool Consumer { get; init; }
+    /// <summary>Producer threads in every cycle (null: one, or three in some sync cycles).</summary>
+    public int? Producers { get; init; }
+    /// <summary>Odd producers append with the claim API (<c>Enqueue(length, state, write)</c>), so kills land inside callbacks too.</summary>
+    public bool ClaimApi { get; init; }
     public required int Seed { get; init; }
     public ITestOutputHelper? Output { get; init; }
 
@@ -61,7 +65,7 @@ internal sealed class CrashCycleRunner
                 consumerAt = null;
             }
             int run = cycle % FreshQueueEvery;
-            int producers = Mode == FlushMode.Sync && cycle % 3 == 2 && !Consumer ? 3 : 1; // group commit of concurrent producers
+            int producers = Producers ?? (Mode == FlushMode.Sync && cycle % 3 == 2 && !Consumer ? 3 : 1); // group commit of concurrent producers
             // Consumer mode, one cycle in three: a short run, so the consumer catches up and commits the end
             // while the last records are still unflushed (async): a power cut then takes back records it committed past.
             int maxRecords = Consumer && rng.Next(3) == 0 ? 300 : MaxRecordsPerRun;
@@ -70,7 +74,7 @@ internal sealed class CrashCycleRunner
                 "--dir", dir, "--mode", Mode.ToString(), "--segment", Str(segment), "--max-extra", Str(maxExtra),
                 "--run", Str(run), "--producers", Str(producers), "--max-records", Str(maxRecords),
                 "--flush-every", Str(AsyncFlushEvery[rng.Next(AsyncFlushEvery.Length)]), "--interval-ms", "5",
-                "--skip-msync-every", Str(SkipMsyncEveryNthFlush),
+                "--skip-msync-every", Str(SkipMsyncEveryNthFlush), "--claim-api", ClaimApi ? "true" : "false",
             };
             if (Consumer) args.AddRange(["--consume-every", Str(ConsumeEvery[rng.Next(ConsumeEvery.Length)])]);
             string plan;

@@ -8,6 +8,7 @@ internal sealed class CrashStats
     public long Enqueued;         // E lines seen (records whose Enqueue returned)
     public long Acked;            // records acknowledged durable
     public long LostEnqueued;     // enqueued but not recovered
+    public long Aborted;          // aborted records recovery made of claims killed producers left
     public long LostAcked;        // acknowledged but not recovered (must stay 0 in a correct writer)
     public int TornTails;         // tails recovery truncated
     public int DroppedSegments;   // segments recovery dropped after a tear in an earlier one
@@ -16,7 +17,7 @@ internal sealed class CrashStats
 
     public override string ToString() =>
         $"cycles {Cycles} (killed before open {KilledBeforeOpen}), enqueued {Enqueued}, acknowledged {Acked}, " +
-        $"lost enqueued {LostEnqueued}, lost acknowledged {LostAcked}, torn tails truncated {TornTails}, " +
+        $"lost enqueued {LostEnqueued}, lost acknowledged {LostAcked}, aborted (killed mid-Enqueue) {Aborted}, torn tails truncated {TornTails}, " +
         $"segments dropped after a tear {DroppedSegments}, segment files at the end of cycles {SegmentsSeen}" +
         (Cursors.Cycles > 0 ? $"; consumer: {Cursors}" : "");
 }

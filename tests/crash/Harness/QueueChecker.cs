@@ -17,6 +17,9 @@ internal static class QueueChecker
     /// <summary>The tag of a sequence that retention deleted (every named consumer had committed past it).</summary>
     public const long Deleted = long.MinValue;
 
+    /// <summary>The tag of an aborted record (readers skip it): a claim a killed producer never published.</summary>
+    public const long Aborted = long.MinValue + 1;
+
     /// <summary>
     /// Opens the queue with the library (recovery runs: torn tails are truncated and made durable), reads
     /// every record from the first and checks each payload is exactly what the child wrote for its tag.
@@ -43,8 +46,10 @@ internal static class QueueChecker
                     string? bad = TestRecord.Verify(payload, maxExtra, out long tag);
                     if (bad is not null)
                         throw new CrashCheckException($"{dir}: record {r.NextSequence - 1} reached a reader with a payload that differs from what was written: {bad}");
+                    while (tags.Count < r.NextSequence - 1) tags.Add(Aborted); // sequences the reader skipped
                     tags.Add(tag);
                 }
+                while (tags.Count < r.NextSequence) tags.Add(Aborted); // aborted records at the end
             }
             if (tags.Count != q.NextSequence)
                 throw new CrashCheckException($"{dir}: the reader stopped after sequence {tags.Count}, but the queue's next sequence is {q.NextSequence} (a gap)");

@@ -31,9 +31,26 @@ internal static class Appender
         for (long k = 0; Interlocked.Decrement(ref budget) >= 0; k++)
         {
             long tag = TestRecord.Tag(o.Run, producer, k);
-            Span<byte> payload = buffer.AsSpan(0, TestRecord.Length(tag, o.MaxExtra));
-            TestRecord.Fill(tag, payload);
-            long seq = queue.Enqueue(payload);
+            int length = TestRecord.Length(tag, o.MaxExtra);
+            long seq;
+            if (o.ClaimApi && producer % 2 == 1)
+            {
+                seq = queue.Enqueue(length, tag, static (span, t) =>
+                {
+                    // Half the payload, then give the core away: other producers publish behind this open claim,
+                    // so a kill often finds a half-written claim with later records after it.
+                    TestRecord.Fill(t, span);
+                    span[(span.Length / 2)..].Clear();
+                    Thread.Yield();
+                    TestRecord.Fill(t, span);
+                });
+            }
+            else
+            {
+                Span<byte> payload = buffer.AsSpan(0, length);
+                TestRecord.Fill(tag, payload);
+                seq = queue.Enqueue(payload);
+            }
             Output.Line($"E {seq} {tag}");
             switch (o.Mode)
             {

@@ -20,6 +20,8 @@ internal sealed class ChildOptions
     /// <summary>Consumer mode: a named consumer reads alongside and commits after this many records (0 = no consumer).</summary>
     public int ConsumeEvery { get; private set; }
     public bool Preheat { get; private set; } = true;
+    /// <summary>Odd producers append with the claim API (the payload is written inside the callback).</summary>
+    public bool ClaimApi { get; private set; }
     /// <summary>Disk-full scenario: the file that holds the space to give back once the disk is full.</summary>
     public string? Filler { get; private set; }
     /// <summary>Disk-full scenario: leave this many bytes free when making the filler.</summary>
@@ -46,6 +48,7 @@ internal sealed class ChildOptions
                 case "--skip-msync-every": o.SkipMsyncEveryNthFlush = (int)Long(v); break;
                 case "--consume-every": o.ConsumeEvery = (int)Long(v); break;
                 case "--preheat": o.Preheat = bool.Parse(v); break;
+                case "--claim-api": o.ClaimApi = bool.Parse(v); break;
                 case "--fill": o.Filler = v; break;
                 case "--fill-leave": o.FillLeaveBytes = Long(v); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
