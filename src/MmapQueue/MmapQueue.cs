@@ -109,7 +109,8 @@ public sealed partial class MmapQueue : IDisposable
             if (_options.MaxQueueSizeBytes > 0 && _options.MaxQueueSizeBytes < 2 * _segmentSize)
                 throw new ArgumentException($"MaxQueueSizeBytes must be at least two segments ({2 * _segmentSize} bytes with the segment size " +
                                             $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
-            _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger);
+            _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger,
+                recycle: _options.RecycleSegments);
             _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions);
             RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
 
@@ -145,7 +146,7 @@ public sealed partial class MmapQueue : IDisposable
         }
         _background = new BackgroundWork(_directory, _logger);
         _retention = new RetentionPolicy(_directory, _options, _segmentSize, _logger, _segments, _cursors, _flusher, _background,
-            () => NextSequence, ReportDropped);
+            _allocator, () => NextSequence, ReportDropped);
         _indexes = new SegmentIndexes(_segmentSize, _queueId, _options.FilePermissions, _logger, _segments, _background, _retention.Schedule);
         try
         {
@@ -249,6 +250,9 @@ public sealed partial class MmapQueue : IDisposable
         {
             StopBackgroundWork();
             _flusher.FlushForClose(reserved); // the watermarks too: the next open trusts every sealed segment without a scan
+            // A recycled active segment holds its previous lap's frames on disk past the records (zeroed only in
+            // memory): make them zeros on disk, so a clean close can promise that nothing past the watermark is stale.
+            if (!active.TailZeroOnDisk) SegmentFiles.ZeroTailOnDisk(active, active.ReservedTail.End);
             flushed = true;
         }
         finally
@@ -317,7 +321,11 @@ public sealed partial class MmapQueue : IDisposable
     internal int ApplyRetention() => _retention.Apply();
 
     /// <summary>Waits for index builds and retention passes started so far (Dispose, and tests that count mappings).</summary>
-    internal void WaitForBackgroundWork() => _background.WaitAll();
+    internal void WaitForBackgroundWork()
+    {
+        _background.WaitAll();
+        _allocator.WaitForSpares(); // a recycled spare is renamed and cleaned by then
+    }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 

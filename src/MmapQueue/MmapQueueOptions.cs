@@ -38,13 +38,26 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// <summary>Fault every page of a new segment in for writing before the writer reaches it. Default true.</summary>
     public bool Preheat { get; set; } = true;
 
+    /// <summary>
+    /// Reuse segments that retention frees (every named consumer is past them, no reader holds them) as the next
+    /// spare instead of deleting them. Default true. The file is renamed and its frames zeroed in memory on a
+    /// background thread while its pages are still in the page cache, so in steady state (consumers keeping up) the
+    /// writer takes no page fault and the kernel zero-fills no page: a new segment costs two passes over each page
+    /// (the kernel's zeroing, then the copy), a recycled one none before the copy (benchmarks/RESULTS.md). At most
+    /// two spare files exist at a time (see <see cref="MaxQueueSizeBytes"/>); a freed segment beyond that is deleted.
+    /// Set false to have every freed segment deleted at once (its disk space returned to the filesystem).
+    /// </summary>
+    public bool RecycleSegments { get; set; } = true;
+
     /// <summary><c>mlock</c> segments while they are written, so the kernel never pages them out. Default false.</summary>
     public bool LockInMemory { get; set; }
 
     /// <summary>
     /// Most bytes of segment files the queue keeps (0, the default: no limit). When a new segment would pass
-    /// it, retention runs first; if that frees nothing, <see cref="FullPolicy"/> decides. The preheated spare
-    /// segment and segments a reader still holds after retention dropped them come on top. At least two
+    /// it, retention runs first; if that frees nothing, <see cref="FullPolicy"/> decides. The spare segments (one
+    /// preheated, plus at most one recycled with <see cref="RecycleSegments"/>: two files) and segments a reader
+    /// still holds after retention dropped them come on top: a recycled spare holds no record and the roll that
+    /// takes it brings the count back, so freeing a segment into a spare makes room exactly as deleting it does. At least two
     /// segments, checked when the queue opens (the segment size may come from an existing queue).
     /// </summary>
     public long MaxQueueSizeBytes { get; set; }

@@ -38,7 +38,7 @@ namespace MmapQueues;
 /// that deletion.</para>
 /// </remarks>
 internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions options, long segmentSize, ILogger logger,
-                                              SegmentList segments, CursorStore cursors, Flusher flusher, BackgroundWork background,
+                                              SegmentList segments, CursorStore cursors, Flusher flusher, BackgroundWork background, SegmentAllocator allocator,
                                               Func<long> nextSequence, Action<long, long, string> reportDropped)
 {
     private readonly string _directory = directory;
@@ -49,6 +49,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
     private readonly CursorStore _cursors = cursors;
     private readonly Flusher _flusher = flusher;
     private readonly BackgroundWork _background = background;
+    private readonly SegmentAllocator _allocator = allocator; // takes freed segments as spares (RecycleSegments)
     private readonly Func<long> _nextSequence = nextSequence; // the queue's NextSequence, for the full-queue message
     private readonly Action<long, long, string> _reportDropped = reportDropped; // (records, first unread, reason): metric, event 1030
 
@@ -98,7 +99,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             if (count == 0) return 0;
             _cursors.RaiseFloor(segs[count].BaseSequence);
             int deleted = 0;
-            while (deleted < count && segs[deleted].TryDeleteUnreferenced()) deleted++; // a reader that arrived meanwhile stops it
+            while (deleted < count && Free(segs[deleted])) deleted++; // a reader that arrived meanwhile stops it
             for (int i = 0; i < deleted; i++)
             {
                 long first = segs[i].BaseSequence, end = segs[i + 1].BaseSequence;
@@ -111,6 +112,20 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             _segments.RemovePrefix(deleted);
             return deleted;
         }
+    }
+
+    /// <summary>
+    /// Frees one unreferenced segment: with <see cref="MmapQueueOptions.RecycleSegments"/>, and while the allocator
+    /// keeps fewer than <see cref="SegmentAllocator.MaxSpares"/> spares, it becomes the next spare (its file renamed and
+    /// cleaned in the background, its pages kept cached); otherwise it is deleted. False when a reader holds it.
+    /// Either way the floor written before already covers it, and its old name is gone for good.
+    /// </summary>
+    private bool Free(Segment s)
+    {
+        if (!_allocator.WantsRecycled) return s.TryDeleteUnreferenced();
+        if (!s.TryRetireForRecycling()) return false;
+        _allocator.Recycle(s.Path);
+        return true;
     }
 
     /// <summary>

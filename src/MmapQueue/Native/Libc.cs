@@ -9,7 +9,9 @@ internal static partial class Libc
     public const int MAP_SHARED = 0x01;
     public const int MS_ASYNC = 1, MS_SYNC = 4;
     public const int MADV_RANDOM = 1, MADV_SEQUENTIAL = 2, MADV_WILLNEED = 3, MADV_DONTNEED = 4;
-    public const int MADV_POPULATE_WRITE = 23;
+    public const int MADV_HUGEPAGE = 14, MADV_POPULATE_WRITE = 23;
+    /// <summary><c>fallocate</c> mode: the range reads as zeros afterwards, blocks stay allocated (ext4, XFS; not tmpfs).</summary>
+    public const int FALLOC_FL_ZERO_RANGE = 0x10;
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
     // O_DIRECTORY and O_NOFOLLOW are the two flags whose values differ between the architectures .NET runs on:

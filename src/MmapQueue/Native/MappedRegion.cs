@@ -86,6 +86,23 @@ internal sealed unsafe class MappedRegion : IDisposable
         if (end > start) Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_WILLNEED);
     }
 
+    /// <summary>
+    /// Zeroes [offset, offset+length) with stores into the mapping (a recycled segment's cleaning): the pages
+    /// stay cached, mapped and dirty, so the writer that comes next takes no page fault on them. The caller
+    /// makes sure nobody else reads or writes the range meanwhile.
+    /// </summary>
+    public void Clear(long offset, long length)
+    {
+        long end = Math.Min((long)_length, offset + length);
+        if (end > offset) new Span<byte>(_base + offset, checked((int)(end - offset))).Clear();
+    }
+
+    /// <summary>
+    /// Asks for transparent huge pages on the mapping (<c>MADV_HUGEPAGE</c>) before its first touch; returns
+    /// false where the kernel or filesystem refuses. Measured, not used by default (docs/DECISIONS.md).
+    /// </summary>
+    public bool TryAdviseHugePages() => Libc.madvise((nint)_base, _length, Libc.MADV_HUGEPAGE) == 0;
+
     private (long Start, long End) PageRange(long offset, long length) =>
         (offset & ~(long)(Environment.SystemPageSize - 1), Math.Min((long)_length, offset + length));
 

@@ -165,6 +165,21 @@ internal static class QueueFiles
             throw new IOException($"rename of {from} to {to} failed: {Libc.LastError()}");
     }
 
+    /// <summary>
+    /// Renames <paramref name="from"/> to a new temporary name <c>{name of <paramref name="stemPath"/>}.{random}.tmp</c>
+    /// beside it (never replacing an existing entry) and returns that name: a segment becoming a recycled spare.
+    /// </summary>
+    public static string RenameToTemporary(string from, string stemPath)
+    {
+        using var dir = DirectoryFd.Open(Path.GetDirectoryName(stemPath)!);
+        while (true)
+        {
+            string tmp = $"{stemPath}.{RandomNumberGenerator.GetHexString(16, lowercase: true)}{TemporarySuffix}";
+            if (Libc.renameat2(dir.Fd, Path.GetFileName(from), dir.Fd, Path.GetFileName(tmp), Libc.RENAME_NOREPLACE) == 0) return tmp;
+            if (Libc.LastErrno != Libc.EEXIST) throw new IOException($"rename of {from} to {tmp} failed: {Libc.LastError()}");
+        }
+    }
+
     /// <summary>Removes a file (a link itself, never its target); a missing file is fine.</summary>
     public static void Delete(string path)
     {

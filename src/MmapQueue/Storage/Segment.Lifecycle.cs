@@ -48,5 +48,20 @@ internal sealed partial class Segment
         }
     }
 
+    /// <summary>
+    /// Retires the segment for recycling if nobody holds a reference: as <see cref="TryDeleteUnreferenced"/>
+    /// (a reader either got its reference first, or finds it deleted), except that the file stays, for the
+    /// allocator to rename and clean into the next spare. Returns false, changing nothing, when it is held.
+    /// </summary>
+    public bool TryRetireForRecycling()
+    {
+        lock (_mapLock)
+        {
+            if (_refs > 0 || _deleted) return false;
+            _deleted = true; // the file now belongs to the allocator: nothing here deletes or maps it again
+            return true;
+        }
+    }
+
     public bool IsDeleted { get { lock (_mapLock) return _deleted; } }
 }

@@ -54,6 +54,14 @@ internal sealed partial class Segment
     public bool FullyFlushed { get; set; }
 
     /// <summary>
+    /// True when every byte of this segment past what the writer appended is zero on disk, not only in memory:
+    /// a segment created fresh (fallocated) is. A recycled segment is not (its previous lap's frames are
+    /// zeroed in the page cache; the disk keeps them until writeback), until <see cref="SegmentFiles.ZeroTailOnDisk"/>
+    /// made the rest durable zeros at close. A clean-close flag in the header may only be set when this is true.
+    /// </summary>
+    public bool TailZeroOnDisk { get; set; } = true;
+
+    /// <summary>
     /// Set by opening, before any reader exists, on a segment that was already complete (an end marker, or
     /// full) and is not appended to again: every record before its end is published, so a zero commit word
     /// inside it is corruption, never "nothing yet".

@@ -39,6 +39,82 @@ internal static class SegmentFiles
     }
 
     /// <summary>
+    /// Makes a segment retention freed (<see cref="Segment.TryRetireForRecycling"/>) the next spare: renamed to a
+    /// temporary name <c>next.seg.{random}.tmp</c> and the directory fsynced, before anything in it changes, so
+    /// that after a power cut its old name never comes back carrying a new header (opening deletes temporary
+    /// files; retention's floor, durable before this, already covers the old name). Then mapped (the pages are
+    /// still in the page cache: no read and no zero-fill) and its frames zeroed in memory by
+    /// <see cref="Clean"/>, on the caller's (background) thread. <see cref="Segment.TailZeroOnDisk"/> is false.
+    /// </summary>
+    public static Segment OpenRecycled(string path, string directory, long size)
+    {
+        string tmp = QueueFiles.RenameToTemporary(path, Path.Combine(directory, SegmentNames.SpareStem));
+        MappedRegion map;
+        try
+        {
+            QueueFiles.FsyncDirectory(directory);
+            using SafeFileHandle handle = QueueFiles.OpenExisting(tmp, write: true);
+            long length = RandomAccess.GetLength(handle);
+            if (length != size)
+                throw QueueCorruptedException.At(tmp, 0, $"file length {size} (the queue's segment size)", $"{length}");
+            map = MappedRegion.Map(handle, size, tmp);
+        }
+        catch
+        {
+            QueueFiles.Delete(tmp);
+            throw;
+        }
+        var segment = new Segment(tmp, baseSequence: -1, size) { TailZeroOnDisk = false };
+        segment.AdoptMapping(map);
+        return segment;
+    }
+
+    /// <summary>
+    /// Zeroes a recycled spare's frames in memory (as Aeron cleans a used term): everything past the header,
+    /// 2 MiB at a time, faulting the cached pages in for writing first (<c>MADV_POPULATE_WRITE</c>), so the
+    /// writer later finds them mapped, dirty and zero. Runs before activation, so no reader, the flusher,
+    /// export or the inspector can see a previous lap's frame. Returns false when <paramref name="stop"/> ended it early.
+    /// </summary>
+    public static bool Clean(Segment spare, Func<bool> stop)
+    {
+        const long Chunk = 2 << 20;
+        for (long offset = SegmentLayout.HeaderSize; offset < spare.Size; offset += Chunk)
+        {
+            if (stop()) return false;
+            long length = Math.Min(Chunk, spare.Size - offset);
+            spare.Region.TryPopulateWrite(offset, length); // an optimisation only: the stores below fault anyway
+            spare.Region.Clear(offset, length);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Makes the rest of a recycled segment zero on disk, from the page after <paramref name="end"/> (the bytes
+    /// between <paramref name="end"/> and that page reached the disk with the record before them, as zeros):
+    /// <c>fallocate(FALLOC_FL_ZERO_RANGE)</c> and fsync (metadata only), or, where the filesystem lacks it, an
+    /// msync of that range (the zeros are in memory). Sets <see cref="Segment.TailZeroOnDisk"/>. For close:
+    /// zeroing a range drops its cached pages.
+    /// </summary>
+    public static void ZeroTailOnDisk(Segment segment, long end)
+    {
+        long from = (end + SegmentLayout.PageSize - 1) & ~(long)(SegmentLayout.PageSize - 1);
+        if (from < segment.Size)
+        {
+            using SafeFileHandle handle = QueueFiles.OpenExisting(segment.Path, write: true);
+            int fd = (int)handle.DangerousGetHandle();
+            if (Libc.fallocate(fd, Libc.FALLOC_FL_ZERO_RANGE, from, segment.Size - from) == 0)
+            {
+                if (Libc.fsync(fd) != 0) throw new IOException($"fsync of {segment.Path} failed: {Libc.LastError()}");
+            }
+            else if (Libc.LastErrno is Libc.EOPNOTSUPP or Libc.ENOSYS)
+                segment.Region.Flush(from, segment.Size - from, segment.Path);
+            else
+                throw new IOException($"fallocate(FALLOC_FL_ZERO_RANGE) of {segment.Path} [{from}, {segment.Size}) failed: {Libc.LastError()}");
+        }
+        segment.TailZeroOnDisk = true;
+    }
+
+    /// <summary>
     /// Turns the spare into the segment that starts at <paramref name="baseSequence"/>: header written and
     /// made durable first, then the rename, so a file carrying a segment name always has a valid header.
     /// The caller fsyncs the directory before it reports anything in this segment durable.

@@ -1,0 +1,194 @@
+using MmapQueues.Format;
+using MmapQueues.Native;
+using MmapQueues.Storage;
+using static MmapQueues.Tests.QueueTestKit;
+
+namespace MmapQueues.Tests;
+
+/// <summary><see cref="MmapQueueOptions.RecycleSegments"/>: freed segments become the next spare, and no previous lap is ever read.</summary>
+public class RecycleTests
+{
+    private const int R = RecordsPerSegment;
+
+    /// <summary>The inode of a file (statx, no link followed).</summary>
+    private static ulong Inode(string path)
+    {
+        Span<byte> buffer = stackalloc byte[Libc.StatxSize];
+        Assert.Equal(0, Libc.statx(Libc.AT_FDCWD, path, Libc.AT_SYMLINK_NOFOLLOW, 0x100 /* STATX_INO */, buffer));
+        return BitConverter.ToUInt64(buffer[32..40]); // stx_ino
+    }
+
+    /// <summary>The inodes of the segment files and spares (index side files and the cursors file come and go on their own).</summary>
+    private static HashSet<ulong> InodesIn(string dir) =>
+        Directory.GetFiles(dir, "*.seg").Concat(Directory.GetFiles(dir, "next.seg.*.tmp")).Select(Inode).ToHashSet();
+
+    /// <summary>Lets a named consumer read everything so far and commit: retention frees every segment before the active one.</summary>
+    private static void ConsumeAll(MmapQueue q)
+    {
+        using var c = q.OpenReader("c");
+        c.Seek(q.NextSequence);
+        c.Commit();
+        q.WaitForBackgroundWork(); // the retention pass and the recycled spare's cleaning
+    }
+
+    [Fact]
+    public void AConsumedSegmentIsReusedUnderTheNextNameAndNoNewFileIsCreated()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Options());
+        Fill(q, 3 * R + 5); // segments 0, R, 2R, 3R (active), and a fresh spare
+        ulong first = Inode(Path.Combine(dir.Path, SegmentName(0)));
+        ConsumeAll(q);
+        Assert.Equal([SegmentName(3 * R)], SegmentFileNames(dir.Path));
+        HashSet<ulong> before = InodesIn(dir.Path);
+        Assert.Contains(first, before); // segment 0 lives on as a spare (next.seg.*.tmp); 1 and 2 were deleted
+
+        Fill(q, R); // rolls once, into the recycled spare
+        long nextBase = q.Segments[^1].BaseSequence;
+        Assert.Equal(first, Inode(Path.Combine(dir.Path, SegmentName(nextBase))));
+        Assert.Subset(before, InodesIn(dir.Path)); // no file was created for the roll
+
+        using var r = q.OpenReader(nextBase);
+        ReadExpecting(r, q.NextSequence - nextBase); // only this lap's records
+        Assert.False(r.TryRead(out _), "the reader must stop at the tail, not read on into the previous lap's frames");
+    }
+
+    [Fact]
+    public async Task AReaderWaitingOnARecycledTailNeverSeesThePreviousLapsFrames()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Options());
+        byte[] lap1 = Enumerable.Repeat((byte)0xAB, PayloadSize).ToArray();
+        for (int i = 0; i < 2 * R + 1; i++) q.Enqueue(lap1); // segment 0 full of a pattern
+        q.WaitForBackgroundWork();
+        ulong first = Inode(Path.Combine(dir.Path, SegmentName(0)));
+        ConsumeAll(q);
+        while (q.Segments[^1].BaseSequence < 3 * R) q.Enqueue(Payload(q.NextSequence)); // rolls into the recycled segment 0
+        Segment active = q.Segments[^1];
+        Assert.Equal(first, Inode(active.Path));
+        Assert.True(ZeroFrom(active, active.ReservedTail.End), "the recycled segment must be zero past its records before anyone reads it");
+
+        using var r = q.OpenReader(q.NextSequence);
+        Assert.False(r.TryRead(out _)); // at the tail: nothing yet, not a stale frame
+        var waiting = r.WaitToReadAsync().AsTask();
+        long seq = q.Enqueue(Payload(q.NextSequence));
+        Assert.True(await waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(r.TryRead(out var p) && p.SequenceEqual(Payload(seq)));
+        Assert.False(r.TryRead(out _));
+    }
+
+    [Fact]
+    public void AReaderStillOnAnOldSegmentKeepsItFromBeingRecycled()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Options());
+        Fill(q, 3 * R + 5);
+        using var anonymous = q.OpenReader(3); // on segment 0
+        Assert.True(anonymous.TryRead(out var view));
+        ConsumeAll(q);
+        Assert.Equal(Names(0, R, 2 * R, 3 * R), SegmentFileNames(dir.Path)); // the prefix rule: nothing before the reader goes
+        Fill(q, 2 * R); // rolls: none may take segment 0's file
+        Assert.True(File.Exists(Path.Combine(dir.Path, SegmentName(0))));
+        Assert.True(view.SequenceEqual(Payload(3)), "a live view must keep its bytes through recycling");
+        ReadExpecting(anonymous, R); // reads on into segment 1, letting go of segment 0
+        q.ApplyRetention();
+        Assert.False(File.Exists(Path.Combine(dir.Path, SegmentName(0))));
+    }
+
+    [Fact]
+    public void RecoveryTruncatesAPreviousLapsFramesLeftPastTheWatermarkByAPowerCut()
+    {
+        using var dir = new TempDir();
+        var q = new MmapQueue(dir.Path, Options());
+        Fill(q, 2 * R + 1);
+        byte[] lap1 = File.ReadAllBytes(Path.Combine(dir.Path, SegmentName(0))); // what the disk may still hold after the cut
+        ConsumeAll(q);
+        while (q.Segments[^1].BaseSequence < 2 * R + R) q.Enqueue(Payload(q.NextSequence));
+        Segment active = q.Segments[^1];
+        Fill(q, 5);
+        q.Flush();
+        long next = q.NextSequence;
+        int end = active.ReservedTail.End;
+        string path = active.Path;
+        q.SimulateCrash();
+        // The cut lost the in-memory zeros: from the end of this lap's records on, the previous lap's frames are
+        // back, at the very offsets this lap uses (same record size), valid in every way but their sequence.
+        using (var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            fs.Position = end;
+            fs.Write(lap1.AsSpan(end));
+        }
+
+        var log = new CapturingLoggerFactory();
+        using (var reopened = new MmapQueue(dir.Path, Options(), log))
+        {
+            Assert.Equal(next, reopened.NextSequence);
+            Assert.Equal(1, log.Count(1002)); // TornTailTruncated
+            Assert.Equal(next, ReadAllAndCheck(reopened, reopened.FirstSequence, _ => PayloadSize));
+        }
+        byte[] after = File.ReadAllBytes(path);
+        Assert.True(after.AsSpan(end).IndexOfAnyExcept((byte)0) < 0, "recovery must zero the previous lap's frames, not only skip them");
+    }
+
+    [Fact]
+    public void ClosingARecycledActiveSegmentMakesItsTailZeroOnDisk()
+    {
+        using var dir = new TempDir();
+        Segment active;
+        using (var q = new MmapQueue(dir.Path, Options()))
+        {
+            Fill(q, 2 * R + 1);
+            ConsumeAll(q);
+            while (q.Segments[^1].BaseSequence < 3 * R) q.Enqueue(Payload(q.NextSequence));
+            active = q.Segments[^1];
+            Assert.False(active.TailZeroOnDisk, "a recycled segment's zeros are only in memory until close");
+        }
+        Assert.True(active.TailZeroOnDisk);
+        byte[] file = File.ReadAllBytes(active.Path);
+        Assert.True(file.AsSpan(SegmentLayout.FirstRecordOffset + SegmentLayout.FrameLength(PayloadSize)).IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    [Fact]
+    public void WithRecycleSegmentsOffFreedSegmentsAreDeletedAndRollsUseNewFiles()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Options(o => o.RecycleSegments = false));
+        Fill(q, 3 * R + 5);
+        ulong first = Inode(Path.Combine(dir.Path, SegmentName(0)));
+        ConsumeAll(q);
+        Assert.DoesNotContain(first, InodesIn(dir.Path));
+        Assert.Single(Directory.GetFiles(dir.Path, "next.seg.*.tmp")); // the one fresh spare, as before
+        HashSet<ulong> before = InodesIn(dir.Path);
+        Fill(q, R);
+        Assert.NotEmpty(InodesIn(dir.Path).Except(before)); // the roll's next spare is a new file
+    }
+
+    [Fact]
+    public void AFullQueueAppendsAgainOnceConsumersFreeSegmentsIntoSpares()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Options(o =>
+        {
+            o.MaxQueueSizeBytes = 3 * SegmentSize;
+            o.FullPolicy = QueueFullPolicy.Reject;
+        }));
+        using var c = q.OpenReader("c");
+        for (int lap = 0; lap < 6; lap++)
+        {
+            long appended = 0;
+            while (q.TryEnqueue(Payload(q.NextSequence), out _)) appended++; // up to the limit
+            Assert.True(appended >= (lap == 0 ? 3 * R : 2 * R), $"lap {lap}: only {appended} records fitted");
+            Assert.Equal(3, SegmentFileNames(dir.Path).Length);
+            ReadExpecting(c, q.NextSequence - c.NextSequence);
+            q.WaitForBackgroundWork(); // index builds hold the sealed segments for a moment
+            c.Commit(); // frees the two sealed segments: one becomes a spare, the other is deleted
+            q.WaitForBackgroundWork();
+            Assert.Single(SegmentFileNames(dir.Path));
+            Assert.InRange(Directory.GetFiles(dir.Path, "next.seg.*.tmp").Length, 1, SegmentAllocator.MaxSpares);
+        }
+    }
+
+    private static bool ZeroFrom(Segment s, int offset) => s.Bytes[offset..].IndexOfAnyExcept((byte)0) < 0;
+
+    private static string[] Names(params long[] bases) => bases.Select(SegmentName).ToArray();
+}
