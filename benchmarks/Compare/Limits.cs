@@ -52,4 +52,12 @@ internal static class Limits
         "scheduler's and the p50 shows the queue's own cost (frame, CRC, commit word).";
     public const string Case8 =
         "Steady state allocates nothing; what remains happens once per segment: a roll (segment object, array copy, log, next spare task) and a reader mapping the next segment (file handle).";
+    public const string Case9Steady =
+        "Steady state: rolls take recycled segments (renamed and zeroed on a background thread, pages still cached and mapped by the cleaning), so the writer takes no page fault and no kernel zero-fill; " +
+        "what is left is the per-record cost of case 1, and on 2 vCPUs the consumer (CRC check per record), the cleaning memset and the 1 s interval flush (msync of what was written) share the cores with the writer.";
+    public const string Case9Growing =
+        "Every page is new to the page cache: zeroed by the kernel (the heater's MADV_POPULATE_WRITE ahead of the writer, or the writer's own fault) and then copied into, two passes against write()'s one; " +
+        "with 1 GiB segments the heater works through one file the writer is already in, so the writer catches it up and takes the faults itself.";
+    public const string Case9Large =
+        "Memory bandwidth on both sides at 1 KiB; the queue's consumer reads and checks every byte again on the other vCPU, the FileStream log's bytes are never read.";
 }

@@ -321,6 +321,12 @@ public sealed partial class MmapQueue : IDisposable
     internal int ApplyRetention() => _retention.Apply();
 
     /// <summary>Waits for index builds and retention passes started so far (Dispose, and tests that count mappings).</summary>
+    /// <summary>Rolls that reused a segment retention had freed (<see cref="MmapQueueOptions.RecycleSegments"/>).</summary>
+    internal long RecycledRolls => _allocator.RecycledTaken;
+
+    /// <summary>Spares activated (rolls, and a new queue's first segment).</summary>
+    internal long SparesTaken => _allocator.Taken;
+
     internal void WaitForBackgroundWork()
     {
         _background.WaitAll();

@@ -35,6 +35,7 @@ internal sealed class SegmentAllocator : IDisposable
     private readonly List<Spare> _spares = new(); // oldest first
     private bool _disposed;
     private volatile bool _stopping; // ends a cleaning under way at Dispose
+    private long _taken, _recycledTaken;
 
     private sealed record Spare(Task<Segment> Ready, bool Recycled);
 
@@ -49,6 +50,12 @@ internal sealed class SegmentAllocator : IDisposable
         _logger = logger;
         _heater = new SegmentHeater(lockInMemory, logger);
     }
+
+    /// <summary>Rolls that took a recycled spare so far (tests, the crash child and benchmarks show recycling happened).</summary>
+    public long RecycledTaken => Interlocked.Read(ref _recycledTaken);
+
+    /// <summary>Spares activated so far, fresh and recycled (a new queue's first segment included).</summary>
+    public long Taken => Interlocked.Read(ref _taken);
 
     /// <summary>Heats the rest of a recovered tail segment from where the writer resumes.</summary>
     public void HeatActive(Segment active) => _heater.HeatInBackground(active, _preheat);
@@ -91,7 +98,11 @@ internal sealed class SegmentAllocator : IDisposable
         Segment spare = SegmentFiles.OpenRecycled(path, _directory, _segmentSize);
         bool cleaned = SegmentFiles.Clean(spare, () => _stopping);
         Log.SpareRecycled(_logger, spare.Path, path, cleaned);
-        if (cleaned) return spare;
+        if (cleaned)
+        {
+            _heater.HeatInBackground(spare, populate: false); // nothing to fault in any more; mlocks it with LockInMemory
+            return spare;
+        }
         // Dispose came first: a spare with a previous lap's frames must never be handed out. Nobody will.
         spare.Release();
         QueueFiles.Delete(spare.Path);
@@ -142,6 +153,8 @@ internal sealed class SegmentAllocator : IDisposable
             QueueFiles.Delete(spare.Path);
             throw;
         }
+        Interlocked.Increment(ref _taken);
+        if (!spare.TailZeroOnDisk) Interlocked.Increment(ref _recycledTaken); // only recycled spares start with stale bytes on disk
         Start();
         return spare;
     }

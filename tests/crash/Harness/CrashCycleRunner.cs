@@ -33,6 +33,8 @@ internal sealed class CrashCycleRunner
     /// consumed segments, so the checker reads from FirstSequence. One producer.
     /// </summary>
     public bool Consumer { get; init; }
+    /// <summary><see cref="MmapQueueOptions.RecycleSegments"/> in the child (on by default, as in the library).</summary>
+    public bool RecycleSegments { get; init; } = true;
     public required int Seed { get; init; }
     public ITestOutputHelper? Output { get; init; }
 
@@ -70,7 +72,7 @@ internal sealed class CrashCycleRunner
                 "--dir", dir, "--mode", Mode.ToString(), "--segment", Str(segment), "--max-extra", Str(maxExtra),
                 "--run", Str(run), "--producers", Str(producers), "--max-records", Str(maxRecords),
                 "--flush-every", Str(AsyncFlushEvery[rng.Next(AsyncFlushEvery.Length)]), "--interval-ms", "5",
-                "--skip-msync-every", Str(SkipMsyncEveryNthFlush),
+                "--skip-msync-every", Str(SkipMsyncEveryNthFlush), "--recycle", RecycleSegments ? "true" : "false",
             };
             if (Consumer) args.AddRange(["--consume-every", Str(ConsumeEvery[rng.Next(ConsumeEvery.Length)])]);
             string plan;
@@ -103,6 +105,7 @@ internal sealed class CrashCycleRunner
                     plan = afterProgress ? $"{ms} ms after the first acknowledgement" : $"{ms} ms after open";
                 }
                 child.Kill();
+                Stats.RecycledRolls += child.RecycledRolls;
                 if (child.Error is { } error) Violations.Add($"cycle {thisCycle}: the child failed: {error}");
                 AfterKill();
                 var found = new List<string>();

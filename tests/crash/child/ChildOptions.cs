@@ -20,6 +20,7 @@ internal sealed class ChildOptions
     /// <summary>Consumer mode: a named consumer reads alongside and commits after this many records (0 = no consumer).</summary>
     public int ConsumeEvery { get; private set; }
     public bool Preheat { get; private set; } = true;
+    public bool RecycleSegments { get; private set; } = true;
     /// <summary>Disk-full scenario: the file that holds the space to give back once the disk is full.</summary>
     public string? Filler { get; private set; }
     /// <summary>Disk-full scenario: leave this many bytes free when making the filler.</summary>
@@ -46,6 +47,7 @@ internal sealed class ChildOptions
                 case "--skip-msync-every": o.SkipMsyncEveryNthFlush = (int)Long(v); break;
                 case "--consume-every": o.ConsumeEvery = (int)Long(v); break;
                 case "--preheat": o.Preheat = bool.Parse(v); break;
+                case "--recycle": o.RecycleSegments = bool.Parse(v); break;
                 case "--fill": o.Filler = v; break;
                 case "--fill-leave": o.FillLeaveBytes = Long(v); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
@@ -61,6 +63,7 @@ internal sealed class ChildOptions
         FlushMode = Mode,
         FlushInterval = TimeSpan.FromMilliseconds(IntervalMs),
         Preheat = Preheat,
+        RecycleSegments = RecycleSegments,
         TestOnlySkipMsyncEveryNthFlush = SkipMsyncEveryNthFlush,
     };
 
