@@ -21,6 +21,16 @@ internal static class Case9Recycle
         Console.WriteLine("Case 9: default-options append, steady state (recycling) and growing queue, vs FileStream log and floor");
         int reps = ctx.Reps(3);
         long n64 = ctx.Size(10_000_000, 300_000), n1k = ctx.Size(1_000_000, 30_000);
+        // MMAPQ_BENCH_HUGEPAGE=1: the experiment of issue 11 (MADV_HUGEPAGE on new segments' mappings); off by default.
+        // MMAPQ_BENCH_HUGEPAGE=ab: only the A/B rows of that experiment (growing queue, with and without, alternating).
+        string? hugePages = Environment.GetEnvironmentVariable("MMAPQ_BENCH_HUGEPAGE");
+        if (hugePages == "ab")
+        {
+            HugePagesAB(ctx, reps, n64);
+            return;
+        }
+        Storage.SegmentFiles.AdviseHugePages = hugePages == "1";
+        if (Storage.SegmentFiles.AdviseHugePages) ctx.Report.Note("MMAPQ_BENCH_HUGEPAGE=1: new segments are mapped with MADV_HUGEPAGE (an experiment, not the library's default)");
         using var floorBuffer = new AlignedBuffer(64L << 20);
 
         var (steady, stream) = Stats.Interleave(reps, () => Steady(ctx, 64, n64), () => Case3FileStream.StreamAppend(ctx, 64, n64, flush: false).Append);
@@ -48,6 +58,24 @@ internal static class Case9Recycle
         ctx.Report.Add(new Row("9", $"{Count(n1k)} × 1 KiB, steady state (a consumer keeping up, recycling)",
             Describe(big, n1k), $"{Rate(bigStream, n1k)} M rec/s (FileStream log, no flush)",
             bigRatio, "queue/FileStream", "≥ 2×", bigRatio.Median >= 2, Limits.Case9Large));
+    }
+
+    /// <summary>The growing queue with and without MADV_HUGEPAGE on new segments, alternating in one run.</summary>
+    private static void HugePagesAB(BenchContext ctx, int reps, long n)
+    {
+        foreach (long segment in new[] { 64L << 20, 1L << 30 })
+        {
+            Sample With(bool on)
+            {
+                Storage.SegmentFiles.AdviseHugePages = on;
+                try { return Growing(ctx, 64, n, segment); }
+                finally { Storage.SegmentFiles.AdviseHugePages = false; }
+            }
+            var (on, off) = Stats.Interleave(reps, () => With(true), () => With(false));
+            var ratio = Spread.Of(on.Zip(off, (a, b) => b.Seconds / a.Seconds));
+            ctx.Report.Add(new Row("9", $"experiment: growing queue, {segment >> 20} MiB segments, MADV_HUGEPAGE on new segments",
+                Describe(on, n), Describe(off, n) + " (without)", ratio, "with/without", "(reported)", null, Limits.Case9Growing));
+        }
     }
 
     private static string Count(long n) => n >= 1_000_000 ? $"{n / 1_000_000} M" : $"{n / 1000} k";

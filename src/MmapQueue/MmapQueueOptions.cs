@@ -39,13 +39,14 @@ public sealed class MmapQueueOptions : IValidatableObject
     public bool Preheat { get; set; } = true;
 
     /// <summary>
-    /// Reuse segments that retention frees (every named consumer is past them, no reader holds them) as the next
-    /// spare instead of deleting them. Default true. The file is renamed and its frames zeroed in memory on a
-    /// background thread while its pages are still in the page cache, so in steady state (consumers keeping up) the
-    /// writer takes no page fault and the kernel zero-fills no page: a new segment costs two passes over each page
-    /// (the kernel's zeroing, then the copy), a recycled one none before the copy (benchmarks/RESULTS.md). At most
-    /// two spare files exist at a time (see <see cref="MaxQueueSizeBytes"/>); a freed segment beyond that is deleted.
-    /// Set false to have every freed segment deleted at once (its disk space returned to the filesystem).
+    /// Reuse segments that retention frees (every named consumer is past them, no reader holds them, the flusher
+    /// is done with them) as the next spare instead of deleting them. Default true. The file is renamed and its
+    /// frames zeroed in memory on a background thread while its pages are still in the page cache, so a roll into
+    /// it costs the writer no page fault and the kernel no zero-fill: a new segment's page is zeroed by the kernel,
+    /// then copied into (two passes); a recycled one only copied into. A roll takes a fresh segment when no
+    /// recycled one is ready (a burst faster than consumers, or than the disk: benchmarks/RESULTS.md, case 9).
+    /// At most three spare files exist at a time, a fresh one and two recycled (see <see cref="MaxQueueSizeBytes"/>);
+    /// a freed segment beyond that is deleted. Set false to have every freed segment deleted at once.
     /// </summary>
     public bool RecycleSegments { get; set; } = true;
 
@@ -55,7 +56,7 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// <summary>
     /// Most bytes of segment files the queue keeps (0, the default: no limit). When a new segment would pass
     /// it, retention runs first; if that frees nothing, <see cref="FullPolicy"/> decides. The spare segments (one
-    /// preheated, plus at most one recycled with <see cref="RecycleSegments"/>: two files) and segments a reader
+    /// preheated, plus at most two recycled with <see cref="RecycleSegments"/>: three files) and segments a reader
     /// still holds after retention dropped them come on top: a recycled spare holds no record and the roll that
     /// takes it brings the count back, so freeing a segment into a spare makes room exactly as deleting it does. At least two
     /// segments, checked when the queue opens (the segment size may come from an existing queue).

@@ -22,8 +22,8 @@ namespace MmapQueues.Storage;
 /// </remarks>
 internal sealed class SegmentAllocator : IDisposable
 {
-    /// <summary>Spare files kept at most, fresh and recycled together; a freed segment beyond that is deleted.</summary>
-    public const int MaxSpares = 2;
+    /// <summary>Spare files kept at most, fresh and recycled together (a fresh reserve and two recycled); a freed segment beyond that is deleted.</summary>
+    public const int MaxSpares = 3;
 
     private readonly string _directory;
     private readonly long _segmentSize;

@@ -8,6 +8,12 @@ namespace MmapQueues.Storage;
 internal static class SegmentFiles
 {
     /// <summary>
+    /// Experiment switch (benchmarks only): <c>MADV_HUGEPAGE</c> on each new spare's mapping before its first
+    /// touch. Off: measured in benchmarks/RESULTS.md (case 9) and docs/DECISIONS.md.
+    /// </summary>
+    internal static bool AdviseHugePages { get; set; }
+
+    /// <summary>
     /// Creates the spare segment, a temporary file <c>next.seg.{random}.tmp</c> created exclusively with
     /// <paramref name="fileMode"/>: real blocks reserved with <c>fallocate</c> (a full disk
     /// fails here with an <see cref="IOException"/>, never later as a SIGBUS on a page fault) and mapped;
@@ -33,6 +39,7 @@ internal static class SegmentFiles
             }
             map = MappedRegion.Map(handle, size, path);
         }
+        if (AdviseHugePages) map.TryAdviseHugePages();
         var segment = new Segment(path, baseSequence: -1, size);
         segment.AdoptMapping(map);
         return segment;
