@@ -188,6 +188,22 @@ public class RecycleTests
         }
     }
 
+    [Fact]
+    public void AnInspectorReadingASegmentThatIsRecycledReportsItGoneNotCorrupt()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Options(o => o.SegmentSizeBytes = 1 << 20)); // more than the inspector's first read
+        Fill(q, 2 * ((1 << 20) / SegmentLayout.FrameLength(PayloadSize)) + 1);
+        QueueInspector inspector = QueueInspector.Open(dir.Path);
+        InspectedSegment first = inspector.ListSegments()[0];
+        var e = Assert.Throws<FileNotFoundException>(() => inspector.Scan(first, (in InspectedRecord r) =>
+        {
+            if (r.Sequence == 0) ConsumeAll(q); // recycled (renamed, zeroed) while the scan holds the file open
+            return true;
+        }));
+        Assert.Contains("recycled", e.Message);
+    }
+
     private static bool ZeroFrom(Segment s, int offset) => s.Bytes[offset..].IndexOfAnyExcept((byte)0) < 0;
 
     private static string[] Names(params long[] bases) => bases.Select(SegmentName).ToArray();

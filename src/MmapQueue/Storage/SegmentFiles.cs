@@ -77,14 +77,18 @@ internal static class SegmentFiles
     }
 
     /// <summary>
-    /// Zeroes a recycled spare's frames in memory (as Aeron cleans a used term): everything past the header,
-    /// 2 MiB at a time, faulting the cached pages in for writing first (<c>MADV_POPULATE_WRITE</c>), so the
-    /// writer later finds them mapped, dirty and zero. Runs before activation, so no reader, the flusher,
-    /// export or the inspector can see a previous lap's frame. Returns false when <paramref name="stop"/> ended it early.
+    /// Zeroes a recycled spare in memory (as Aeron cleans a used term), 2 MiB at a time, faulting the cached
+    /// pages in for writing first (<c>MADV_POPULATE_WRITE</c>), so the writer later finds them mapped, dirty and
+    /// zero. Runs before activation, so no reader, the flusher or export can see a previous lap's frame. The
+    /// header goes first, with a full fence after it: a tool of another process still reading the file under its
+    /// old name (the inspector, by <c>pread</c>) that meets a zeroed frame finds the header gone too, and reports
+    /// the segment recycled rather than the queue corrupt. Returns false when <paramref name="stop"/> ended it early.
     /// </summary>
     public static bool Clean(Segment spare, Func<bool> stop)
     {
         const long Chunk = 2 << 20;
+        spare.Region.Clear(0, SegmentLayout.HeaderSize);
+        Interlocked.MemoryBarrier(); // the header's zeros become visible before any frame's (pairs with QueueInspector's header re-read)
         for (long offset = SegmentLayout.HeaderSize; offset < spare.Size; offset += Chunk)
         {
             if (stop()) return false;
