@@ -250,10 +250,10 @@ public sealed partial class MmapQueue : IDisposable
         {
             StopBackgroundWork();
             _flusher.FlushForClose(reserved); // the watermarks too: the next open trusts every sealed segment without a scan
+            flushed = true;
             // A recycled active segment holds its previous lap's frames on disk past the records (zeroed only in
             // memory): make them zeros on disk, so a clean close can promise that nothing past the watermark is stale.
             if (!active.TailZeroOnDisk) SegmentFiles.ZeroTailOnDisk(active, active.ReservedTail.End);
-            flushed = true;
         }
         finally
         {

@@ -204,6 +204,28 @@ public class RecycleTests
         Assert.Contains("recycled", e.Message);
     }
 
+    [Fact]
+    public void DisposeWhileFreedSegmentsAreBeingRecycledLeavesNoSpareBehindAndReopens()
+    {
+        using var dir = new TempDir();
+        const long Segment8M = 8 << 20; // long enough to clean that Dispose often meets a cleaning under way
+        long perSegment = (Segment8M - SegmentLayout.FirstRecordOffset) / SegmentLayout.FrameLength(PayloadSize);
+        long next;
+        using (var q = new MmapQueue(dir.Path, Options(o => o.SegmentSizeBytes = Segment8M)))
+        {
+            Fill(q, 3 * perSegment + 1);
+            using var c = q.OpenReader("c");
+            c.Seek(q.NextSequence);
+            c.Commit(); // frees three segments into spares; Dispose follows at once
+            next = q.NextSequence;
+        }
+        Assert.Empty(Directory.GetFiles(dir.Path, "next.seg.*.tmp"));
+        Assert.Equal([SegmentName(3 * perSegment)], SegmentFileNames(dir.Path));
+        using var reopened = new MmapQueue(dir.Path, Options(o => o.SegmentSizeBytes = Segment8M));
+        Assert.Equal(next, reopened.NextSequence);
+        Assert.Equal(next, ReadAllAndCheck(reopened, reopened.FirstSequence, _ => PayloadSize));
+    }
+
     private static bool ZeroFrom(Segment s, int offset) => s.Bytes[offset..].IndexOfAnyExcept((byte)0) < 0;
 
     private static string[] Names(params long[] bases) => bases.Select(SegmentName).ToArray();
