@@ -12,7 +12,7 @@ namespace MmapQueues.Storage;
 /// </summary>
 /// <remarks>
 /// <para><b>Which spare a roll takes.</b> A recycled spare that is ready, else the oldest ready one, else it
-/// waits for the oldest. A fresh spare is made only when none is left (<see cref="Start"/>). So in steady
+/// waits for the oldest (a failed one is replaced by a fresh spare made on the spot, as before). A fresh spare is made only when none is left (<see cref="Start"/>). So in steady
 /// state (a consumer keeping up) rolls take recycled segments, one fresh spare waits as a reserve, and no
 /// page of the write path is new to the page cache.</para>
 /// <para><b>Concurrency.</b> <c>_lock</c> is a leaf: it guards <c>_spares</c> and <c>_disposed</c> and is never held
@@ -120,7 +120,7 @@ internal sealed class SegmentAllocator : IDisposable
         lock (_lock)
         {
             chosen = _spares.Find(s => s.Recycled && s.Ready.IsCompletedSuccessfully)
-                  ?? _spares.Find(s => s.Ready.IsCompleted)
+                  ?? _spares.Find(s => s.Ready.IsCompletedSuccessfully)
                   ?? (_spares.Count > 0 ? _spares[0] : null);
             if (chosen is not null) _spares.Remove(chosen);
         }
