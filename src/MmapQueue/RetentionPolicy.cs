@@ -73,6 +73,9 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             bool anyConsumer = cursors.Committed.Count > 0;
             long slowest = anyConsumer ? cursors.Committed.Values.Min() : long.MinValue;
             DateTime? writtenBefore = _options.RetentionAge is { } age ? DateTime.UtcNow - age : null;
+            // With RecycleSegments a segment may go before the flusher passed it: the flusher then goes on from the
+            // first segment still listed (Flusher.FirstHeldAfter). Without it, the flush first, as it always was.
+            bool waitForFlusher = !_options.RecycleSegments;
             int Deletable(bool checkHolders)
             {
                 int count = 0;
@@ -81,7 +84,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                     Segment s = segs[count];
                     long end = segs[count + 1].BaseSequence;
                     // FullyFlushed only goes false -> true (under the flush lock); a stale false just waits for the next pass.
-                    if (checkHolders && (!s.FullyFlushed || s.ReferenceCount > 0)) break;
+                    if (checkHolders && ((waitForFlusher && !s.FullyFlushed) || s.ReferenceCount > 0)) break;
                     bool consumed = anyConsumer && slowest >= end;
                     if (!consumed && !(writtenBefore is { } t && QueueFiles.TryGetLastWriteTimeUtc(s.Path) is { } written && written < t)) break; // a missing file is not "old"
                 }
@@ -89,7 +92,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             }
             int count = Deletable(checkHolders: false);
             if (count == 0) return 0;
-            if (!segs[count - 1].FullyFlushed)
+            if (waitForFlusher && !segs[count - 1].FullyFlushed)
             {
                 // The flusher walks segments in order and must be past a segment (and let go of it) before
                 // it goes; Async mode may not have flushed for a while: one flush of what is published.

@@ -226,6 +226,38 @@ public class RecycleTests
         Assert.Equal(next, ReadAllAndCheck(reopened, reopened.FirstSequence, _ => PayloadSize));
     }
 
+    [Fact]
+    public void ConsumedSegmentsAreRecycledWithoutWaitingForTheFlusherAndTheNextFlushGoesOnFromTheFirstKept()
+    {
+        using var dir = new TempDir();
+        var q = new MmapQueue(dir.Path, Options()); // Async: nothing is flushed until asked
+        Fill(q, 3 * R + 5);
+        Assert.Equal(0, q.DurableSequence);
+        ConsumeAll(q);
+        Assert.Equal(0, q.DurableSequence); // freed without a flush: the consumers are past them, the floor covers them
+        Assert.Equal(3 * R, q.FirstSequence);
+        Fill(q, R); // a roll into a recycled segment
+        q.Flush(); // the frontier's segment is gone: the walk goes on from the first kept one
+        Assert.Equal(q.NextSequence, q.DurableSequence);
+        long next = q.NextSequence;
+        q.SimulateCrash();
+        using var reopened = new MmapQueue(dir.Path, Options());
+        Assert.Equal(3 * R, reopened.FirstSequence);
+        Assert.Equal(next, reopened.NextSequence);
+        Assert.Equal(next, ReadAllAndCheck(reopened, reopened.FirstSequence, _ => PayloadSize));
+    }
+
+    [Fact]
+    public void WithRecycleSegmentsOffRetentionStillFlushesBeforeItDeletes()
+    {
+        using var dir = new TempDir();
+        using var q = new MmapQueue(dir.Path, Options(o => o.RecycleSegments = false));
+        Fill(q, 3 * R + 5);
+        ConsumeAll(q);
+        Assert.Equal(3 * R, q.FirstSequence);
+        Assert.True(q.DurableSequence >= 3 * R, $"the deleted segments were flushed first; durable only below {q.DurableSequence}");
+    }
+
     private static bool ZeroFrom(Segment s, int offset) => s.Bytes[offset..].IndexOfAnyExcept((byte)0) < 0;
 
     private static string[] Names(params long[] bases) => bases.Select(SegmentName).ToArray();
