@@ -39,14 +39,15 @@ public sealed class MmapQueueOptions : IValidatableObject
     public bool Preheat { get; set; } = true;
 
     /// <summary>
-    /// Reuse segments that retention frees (every named consumer is past them, no reader holds them, the flusher
-    /// is done with them) as the next spare instead of deleting them. Default true. The file is renamed and its
-    /// frames zeroed in memory on a background thread while its pages are still in the page cache, so a roll into
-    /// it costs the writer no page fault and the kernel no zero-fill: a new segment's page is zeroed by the kernel,
-    /// then copied into (two passes); a recycled one only copied into. A roll takes a fresh segment when no
-    /// recycled one is ready (a burst faster than consumers, or than the disk: benchmarks/RESULTS.md, case 9).
-    /// At most three spare files exist at a time, a fresh one and two recycled (see <see cref="MaxQueueSizeBytes"/>);
-    /// a freed segment beyond that is deleted. Set false to have every freed segment deleted at once.
+    /// Reuse segments that retention frees (every named consumer is past them, no reader holds them) as the next
+    /// spare instead of deleting them. Default true. The file is renamed and its frames zeroed in memory on a
+    /// background thread while its pages are still in the page cache, so a roll into it costs the writer no page
+    /// fault and the kernel no zero-fill: a new segment's page is zeroed by the kernel, then copied into (two
+    /// passes); a recycled one is only copied into. Consumed segments are then freed without waiting for a flush
+    /// to reach them (their records are out of the queue, as after a deletion). A roll takes a fresh segment when
+    /// no recycled one is ready (benchmarks/RESULTS.md, case 9). At most three spare files exist at a time, a
+    /// fresh one and two recycled (see <see cref="MaxQueueSizeBytes"/>); a freed segment beyond that is deleted.
+    /// Set false to have every freed segment flushed, then deleted, as before.
     /// </summary>
     public bool RecycleSegments { get; set; } = true;
 

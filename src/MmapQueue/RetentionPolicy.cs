@@ -19,7 +19,9 @@ namespace MmapQueues;
 /// is marked disposed), read under <c>_retentionLock</c> by every pass.</para>
 /// <para><b>What a pass deletes.</b> A prefix of the segment list, under <c>_retentionLock</c>. A segment goes
 /// when every named consumer has committed past its end (or a limit says so) and nobody holds a reference on it:
-/// no reader is on it, no view into it is live, and the flusher is done with it (<see cref="Segment.FullyFlushed"/>).
+/// no reader is on it, no view into it is live, and the flusher is done with it (<see cref="Segment.FullyFlushed"/>;
+/// with <see cref="MmapQueueOptions.RecycleSegments"/> the flusher need not have passed it: a flush that finds its
+/// frontier's segment freed goes on from the first one still listed, see docs/DECISIONS.md, "Recycled segments").
 /// The scan stops at the first segment that must stay, so a reader on segment k keeps k and everything after it.
 /// The retention floor is written to the cursors file (fdatasync) before any unlink, so a crash between unlinks
 /// leaves no gap that recovery could mistake for a torn queue: opening deletes whatever lies below the floor.</para>
