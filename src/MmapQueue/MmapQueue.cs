@@ -320,13 +320,13 @@ public sealed partial class MmapQueue : IDisposable
     /// <summary>Deletes the segments retention allows now; returns how many (tests, and after commits).</summary>
     internal int ApplyRetention() => _retention.Apply();
 
-    /// <summary>Waits for index builds and retention passes started so far (Dispose, and tests that count mappings).</summary>
     /// <summary>Rolls that reused a segment retention had freed (<see cref="MmapQueueOptions.RecycleSegments"/>).</summary>
     internal long RecycledRolls => _allocator.RecycledTaken;
 
     /// <summary>Spares activated (rolls, and a new queue's first segment).</summary>
     internal long SparesTaken => _allocator.Taken;
 
+    /// <summary>Waits for index builds, retention passes and spares started so far (tests that count mappings or files).</summary>
     internal void WaitForBackgroundWork()
     {
         _background.WaitAll();
