@@ -263,6 +263,7 @@ public sealed partial class MmapQueue : IDisposable
             bool producersDone = flushed || new SegmentIndex(_segmentSize).TryComplete(active, records);
             _allocator.Dispose();
             _flusher.Close();
+            ReleaseKeptMappings();
             if (producersDone) Volatile.Read(ref _active).Release();
             _cursors.Dispose();
             _lock.Dispose();
@@ -287,6 +288,7 @@ public sealed partial class MmapQueue : IDisposable
         StopBackgroundWork();
         _allocator.Dispose();
         _flusher.Close();
+        ReleaseKeptMappings();
         Volatile.Read(ref _active).Release();
         _cursors.Dispose(); // every commit was already durable (fdatasync before Commit returned)
         _lock.Dispose();
@@ -304,6 +306,12 @@ public sealed partial class MmapQueue : IDisposable
         _retention.WaitForRunningPass();
         _segments.WakeSpaceWaiters();
         _flusher.StopInterval();
+    }
+
+    /// <summary>Unmaps the idle mappings recycling kept (background work is stopped: nothing takes a reference any more but readers, which unmap when they let go).</summary>
+    private void ReleaseKeptMappings()
+    {
+        foreach (Segment s in _segments.Snapshot) s.KeepMappingWhenIdle(false);
     }
 
     internal Segment[] Segments => _segments.Snapshot;

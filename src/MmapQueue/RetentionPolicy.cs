@@ -121,15 +121,25 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
 
     /// <summary>
     /// Frees one unreferenced segment: with <see cref="MmapQueueOptions.RecycleSegments"/>, and while the allocator
-    /// keeps fewer than <see cref="SegmentAllocator.MaxSpares"/> spares, it becomes the next spare (its file renamed and
-    /// cleaned in the background, its pages kept cached); otherwise it is deleted. False when a reader holds it.
+    /// keeps fewer than <see cref="SegmentAllocator.MaxSpares"/> spares, it becomes the next spare (its file renamed
+    /// now, cleaned in the background, its pages kept cached); otherwise it is deleted. False when a reader holds it.
     /// Either way the floor written before already covers it, and its old name is gone for good.
     /// </summary>
     private bool Free(Segment s)
     {
         if (!_allocator.WantsRecycled) return s.TryDeleteUnreferenced();
-        if (!s.TryRetireForRecycling()) return false;
-        _allocator.Recycle(s.Path);
+        if (!s.TryRetireForRecycling(out Native.MappedRegion? parked)) return false;
+        string spare;
+        try
+        {
+            spare = SegmentFiles.RenameForRecycling(s.Path, _directory);
+        }
+        catch
+        {
+            parked?.Dispose(); // retired: nobody else unmaps it
+            throw;
+        }
+        _allocator.Recycle(spare, parked);
         return true;
     }
 

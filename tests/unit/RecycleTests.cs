@@ -92,6 +92,7 @@ public class RecycleTests
         Assert.True(view.SequenceEqual(Payload(3)), "a live view must keep its bytes through recycling");
         ReadExpecting(anonymous, R); // reads on into segment 1, letting go of segment 0
         q.ApplyRetention();
+        q.WaitForBackgroundWork(); // the spare is renamed in the background
         Assert.False(File.Exists(Path.Combine(dir.Path, SegmentName(0))));
     }
 
@@ -256,6 +257,24 @@ public class RecycleTests
         ConsumeAll(q);
         Assert.Equal(3 * R, q.FirstSequence);
         Assert.True(q.DurableSequence >= 3 * R, $"the deleted segments were flushed first; durable only below {q.DurableSequence}");
+    }
+
+    [Fact]
+    public void ARecentlySealedSegmentIsRecycledWithTheMappingItWasWrittenThrough()
+    {
+        using var dir = new TempDir();
+        using (var q = new MmapQueue(dir.Path, Options()))
+        {
+            Fill(q, 3 * R + 5); // sealed: 0, R, 2R; the last two keep their mappings when idle
+            Assert.False(q.Segments[0].IsMapped, "only the last sealed segments keep an idle mapping");
+            Assert.True(q.Segments[1].IsMapped && q.Segments[2].IsMapped);
+            Native.MappedRegion kept = q.Segments[1].Region;
+            ConsumeAll(q); // 0 and R become spares (R with its mapping), 2R is deleted (and unmapped)
+            Fill(q, 2 * R); // two rolls: into 0 (mapped again) and R (never unmapped)
+            Assert.Contains(q.Segments, s => s.IsMapped && ReferenceEquals(s.Region, kept));
+            Assert.Equal(q.NextSequence, ReadAllAndCheck(q, q.FirstSequence, _ => PayloadSize));
+        }
+        Assert.Equal(0, MappingsUnder(dir.Path)); // Dispose lets go of every kept mapping
     }
 
     private static bool ZeroFrom(Segment s, int offset) => s.Bytes[offset..].IndexOfAnyExcept((byte)0) < 0;

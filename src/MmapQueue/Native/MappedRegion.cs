@@ -18,20 +18,25 @@ internal sealed unsafe class MappedRegion : IDisposable
     private readonly nuint _length;
     private bool _locked;
 
-    private MappedRegion(byte* address, long length)
+    private MappedRegion(byte* address, long length, ulong inode)
     {
         _base = address;
         _length = (nuint)length;
+        Inode = inode;
     }
+
+    /// <summary>The inode of the file mapped (a recycled segment's mapping is checked against the file it is renamed to).</summary>
+    public ulong Inode { get; }
 
     /// <summary>Maps <paramref name="length"/> bytes of the open file, shared and writable.</summary>
     public static MappedRegion Map(SafeFileHandle file, long length, string pathForErrors)
     {
-        nint p = Libc.mmap(0, (nuint)length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED,
-            (int)file.DangerousGetHandle(), 0);
+        int fd = (int)file.DangerousGetHandle();
+        ulong inode = Libc.InodeOf(fd, pathForErrors);
+        nint p = Libc.mmap(0, (nuint)length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
         if (p == -1)
             throw new IOException($"mmap of {pathForErrors} ({length} bytes) failed: {Libc.LastError()}");
-        return new MappedRegion((byte*)p, length);
+        return new MappedRegion((byte*)p, length, inode);
     }
 
     public long Length => (long)_length;

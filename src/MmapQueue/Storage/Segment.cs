@@ -28,6 +28,7 @@ internal sealed partial class Segment
     private MappedRegion? _map;
     private int _refs;
     private bool _deleted;
+    private bool _keepMappedWhenIdle; // a recently sealed segment recycling may reuse soon: see KeepMappingWhenIdle
 
     public Segment(string path, long baseSequence, long size)
     {
@@ -92,16 +93,40 @@ internal sealed partial class Segment
         }
     }
 
-    /// <summary>Drops a reference; the last one unmaps (and deletes the file if retention asked for it).</summary>
+    /// <summary>
+    /// Drops a reference; the last one unmaps (and deletes the file if retention asked for it), unless
+    /// <see cref="KeepMappingWhenIdle"/> parks the mapping for recycling.
+    /// </summary>
     public void Release()
     {
         lock (_mapLock)
         {
             if (--_refs > 0) return;
-            _map?.Dispose();
-            _map = null;
+            if (_keepMappedWhenIdle && !_deleted) return; // parked: mapped, no reference, nothing to delete
+            UnmapUnderMapLock();
             if (_deleted) QueueFiles.Delete(Path);
         }
+    }
+
+    /// <summary>
+    /// With <paramref name="keep"/>, the mapping stays when the last reference goes, so that retention can hand it
+    /// to the allocator with the segment (its pages stay mapped: nothing is unmapped or faulted in again). The queue
+    /// keeps this for its last few sealed segments only (a growing queue must not keep every segment mapped); without
+    /// <paramref name="keep"/> an idle mapping is unmapped now.
+    /// </summary>
+    public void KeepMappingWhenIdle(bool keep)
+    {
+        lock (_mapLock)
+        {
+            _keepMappedWhenIdle = keep;
+            if (!keep && _refs == 0) UnmapUnderMapLock();
+        }
+    }
+
+    private void UnmapUnderMapLock()
+    {
+        _map?.Dispose();
+        _map = null;
     }
 
     public int ReferenceCount { get { lock (_mapLock) return _refs; } }
@@ -117,6 +142,7 @@ internal sealed partial class Segment
         {
             _deleted = true;
             if (_refs > 0) return false;
+            UnmapUnderMapLock(); // a parked mapping (KeepMappingWhenIdle)
             QueueFiles.Delete(Path);
             return true;
         }

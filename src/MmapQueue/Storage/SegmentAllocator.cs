@@ -1,3 +1,4 @@
+using MmapQueues.Native;
 using Microsoft.Extensions.Logging;
 
 namespace MmapQueues.Storage;
@@ -74,13 +75,14 @@ internal sealed class SegmentAllocator : IDisposable
     }
 
     /// <summary>
-    /// Takes <paramref name="path"/>, the file of a segment retention retired (<see cref="Segment.TryRetireForRecycling"/>),
+    /// Takes <paramref name="path"/>, the file of a segment retention retired (<see cref="Segment.TryRetireForRecycling"/>)
+    /// and renamed (<see cref="SegmentFiles.RenameForRecycling"/>), with its mapping if it was kept (<paramref name="parked"/>),
     /// and prepares it as a spare in the background (<see cref="SegmentFiles.OpenRecycled"/>, <see cref="SegmentFiles.Clean"/>).
     /// Called only by retention, one pass at a time, after <see cref="WantsRecycled"/> said yes.
     /// </summary>
-    public void Recycle(string path)
+    public void Recycle(string path, MappedRegion? parked)
     {
-        var ready = Task.Factory.StartNew(() => PrepareRecycled(path), CancellationToken.None,
+        var ready = Task.Factory.StartNew(() => PrepareRecycled(path, parked), CancellationToken.None,
             TaskCreationOptions.LongRunning, TaskScheduler.Default);
         lock (_lock)
         {
@@ -93,11 +95,11 @@ internal sealed class SegmentAllocator : IDisposable
         DropWhenDone(ready); // disposed meanwhile (retention is closed first, so not expected): no leak either way
     }
 
-    private Segment PrepareRecycled(string path)
+    private Segment PrepareRecycled(string path, MappedRegion? parked)
     {
-        Segment spare = SegmentFiles.OpenRecycled(path, _directory, _segmentSize);
+        Segment spare = SegmentFiles.OpenRecycled(path, _segmentSize, parked);
         bool cleaned = SegmentFiles.Clean(spare, () => _stopping);
-        Log.SpareRecycled(_logger, spare.Path, path, cleaned);
+        Log.SpareRecycled(_logger, spare.Path, cleaned);
         if (cleaned)
         {
             _heater.HeatInBackground(spare, populate: false); // nothing to fault in any more; mlocks it with LockInMemory

@@ -46,28 +46,53 @@ internal static class SegmentFiles
     }
 
     /// <summary>
-    /// Makes a segment retention freed (<see cref="Segment.TryRetireForRecycling"/>) the next spare: renamed to a
-    /// temporary name <c>next.seg.{random}.tmp</c> and the directory fsynced, before anything in it changes, so
-    /// that after a power cut its old name never comes back carrying a new header (opening deletes temporary
-    /// files; retention's floor, durable before this, already covers the old name). Then mapped (the pages are
-    /// still in the page cache: no read and no zero-fill) and its frames zeroed in memory by
-    /// <see cref="Clean"/>, on the caller's (background) thread. <see cref="Segment.TailZeroOnDisk"/> is false.
+    /// The first step of making a segment retention freed (<see cref="Segment.TryRetireForRecycling"/>) the next
+    /// spare, on retention's thread so that its name is gone when the pass returns, as a deletion's is: renamed to
+    /// a temporary name <c>next.seg.{random}.tmp</c> and the directory fsynced, before anything in the file
+    /// changes, so that after a power cut its old name never comes back carrying a new header (opening deletes
+    /// temporary files; retention's floor, durable before this, already covers the old name). Returns the new path.
     /// </summary>
-    public static Segment OpenRecycled(string path, string directory, long size)
+    public static string RenameForRecycling(string path, string directory)
     {
         string tmp = QueueFiles.RenameToTemporary(path, Path.Combine(directory, SegmentNames.SpareStem));
-        MappedRegion map;
         try
         {
             QueueFiles.FsyncDirectory(directory);
+        }
+        catch
+        {
+            QueueFiles.Delete(tmp);
+            throw;
+        }
+        return tmp;
+    }
+
+    /// <summary>
+    /// The second step, on the allocator's background thread: maps the renamed file <paramref name="tmp"/> with
+    /// the mapping <paramref name="parked"/> kept since the segment was written, when there is one and the file is
+    /// still its inode, or else maps it again (its pages are still in the page cache: no read and no zero-fill).
+    /// <see cref="Clean"/> then zeroes it in memory. <see cref="Segment.TailZeroOnDisk"/> is false.
+    /// </summary>
+    public static Segment OpenRecycled(string tmp, long size, MappedRegion? parked)
+    {
+        MappedRegion map;
+        try
+        {
             using SafeFileHandle handle = QueueFiles.OpenExisting(tmp, write: true);
             long length = RandomAccess.GetLength(handle);
             if (length != size)
                 throw QueueCorruptedException.At(tmp, 0, $"file length {size} (the queue's segment size)", $"{length}");
-            map = MappedRegion.Map(handle, size, tmp);
+            if (parked is not null && parked.Inode == Libc.InodeOf((int)handle.DangerousGetHandle(), tmp)) map = parked;
+            else
+            {
+                parked?.Dispose();
+                parked = null;
+                map = MappedRegion.Map(handle, size, tmp);
+            }
         }
         catch
         {
+            parked?.Dispose();
             QueueFiles.Delete(tmp);
             throw;
         }
