@@ -20,6 +20,7 @@ internal static class Harness
         ("6", Case6EndToEnd.Run),
         ("7", Case7Export.Run),
         ("8", Case8Allocation.Run),
+        ("9", Case9Recycle.Run),
     };
 
     public static int Run(string[] args)

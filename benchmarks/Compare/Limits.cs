@@ -52,4 +52,15 @@ internal static class Limits
         "scheduler's and the p50 shows the queue's own cost (frame, CRC, commit word).";
     public const string Case8 =
         "Steady state allocates nothing; what remains happens once per segment: a roll (segment object, array copy, log, next spare task) and a reader mapping the next segment (file handle).";
+    public const string Case9Steady =
+        "Nearly every roll takes a recycled segment and the writer takes almost no page fault; what is left is the consumer reading the lines the writer has just written on the other of the two vCPUs " +
+        "(72-byte frames straddle cache lines, so lines move between the cores), the background cleaning memset and the 1 s interval flush, against a floor that runs alone.";
+    public const string Case9Spares =
+        "Only the per-record cost of case 1 and the 1 s interval flush: the pages are cached, mapped and dirty from the background cleaning, so the writer neither faults nor waits for a zero-fill.";
+    public const string Case9Growing =
+        "Every page is new to the page cache: zeroed by the kernel (the heater's MADV_POPULATE_WRITE ahead of the writer, or the writer's own fault) and then copied into, two passes against write()'s one; " +
+        "with 1 GiB segments the heater works through one file the writer is already in, so the writer catches it up and takes the faults itself.";
+    public const string Case9Large =
+        "The recycling pipeline at the writer's pace: at 2.5-3 GB/s a 64 MiB segment fills in about 25 ms, about what renaming, mapping and zeroing a freed one takes on the background thread " +
+        "(10-30 ms here), so about every other roll takes the fresh reserve, whose replacement is zero-filled by the kernel; the consumer also reads and checks every byte again on the other vCPU.";
 }

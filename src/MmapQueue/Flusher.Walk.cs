@@ -23,7 +23,7 @@ internal sealed partial class Flusher
         int off = _frontierOffset;
         long seq = _durableSequence;
         string? stuck;
-        seg.Acquire(); // held across the walk; handed from segment to segment; released in finally
+        if (!seg.TryAcquire()) (seg, off, seq) = FirstHeldAfter(seq); // held across the walk; handed from segment to segment; released in finally
         try
         {
             stuck = WalkAndSyncUnderFlushLock(ref seg, ref off, ref seq, target, skipMsync, claimWait);
@@ -175,9 +175,8 @@ internal sealed partial class Flusher
             }
         }
         _watermarkPending.Clear();
-        if (includeFrontier && _frontier is { } f)
+        if (includeFrontier && _frontier is { } f && f.TryAcquire()) // a freed frontier has no watermark to keep
         {
-            f.Acquire();
             try
             {
                 Recovery.SetWatermark(f, _frontierOffset, _durableSequence - f.BaseSequence);
@@ -191,6 +190,22 @@ internal sealed partial class Flusher
                 f.Release();
             }
         }
+    }
+
+    /// <summary>
+    /// Retention freed the frontier's segment before this flush reached its end (<see cref="MmapQueueOptions.RecycleSegments"/>
+    /// frees consumed segments without waiting for the flusher): every named consumer is past its records and the
+    /// retention floor, durable before any free, puts them out of the queue, so they need no msync. The walk goes on
+    /// from the first listed segment it can hold at or after <paramref name="sequence"/>; freed segments are a prefix
+    /// of the list, and a segment held here cannot be freed (the free checks references under the segment's lock).
+    /// </summary>
+    private (Segment Segment, int Offset, long Sequence) FirstHeldAfter(long sequence)
+    {
+        AssertFlushLockHeld();
+        foreach (Segment s in _segments.Snapshot)
+            if (s.BaseSequence >= sequence && s.TryAcquire()) return (s, SegmentLayout.FirstRecordOffset, s.BaseSequence);
+        // The active segment is never freed; only a closing queue (its segments released) gets here.
+        throw new ObjectDisposedException(nameof(MmapQueue), $"Queue {_directory} is disposed.");
     }
 
     /// <summary>The segment whose base is <paramref name="sequence"/>, once the roll has listed it.</summary>

@@ -30,6 +30,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1013, Level = LogLevel.Warning, Message = "Preheating {File} failed; the writer takes its own page faults there: {Reason}")]
     public static partial void PreheatFailed(ILogger logger, string file, string reason);
 
+    [LoggerMessage(EventId = 1014, Level = LogLevel.Debug, Message = "Recycled a freed segment as the spare {Spare} (cleaned: {Cleaned})")]
+    public static partial void SpareRecycled(ILogger logger, string spare, bool cleaned);
+
     [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Slow flush of {Path}: {Milliseconds} ms")]
     public static partial void SlowFlush(ILogger logger, string path, double milliseconds);
 

@@ -175,6 +175,7 @@ public sealed partial class MmapQueue
         Segment next = _allocator.TakeAndActivate(nextBase, _queueId);
         _flusher.MarkDirectoryDirty(); // the rename must be fsynced before this segment's records are durable
         _segments.Add(next);
+        if (_options.RecycleSegments) KeepRecentMappings(full);
         Recovery.WriteEndMarker(full, end, nextBase);
         CountRolled(end); // here, not after Seal: a failed TakeAndActivate retries the roll and would count twice
         Volatile.Write(ref _active, next); // pairs with the Volatile.Read in Reserve: producers move over
@@ -182,6 +183,22 @@ public sealed partial class MmapQueue
         _indexes.BuildInBackground(full, records); // takes over the writer's reference: producers that reserved before the seal may still be copying
         _retention.Schedule();
     }
+
+    /// <summary>
+    /// Recycling: the segments sealed last keep their mappings when idle (<see cref="Segment.KeepMappingWhenIdle"/>),
+    /// so a consumer keeping up lets retention hand them to the allocator still mapped; the one that falls out of
+    /// that window (it is older: a consumer that far behind is not keeping up) unmaps when idle again.
+    /// </summary>
+    private void KeepRecentMappings(Segment sealedNow)
+    {
+        sealedNow.KeepMappingWhenIdle(true);
+        Segment[] segs = _segments.Snapshot; // [..., sealed ones, sealedNow, the next active]
+        int leaving = segs.Length - 2 - KeptMappings;
+        if (leaving >= 0) segs[leaving].KeepMappingWhenIdle(false);
+    }
+
+    /// <summary>How many of the last sealed segments keep their mappings when idle (<see cref="KeepRecentMappings"/>).</summary>
+    private const int KeptMappings = 2;
 
     [DoesNotReturn]
     private void ThrowTooLarge(int length) =>

@@ -115,7 +115,8 @@ public sealed partial class MmapQueue : IDisposable
             if (_options.MaxQueueSizeBytes > 0 && _options.MaxQueueSizeBytes < 2 * _segmentSize)
                 throw new ArgumentException($"MaxQueueSizeBytes must be at least two segments ({2 * _segmentSize} bytes with the segment size " +
                                             $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
-            _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger);
+            _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger,
+                recycle: _options.RecycleSegments);
             _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions);
             RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
 
@@ -154,7 +155,7 @@ public sealed partial class MmapQueue : IDisposable
         }
         _background = new BackgroundWork(_directory, _logger);
         _retention = new RetentionPolicy(_directory, _options, _segmentSize, _logger, _segments, _cursors, _flusher, _background,
-            () => NextSequence, ReportDropped);
+            _allocator, () => NextSequence, ReportDropped);
         _indexes = new SegmentIndexes(_segmentSize, _queueId, _options.FilePermissions, _logger, _segments, _background, _retention.Schedule);
         try
         {
@@ -272,6 +273,14 @@ public sealed partial class MmapQueue : IDisposable
             // The watermarks too (and CLEAN_CLOSE on the tail when nothing is left open): the next open walks nothing.
             stuck = _flusher.FlushForClose(reserved, active, _options.ClaimTimeout);
             flushed = stuck is null;
+            if (flushed && !active.TailZeroOnDisk)
+            {
+                // A recycled active segment holds its previous lap's frames on disk past the records (zeroed only in
+                // memory): make them zeros on disk, then the second flush (nothing left to write) sets CLEAN_CLOSE,
+                // which promises that nothing past the watermark is stale.
+                SegmentFiles.ZeroTailOnDisk(active, active.ReservedTail.End);
+                _flusher.FlushForClose(reserved, active, _options.ClaimTimeout);
+            }
         }
         finally
         {
@@ -283,6 +292,7 @@ public sealed partial class MmapQueue : IDisposable
             if (stuck is not null) Log.ClaimOpenAtClose(_logger, _directory, stuck);
             _allocator.Dispose();
             _flusher.Close();
+            ReleaseKeptMappings();
             if (producersDone) Volatile.Read(ref _active).Release();
             _cursors.Dispose();
             _lock.Dispose();
@@ -307,6 +317,7 @@ public sealed partial class MmapQueue : IDisposable
         StopBackgroundWork(_options.ClaimTimeout);
         _allocator.Dispose();
         _flusher.Close();
+        ReleaseKeptMappings();
         Volatile.Read(ref _active).Release();
         _cursors.Dispose(); // every commit was already durable (fdatasync before Commit returned)
         _lock.Dispose();
@@ -328,6 +339,12 @@ public sealed partial class MmapQueue : IDisposable
         _flusher.StopInterval();
     }
 
+    /// <summary>Unmaps the idle mappings recycling kept (background work is stopped: nothing takes a reference any more but readers, which unmap when they let go).</summary>
+    private void ReleaseKeptMappings()
+    {
+        foreach (Segment s in _segments.Snapshot) s.KeepMappingWhenIdle(false);
+    }
+
     internal Segment[] Segments => _segments.Snapshot;
 
     /// <summary>The segment holding <paramref name="sequence"/> (the last whose base is at or below it), or null.</summary>
@@ -342,8 +359,18 @@ public sealed partial class MmapQueue : IDisposable
     /// <summary>Deletes the segments retention allows now; returns how many (tests, and after commits).</summary>
     internal int ApplyRetention() => _retention.Apply();
 
-    /// <summary>Waits for index builds and retention passes started so far (Dispose, and tests that count mappings).</summary>
-    internal void WaitForBackgroundWork() => _background.WaitAll();
+    /// <summary>Rolls that reused a segment retention had freed (<see cref="MmapQueueOptions.RecycleSegments"/>).</summary>
+    internal long RecycledRolls => _allocator.RecycledTaken;
+
+    /// <summary>Spares activated (rolls, and a new queue's first segment).</summary>
+    internal long SparesTaken => _allocator.Taken;
+
+    /// <summary>Waits for index builds, retention passes and spares started so far (tests that count mappings or files).</summary>
+    internal void WaitForBackgroundWork()
+    {
+        _background.WaitAll();
+        _allocator.WaitForSpares(); // a recycled spare is renamed and cleaned by then
+    }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 

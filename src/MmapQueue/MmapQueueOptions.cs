@@ -38,13 +38,28 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// <summary>Fault every page of a new segment in for writing before the writer reaches it. Default true.</summary>
     public bool Preheat { get; set; } = true;
 
+    /// <summary>
+    /// Reuse segments that retention frees (every named consumer is past them, no reader holds them) as the next
+    /// spare instead of deleting them. Default true. The file is renamed and its frames zeroed in memory on a
+    /// background thread while its pages are still in the page cache, so a roll into it costs the writer no page
+    /// fault and the kernel no zero-fill: a new segment's page is zeroed by the kernel, then copied into (two
+    /// passes); a recycled one is only copied into. Consumed segments are then freed without waiting for a flush
+    /// to reach them (their records are out of the queue, as after a deletion). A roll takes a fresh segment when
+    /// no recycled one is ready (benchmarks/RESULTS.md, case 9). At most three spare files exist at a time, a
+    /// fresh one and two recycled (see <see cref="MaxQueueSizeBytes"/>); a freed segment beyond that is deleted.
+    /// Set false to have every freed segment flushed, then deleted, as before.
+    /// </summary>
+    public bool RecycleSegments { get; set; } = true;
+
     /// <summary><c>mlock</c> segments while they are written, so the kernel never pages them out. Default false.</summary>
     public bool LockInMemory { get; set; }
 
     /// <summary>
     /// Most bytes of segment files the queue keeps (0, the default: no limit). When a new segment would pass
-    /// it, retention runs first; if that frees nothing, <see cref="FullPolicy"/> decides. The preheated spare
-    /// segment and segments a reader still holds after retention dropped them come on top. At least two
+    /// it, retention runs first; if that frees nothing, <see cref="FullPolicy"/> decides. The spare segments (one
+    /// preheated, plus at most two recycled with <see cref="RecycleSegments"/>: three files) and segments a reader
+    /// still holds after retention dropped them come on top: a recycled spare holds no record and the roll that
+    /// takes it brings the count back, so freeing a segment into a spare makes room exactly as deleting it does. At least two
     /// segments, checked when the queue opens (the segment size may come from an existing queue).
     /// </summary>
     public long MaxQueueSizeBytes { get; set; }

@@ -19,7 +19,9 @@ namespace MmapQueues;
 /// is marked disposed), read under <c>_retentionLock</c> by every pass.</para>
 /// <para><b>What a pass deletes.</b> A prefix of the segment list, under <c>_retentionLock</c>. A segment goes
 /// when every named consumer has committed past its end (or a limit says so) and nobody holds a reference on it:
-/// no reader is on it, no view into it is live, and the flusher is done with it (<see cref="Segment.FullyFlushed"/>).
+/// no reader is on it, no view into it is live, and the flusher is done with it (<see cref="Segment.FullyFlushed"/>;
+/// with <see cref="MmapQueueOptions.RecycleSegments"/> the flusher need not have passed it: a flush that finds its
+/// frontier's segment freed goes on from the first one still listed, see docs/DECISIONS.md, "Recycled segments").
 /// The scan stops at the first segment that must stay, so a reader on segment k keeps k and everything after it.
 /// The retention floor is written to the cursors file (fdatasync) before any unlink, so a crash between unlinks
 /// leaves no gap that recovery could mistake for a torn queue: opening deletes whatever lies below the floor.</para>
@@ -38,7 +40,7 @@ namespace MmapQueues;
 /// that deletion.</para>
 /// </remarks>
 internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions options, long segmentSize, ILogger logger,
-                                              SegmentList segments, CursorStore cursors, Flusher flusher, BackgroundWork background,
+                                              SegmentList segments, CursorStore cursors, Flusher flusher, BackgroundWork background, SegmentAllocator allocator,
                                               Func<long> nextSequence, Action<long, long, string> reportDropped)
 {
     private readonly string _directory = directory;
@@ -49,6 +51,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
     private readonly CursorStore _cursors = cursors;
     private readonly Flusher _flusher = flusher;
     private readonly BackgroundWork _background = background;
+    private readonly SegmentAllocator _allocator = allocator; // takes freed segments as spares (RecycleSegments)
     private readonly Func<long> _nextSequence = nextSequence; // the queue's NextSequence, for the full-queue message
     private readonly Action<long, long, string> _reportDropped = reportDropped; // (records, first unread, reason): metric, event 1030
 
@@ -72,6 +75,9 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             bool anyConsumer = cursors.Committed.Count > 0;
             long slowest = anyConsumer ? cursors.Committed.Values.Min() : long.MinValue;
             DateTime? writtenBefore = _options.RetentionAge is { } age ? DateTime.UtcNow - age : null;
+            // With RecycleSegments a segment may go before the flusher passed it: the flusher then goes on from the
+            // first segment still listed (Flusher.FirstHeldAfter). Without it, the flush first, as it always was.
+            bool waitForFlusher = !_options.RecycleSegments;
             int Deletable(bool checkHolders)
             {
                 int count = 0;
@@ -80,7 +86,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                     Segment s = segs[count];
                     long end = segs[count + 1].BaseSequence;
                     // FullyFlushed only goes false -> true (under the flush lock); a stale false just waits for the next pass.
-                    if (checkHolders && (!s.FullyFlushed || s.ReferenceCount > 0)) break;
+                    if (checkHolders && ((waitForFlusher && !s.FullyFlushed) || s.ReferenceCount > 0)) break;
                     bool consumed = anyConsumer && slowest >= end;
                     if (!consumed && !(writtenBefore is { } t && QueueFiles.TryGetLastWriteTimeUtc(s.Path) is { } written && written < t)) break; // a missing file is not "old"
                 }
@@ -88,7 +94,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             }
             int count = Deletable(checkHolders: false);
             if (count == 0) return 0;
-            if (!segs[count - 1].FullyFlushed)
+            if (waitForFlusher && !segs[count - 1].FullyFlushed)
             {
                 // The flusher walks segments in order and must be past a segment (and let go of it) before
                 // it goes; Async mode may not have flushed for a while: one flush of what is published.
@@ -98,7 +104,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             if (count == 0) return 0;
             _cursors.RaiseFloor(segs[count].BaseSequence);
             int deleted = 0;
-            while (deleted < count && segs[deleted].TryDeleteUnreferenced()) deleted++; // a reader that arrived meanwhile stops it
+            while (deleted < count && Free(segs[deleted])) deleted++; // a reader that arrived meanwhile stops it
             for (int i = 0; i < deleted; i++)
             {
                 long first = segs[i].BaseSequence, end = segs[i + 1].BaseSequence;
@@ -111,6 +117,30 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             _segments.RemovePrefix(deleted);
             return deleted;
         }
+    }
+
+    /// <summary>
+    /// Frees one unreferenced segment: with <see cref="MmapQueueOptions.RecycleSegments"/>, and while the allocator
+    /// keeps fewer than <see cref="SegmentAllocator.MaxSpares"/> spares, it becomes the next spare (its file renamed
+    /// now, cleaned in the background, its pages kept cached); otherwise it is deleted. False when a reader holds it.
+    /// Either way the floor written before already covers it, and its old name is gone for good.
+    /// </summary>
+    private bool Free(Segment s)
+    {
+        if (!_allocator.WantsRecycled) return s.TryDeleteUnreferenced();
+        if (!s.TryRetireForRecycling(out Native.MappedRegion? parked)) return false;
+        string spare;
+        try
+        {
+            spare = SegmentFiles.RenameForRecycling(s.Path, _directory);
+        }
+        catch
+        {
+            parked?.Dispose(); // retired: nobody else unmaps it
+            throw;
+        }
+        _allocator.Recycle(spare, parked);
+        return true;
     }
 
     /// <summary>

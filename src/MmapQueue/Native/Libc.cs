@@ -9,7 +9,9 @@ internal static partial class Libc
     public const int MAP_SHARED = 0x01;
     public const int MS_ASYNC = 1, MS_SYNC = 4;
     public const int MADV_RANDOM = 1, MADV_SEQUENTIAL = 2, MADV_WILLNEED = 3, MADV_DONTNEED = 4;
-    public const int MADV_POPULATE_WRITE = 23;
+    public const int MADV_HUGEPAGE = 14, MADV_POPULATE_WRITE = 23;
+    /// <summary><c>fallocate</c> mode: the range reads as zeros afterwards, blocks stay allocated (ext4, XFS; not tmpfs).</summary>
+    public const int FALLOC_FL_ZERO_RANGE = 0x10;
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
     // O_DIRECTORY and O_NOFOLLOW are the two flags whose values differ between the architectures .NET runs on:
@@ -23,12 +25,12 @@ internal static partial class Libc
     public const int ENOSPC = 28, ENOSYS = 38, ELOOP = 40, EOPNOTSUPP = 95;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     public const int F_GETFL = 3, F_SETFL = 4;
-    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, STATX_TYPE = 0x1, STATX_MODE = 0x2, RENAME_NOREPLACE = 1;
+    public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_INO = 0x100, RENAME_NOREPLACE = 1;
     public const int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000;
     public const int S_IFCHR = 0x2000, S_IFBLK = 0x6000;
 
     /// <summary>Size of <c>struct statx</c> (the same on every architecture) and the offset of its u16 <c>stx_mode</c>.</summary>
-    public const int StatxSize = 256, StatxModeOffset = 28;
+    public const int StatxSize = 256, StatxModeOffset = 28, StatxInodeOffset = 32;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
@@ -115,6 +117,15 @@ internal static partial class Libc
         if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, buffer) != 0)
             throw new IOException($"statx of {pathForErrors} failed: {LastError()}");
         return MemoryMarshal.Read<ushort>(buffer[StatxModeOffset..]); // host order, as the kernel wrote it
+    }
+
+    /// <summary>The inode number of an open descriptor.</summary>
+    public static ulong InodeOf(int fd, string pathForErrors)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_INO, buffer) != 0)
+            throw new IOException($"statx of {pathForErrors} failed: {LastError()}");
+        return MemoryMarshal.Read<ulong>(buffer[StatxInodeOffset..]);
     }
 
     /// <summary>The file type bits of <paramref name="path"/> itself (a link is not followed); -1 when it cannot be read.</summary>

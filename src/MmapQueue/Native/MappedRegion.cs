@@ -18,20 +18,25 @@ internal sealed unsafe class MappedRegion : IDisposable
     private readonly nuint _length;
     private bool _locked;
 
-    private MappedRegion(byte* address, long length)
+    private MappedRegion(byte* address, long length, ulong inode)
     {
         _base = address;
         _length = (nuint)length;
+        Inode = inode;
     }
+
+    /// <summary>The inode of the file mapped (a recycled segment's mapping is checked against the file it is renamed to).</summary>
+    public ulong Inode { get; }
 
     /// <summary>Maps <paramref name="length"/> bytes of the open file, shared and writable.</summary>
     public static MappedRegion Map(SafeFileHandle file, long length, string pathForErrors)
     {
-        nint p = Libc.mmap(0, (nuint)length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED,
-            (int)file.DangerousGetHandle(), 0);
+        int fd = (int)file.DangerousGetHandle();
+        ulong inode = Libc.InodeOf(fd, pathForErrors);
+        nint p = Libc.mmap(0, (nuint)length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
         if (p == -1)
             throw new IOException($"mmap of {pathForErrors} ({length} bytes) failed: {Libc.LastError()}");
-        return new MappedRegion((byte*)p, length);
+        return new MappedRegion((byte*)p, length, inode);
     }
 
     public long Length => (long)_length;
@@ -85,6 +90,23 @@ internal sealed unsafe class MappedRegion : IDisposable
             Volatile.Write(ref _base[o], _base[o]); // a write fault per page; the value is unchanged
         if (end > start) Libc.madvise((nint)(_base + start), (nuint)(end - start), Libc.MADV_WILLNEED);
     }
+
+    /// <summary>
+    /// Zeroes [offset, offset+length) with stores into the mapping (a recycled segment's cleaning): the pages
+    /// stay cached, mapped and dirty, so the writer that comes next takes no page fault on them. The caller
+    /// makes sure nobody else reads or writes the range meanwhile.
+    /// </summary>
+    public void Clear(long offset, long length)
+    {
+        long end = Math.Min((long)_length, offset + length);
+        if (end > offset) new Span<byte>(_base + offset, checked((int)(end - offset))).Clear();
+    }
+
+    /// <summary>
+    /// Asks for transparent huge pages on the mapping (<c>MADV_HUGEPAGE</c>) before its first touch; returns
+    /// false where the kernel or filesystem refuses. Measured, not used by default (docs/DECISIONS.md).
+    /// </summary>
+    public bool TryAdviseHugePages() => Libc.madvise((nint)_base, _length, Libc.MADV_HUGEPAGE) == 0;
 
     private (long Start, long End) PageRange(long offset, long length) =>
         (offset & ~(long)(Environment.SystemPageSize - 1), Math.Min((long)_length, offset + length));

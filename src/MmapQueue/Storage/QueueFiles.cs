@@ -174,6 +174,19 @@ internal static class QueueFiles
         throw new IOException($"rename of {from} to {to} failed: {Libc.LastError()}");
     }
 
+    /// <summary>
+    /// Renames <paramref name="from"/> to a new temporary name <c>{name of <paramref name="stemPath"/>}.{random}.tmp</c>
+    /// beside it (never replacing an existing entry) and returns that name: a segment becoming a recycled spare.
+    /// </summary>
+    public static string RenameToTemporary(string from, string stemPath)
+    {
+        while (true)
+        {
+            string tmp = $"{stemPath}.{RandomNumberGenerator.GetHexString(16, lowercase: true)}{TemporarySuffix}";
+            if (TryRenameNoReplace(from, tmp)) return tmp;
+        }
+    }
+
     /// <summary>Removes a file (a link itself, never its target); a missing file is fine.</summary>
     public static void Delete(string path)
     {

@@ -133,8 +133,10 @@ internal sealed class QueueInspector
     /// after <paramref name="fromSequence"/>. With <paramref name="verifyCrc"/> every record's CRC is checked;
     /// with <paramref name="measureRemnant"/> the bytes past the end are read and non-zero ones counted.
     /// </summary>
-    /// <exception cref="FileNotFoundException">The segment is gone: retention deleted it after it was listed.
-    /// Once open, a segment reads to the end even if it is deleted meanwhile (the descriptor keeps the file).</exception>
+    /// <exception cref="FileNotFoundException">The segment is gone: retention deleted it after it was listed, or
+    /// recycled it while it was read (with <see cref="MmapQueueOptions.RecycleSegments"/> the file is zeroed and reused
+    /// under another name: a scan that ends early or on a bad frame re-reads the header, and a header that is no longer
+    /// this segment's means that, not corruption). A segment deleted after it was opened reads to the end.</exception>
     public SegmentScan Scan(InspectedSegment segment, RecordVisitor? visit = null, long fromSequence = 0, bool verifyCrc = true,
         bool measureRemnant = false, int offset = SegmentLayout.FirstRecordOffset, long sequence = -1, Action<int>? progress = null)
     {
@@ -194,6 +196,7 @@ internal sealed class QueueInspector
 
         SegmentScan Done(int end, long next, SegmentEnding ending, FrameProblem? problem, bool stopped = false)
         {
+            if (ending is SegmentEnding.Open or SegmentEnding.Bad && !stopped) ThrowIfRecycled(file, segment);
             progress?.Invoke((int)(ending is SegmentEnding.Marker or SegmentEnding.Full ? SegmentSize - reported : end - reported));
             long remnant = 0;
             if (measureRemnant && ending is SegmentEnding.Open or SegmentEnding.Bad or SegmentEnding.Claim)
@@ -206,6 +209,19 @@ internal sealed class QueueInspector
             }
             return new SegmentScan(segment, next - segment.BaseSequence, end, next, ending, problem, remnant, stopped);
         }
+    }
+
+    /// <summary>
+    /// Re-reads the header through the descriptor the scan used: if it is no longer the header of
+    /// <paramref name="segment"/>, retention recycled the file meanwhile (its header is zeroed before any frame).
+    /// </summary>
+    private void ThrowIfRecycled(SafeFileHandle file, InspectedSegment segment)
+    {
+        Span<byte> header = stackalloc byte[SegmentLayout.HeaderSize];
+        bool whole = RandomAccess.Read(file, header, 0) == header.Length;
+        if (whole && SegmentHeader.Read(header).Check(segment.BaseSequence, SegmentSize, QueueId) is null) return;
+        throw new FileNotFoundException($"Segment {segment.Path} was recycled by retention while it was read " +
+                                        $"(its header no longer names base sequence {segment.BaseSequence}).", segment.Path);
     }
 
     /// <summary>Reads the file into the buffer lazily, in growing chunks, from a start offset.</summary>

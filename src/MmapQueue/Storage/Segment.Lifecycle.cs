@@ -1,4 +1,5 @@
 using MmapQueues.Format;
+using MmapQueues.Native;
 
 namespace MmapQueues.Storage;
 
@@ -43,7 +44,27 @@ internal sealed partial class Segment
         {
             if (_refs > 0 || _deleted) return false;
             _deleted = true;
+            UnmapUnderMapLock(); // a parked mapping (KeepMappingWhenIdle)
             QueueFiles.Delete(Path);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Retires the segment for recycling if nobody holds a reference: as <see cref="TryDeleteUnreferenced"/>
+    /// (a reader either got its reference first, or finds it deleted), except that the file stays, for the
+    /// allocator to rename and clean into the next spare, and a parked mapping (<see cref="KeepMappingWhenIdle"/>)
+    /// goes with it in <paramref name="map"/>. Returns false, changing nothing, when it is held.
+    /// </summary>
+    public bool TryRetireForRecycling(out MappedRegion? map)
+    {
+        lock (_mapLock)
+        {
+            map = null;
+            if (_refs > 0 || _deleted) return false;
+            _deleted = true; // the file now belongs to the allocator: nothing here deletes or maps it again
+            map = _map;
+            _map = null;
             return true;
         }
     }

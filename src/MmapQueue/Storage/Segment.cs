@@ -28,6 +28,7 @@ internal sealed partial class Segment
     private MappedRegion? _map;
     private int _refs;
     private bool _deleted;
+    private bool _keepMappedWhenIdle; // a recently sealed segment recycling may reuse soon: see KeepMappingWhenIdle
 
     public Segment(string path, long baseSequence, long size)
     {
@@ -52,6 +53,15 @@ internal sealed partial class Segment
 
     /// <summary>Set once the flush frontier has passed this segment's end: it is durable as a whole.</summary>
     public bool FullyFlushed { get; set; }
+
+    /// <summary>
+    /// True when every byte of this segment past what the writer appended is zero on disk, not only in memory:
+    /// a segment created fresh (fallocated) is. A recycled segment is not (its previous lap's frames are
+    /// zeroed in the page cache; the disk keeps them until writeback), until <see cref="SegmentFiles.ZeroTailOnDisk"/>
+    /// made the rest durable zeros at close. A tail that opening walked is zero on disk too (opening msyncs
+    /// everything past the walk's start). A clean-close flag in the header may only be set when this is true.
+    /// </summary>
+    public bool TailZeroOnDisk { get; set; } = true;
 
     /// <summary>
     /// Set by opening, before any reader exists, on a segment that was already complete (an end marker, or
@@ -87,12 +97,6 @@ internal sealed partial class Segment
             : new("a record or the end marker (published here when the queue was opened)",
                   word == 0 ? "a zero commit word" : $"a claim in progress (commit word 0x{word:X8})");
 
-    /// <summary>
-    /// True when every byte of the file past what was written is zero on disk: a freshly created (fallocated)
-    /// segment, or a tail whose remainder opening checked or zeroed and synced. Dispose marks the segment
-    /// CLEAN_CLOSE only when this holds; a recycled segment clears it until its rest is durably zeroed.
-    /// </summary>
-    public bool TailZeroOnDisk { get; set; } = true;
 
     /// <summary>The mapping. Only valid while the caller holds a reference (<see cref="Acquire"/>).</summary>
     public Span<byte> Bytes
@@ -118,16 +122,40 @@ internal sealed partial class Segment
         }
     }
 
-    /// <summary>Drops a reference; the last one unmaps (and deletes the file if retention asked for it).</summary>
+    /// <summary>
+    /// Drops a reference; the last one unmaps (and deletes the file if retention asked for it), unless
+    /// <see cref="KeepMappingWhenIdle"/> parks the mapping for recycling.
+    /// </summary>
     public void Release()
     {
         lock (_mapLock)
         {
             if (--_refs > 0) return;
-            _map?.Dispose();
-            _map = null;
+            if (_keepMappedWhenIdle && !_deleted) return; // parked: mapped, no reference, nothing to delete
+            UnmapUnderMapLock();
             if (_deleted) QueueFiles.Delete(Path);
         }
+    }
+
+    /// <summary>
+    /// With <paramref name="keep"/>, the mapping stays when the last reference goes, so that retention can hand it
+    /// to the allocator with the segment (its pages stay mapped: nothing is unmapped or faulted in again). The queue
+    /// keeps this for its last few sealed segments only (a growing queue must not keep every segment mapped); without
+    /// <paramref name="keep"/> an idle mapping is unmapped now.
+    /// </summary>
+    public void KeepMappingWhenIdle(bool keep)
+    {
+        lock (_mapLock)
+        {
+            _keepMappedWhenIdle = keep;
+            if (!keep && _refs == 0) UnmapUnderMapLock();
+        }
+    }
+
+    private void UnmapUnderMapLock()
+    {
+        _map?.Dispose();
+        _map = null;
     }
 
     public int ReferenceCount { get { lock (_mapLock) return _refs; } }
@@ -143,6 +171,7 @@ internal sealed partial class Segment
         {
             _deleted = true;
             if (_refs > 0) return false;
+            UnmapUnderMapLock(); // a parked mapping (KeepMappingWhenIdle)
             QueueFiles.Delete(Path);
             return true;
         }

@@ -31,6 +31,9 @@ internal sealed class ChildProcess : IDisposable
     /// <summary>The highest sequence acknowledged durable (A lines; every sequence up to it is covered), or -1.</summary>
     public long MaxAcked { get; private set; } = -1;
 
+    /// <summary>Consumer mode: the last "Y" line, rolls into a recycled segment the child reported.</summary>
+    public long RecycledRolls { get; private set; }
+
     /// <summary>Consumer mode: positions whose Commit started (c lines), in order.</summary>
     public List<long> CommitsStarted { get; } = new();
 
@@ -135,6 +138,7 @@ internal sealed class ChildProcess : IDisposable
                 break;
             case "c": CommitsStarted.Add(long.Parse(f[1], CultureInfo.InvariantCulture)); break;
             case "C": CommitsReturned.Add(long.Parse(f[1], CultureInfo.InvariantCulture)); break;
+            case "Y": RecycledRolls = Math.Max(RecycledRolls, long.Parse(f[1], CultureInfo.InvariantCulture)); break;
             case "A": MaxAcked = Math.Max(MaxAcked, long.Parse(f[1], CultureInfo.InvariantCulture)); break;
             default: _other.Add(line); break;
         }

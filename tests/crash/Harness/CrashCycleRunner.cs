@@ -37,6 +37,8 @@ internal sealed class CrashCycleRunner
     public int? Producers { get; init; }
     /// <summary>Odd producers append with the claim API (<c>Enqueue(length, state, write)</c>), so kills land inside callbacks too.</summary>
     public bool ClaimApi { get; init; }
+    /// <summary><see cref="MmapQueueOptions.RecycleSegments"/> in the child (on by default, as in the library).</summary>
+    public bool RecycleSegments { get; init; } = true;
     public required int Seed { get; init; }
     public ITestOutputHelper? Output { get; init; }
 
@@ -75,6 +77,7 @@ internal sealed class CrashCycleRunner
                 "--run", Str(run), "--producers", Str(producers), "--max-records", Str(maxRecords),
                 "--flush-every", Str(AsyncFlushEvery[rng.Next(AsyncFlushEvery.Length)]), "--interval-ms", "5",
                 "--skip-msync-every", Str(SkipMsyncEveryNthFlush), "--claim-api", ClaimApi ? "true" : "false",
+                "--recycle", RecycleSegments ? "true" : "false",
             };
             if (Consumer) args.AddRange(["--consume-every", Str(ConsumeEvery[rng.Next(ConsumeEvery.Length)])]);
             string plan;
@@ -107,6 +110,7 @@ internal sealed class CrashCycleRunner
                     plan = afterProgress ? $"{ms} ms after the first acknowledgement" : $"{ms} ms after open";
                 }
                 child.Kill();
+                Stats.RecycledRolls += child.RecycledRolls;
                 if (child.Error is { } error) Violations.Add($"cycle {thisCycle}: the child failed: {error}");
                 AfterKill();
                 var found = new List<string>();

@@ -13,12 +13,13 @@ internal sealed class CrashStats
     public int TornTails;         // tails recovery truncated
     public int DroppedSegments;   // segments recovery dropped after a tear in an earlier one
     public int SegmentsSeen;
+    public long RecycledRolls;    // rolls into a recycled segment the children reported (consumer mode)
     public CursorStats Cursors { get; } = new();
 
     public override string ToString() =>
         $"cycles {Cycles} (killed before open {KilledBeforeOpen}), enqueued {Enqueued}, acknowledged {Acked}, " +
         $"lost enqueued {LostEnqueued}, lost acknowledged {LostAcked}, aborted (killed mid-Enqueue) {Aborted}, torn tails truncated {TornTails}, " +
-        $"segments dropped after a tear {DroppedSegments}, segment files at the end of cycles {SegmentsSeen}" +
+        $"segments dropped after a tear {DroppedSegments}, segment files at the end of cycles {SegmentsSeen}, rolls into recycled segments {RecycledRolls}" +
         (Cursors.Cycles > 0 ? $"; consumer: {Cursors}" : "");
 }
 

@@ -22,6 +22,8 @@ internal sealed class ChildOptions
     public bool Preheat { get; private set; } = true;
     /// <summary>Odd producers append with the claim API (the payload is written inside the callback).</summary>
     public bool ClaimApi { get; private set; }
+    /// <summary><see cref="MmapQueueOptions.RecycleSegments"/> for the queue.</summary>
+    public bool RecycleSegments { get; private set; } = true;
     /// <summary>Disk-full scenario: the file that holds the space to give back once the disk is full.</summary>
     public string? Filler { get; private set; }
     /// <summary>Disk-full scenario: leave this many bytes free when making the filler.</summary>
@@ -49,6 +51,7 @@ internal sealed class ChildOptions
                 case "--consume-every": o.ConsumeEvery = (int)Long(v); break;
                 case "--preheat": o.Preheat = bool.Parse(v); break;
                 case "--claim-api": o.ClaimApi = bool.Parse(v); break;
+                case "--recycle": o.RecycleSegments = bool.Parse(v); break;
                 case "--fill": o.Filler = v; break;
                 case "--fill-leave": o.FillLeaveBytes = Long(v); break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
@@ -64,6 +67,7 @@ internal sealed class ChildOptions
         FlushMode = Mode,
         FlushInterval = TimeSpan.FromMilliseconds(IntervalMs),
         Preheat = Preheat,
+        RecycleSegments = RecycleSegments,
         TestOnlySkipMsyncEveryNthFlush = SkipMsyncEveryNthFlush,
     };
 

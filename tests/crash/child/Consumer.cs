@@ -15,20 +15,26 @@ internal static class Consumer
     {
         QueueReader reader = queue.OpenReader(Name); // registers it durably at FirstSequence the first time
         Output.Line($"C {reader.NextSequence}");     // its durable committed position now
-        new Thread(() => Run(reader, o)) { IsBackground = true, Name = "consumer" }.Start();
+        new Thread(() => Run(queue, reader, o)) { IsBackground = true, Name = "consumer" }.Start();
     }
 
-    private static void Run(QueueReader reader, ChildOptions o)
+    private static void Run(MmapQueue queue, QueueReader reader, ChildOptions o)
     {
         try
         {
             int uncommitted = 0;
+            long lastTag = -1, recycled = 0;
             while (true)
             {
                 if (reader.TryRead(out ReadOnlySpan<byte> payload))
                 {
-                    string? bad = TestRecord.Verify(payload, o.MaxExtra, out _);
+                    string? bad = TestRecord.Verify(payload, o.MaxExtra, out long tag);
                     if (bad is not null) throw new InvalidDataException($"consumer read record {reader.NextSequence - 1}: {bad}");
+                    // One producer: tags rise with the sequence (run, then k). A lower one is an older record read
+                    // again: a previous lap's frame in a recycled segment.
+                    if (tag <= lastTag)
+                        throw new InvalidDataException($"consumer read record {reader.NextSequence - 1} with tag 0x{tag:X} after 0x{lastTag:X}: a stale frame");
+                    lastTag = tag;
                     if (++uncommitted < o.ConsumeEvery) continue;
                 }
                 else if (uncommitted == 0)
@@ -40,6 +46,7 @@ internal static class Consumer
                 Output.Line($"c {at}"); // a commit of <at> is in flight from here until the C line
                 reader.Commit();
                 Output.Line($"C {at}");
+                if (queue.RecycledRolls != recycled) Output.Line($"Y {recycled = queue.RecycledRolls}");
                 uncommitted = 0;
             }
         }

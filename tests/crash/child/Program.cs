@@ -9,6 +9,7 @@
 //   c <seq>         (consumer mode) the named consumer "c" starts a Commit of position <seq>
 //   C <seq>         (consumer mode) that Commit returned: <seq> is its durable committed position (also
 //                   printed once after it opened, with the position it resumed at)
+//   Y <rolls>       (consumer mode) rolls so far that reused a segment retention freed (RecycleSegments)
 //   F <message>     (disk-full run) Enqueue failed with an IOException
 //   R <count>       (disk-full run) a reader read <count> intact records from the start
 //   D               (disk-full run) the filler file was deleted: space is free again
