@@ -61,6 +61,6 @@ internal static class Limits
         "Every page is new to the page cache: zeroed by the kernel (the heater's MADV_POPULATE_WRITE ahead of the writer, or the writer's own fault) and then copied into, two passes against write()'s one; " +
         "with 1 GiB segments the heater works through one file the writer is already in, so the writer catches it up and takes the faults itself.";
     public const string Case9Large =
-        "The recycling pipeline at the writer's pace: at 2.5-3 GB/s a 64 MiB segment fills in about 25 ms, about what renaming, mapping and zeroing a freed one takes on the background thread " +
-        "(10-30 ms here), so about every other roll takes the fresh reserve, whose replacement is zero-filled by the kernel; the consumer also reads and checks every byte again on the other vCPU.";
+        "The recycling pipeline at the writer's pace: a 64 MiB segment fills in about 13-25 ms at 1 KiB, about what zeroing a freed one takes on the background thread, " +
+        "so some rolls take the fresh reserve, whose replacement is zero-filled by the kernel; the consumer also reads and checks every byte again on the other vCPU.";
 }
