@@ -71,12 +71,15 @@ public sealed partial class QueueReader
                 case FrameKind.Empty:
                 case FrameKind.Claimed: // a producer is writing this record: not yet
                     break;
+                case FrameKind.Payload:
+                case FrameKind.Aborted: // published (with a good CRC) since the run stopped before it: run again from here
+                    continue;
                 case FrameKind.EndOfSegment:
                 case FrameKind.SegmentFull:
                     if (MoveToNextSegment()) continue;
                     break;
                 default: // Bad: flags, a length past the end, or the CRC mismatch that stopped the run
-                    ThrowCorrupt(seg, problem ?? new("a record whose CRC32C matches", "a frame that changed while it was read"));
+                    ThrowCorrupt(seg, problem!.Value);
                     break;
             }
             break;
