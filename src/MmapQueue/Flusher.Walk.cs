@@ -58,6 +58,11 @@ internal sealed partial class Flusher
         return stuck;
     }
 
+    // Under _flushLock: the sequence the frontier last stopped at (an open claim or a reservation not yet claimed)
+    // and since when (Stopwatch timestamp). The frontier only moves forward, so a new sequence means progress.
+    private long _stuckSequence = -1;
+    private long _stuckSince;
+
     /// <summary>
     /// The walk of <see cref="FlushUnderFlushLock"/>: advances (seg, off, seq) over published records,
     /// msyncing each segment it finishes and finally the range it advanced in the last one. The caller holds
@@ -68,7 +73,6 @@ internal sealed partial class Flusher
     {
         AssertFlushLockHeld();
         var spin = new SpinWait();
-        long waitingSince = 0; // Stopwatch timestamp the walk first stopped at the frame it is at; 0 while it moves
         string? stuck = null;
         // long.MaxValue: wait for nobody, take everything published.
         long mustReach = target == long.MaxValue ? 0 : target;
@@ -99,16 +103,21 @@ internal sealed partial class Flusher
                 if (cursor.Sequence >= mustReach) break; // past the target: take what is published, wait for nothing more
                 long now = Stopwatch.GetTimestamp();
                 long giveUpAt = Volatile.Read(ref _giveUpClaimsAt); // pairs with the Volatile.Write in GiveUpClaimsAt
-                if (waitingSince == 0) waitingSince = now;
-                else if (Stopwatch.GetElapsedTime(waitingSince, now) >= claimWait || (giveUpAt != 0 && now >= giveUpAt))
+                // The age of this stop is kept across walks (one per waiter, one after the other): ClaimTimeout bounds
+                // how long the frontier waits at a claim, not how long each of N waiters waits in turn.
+                if (_stuckSequence != cursor.Sequence)
                 {
-                    stuck = StuckMessage(seg, cursor.Offset, cursor.Sequence, kind, Stopwatch.GetElapsedTime(waitingSince));
+                    _stuckSequence = cursor.Sequence;
+                    _stuckSince = now;
+                }
+                else if (Stopwatch.GetElapsedTime(_stuckSince, now) >= claimWait || (giveUpAt != 0 && now >= giveUpAt))
+                {
+                    stuck = StuckMessage(seg, cursor.Offset, cursor.Sequence, kind, Stopwatch.GetElapsedTime(_stuckSince));
                     break;
                 }
                 spin.SpinOnce();          // a producer reserved below target and is still copying
                 continue;
             }
-            waitingSince = 0;
             if (kind == FrameKind.Bad) // only bytes written past the queue's back can do this: do not report them durable
                 throw QueueCorruptedException.At(seg.Path, cursor.Offset, cursor.Problem!.Value.Expected, cursor.Problem.Value.Found);
             cursor.Advance();

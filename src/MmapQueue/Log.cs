@@ -33,13 +33,19 @@ internal static partial class Log
     [LoggerMessage(EventId = 1014, Level = LogLevel.Debug, Message = "Recycled a freed segment as the spare {Spare} (cleaned: {Cleaned})")]
     public static partial void SpareRecycled(ILogger logger, string spare, bool cleaned);
 
+    [LoggerMessage(EventId = 1015, Level = LogLevel.Warning, Message = "Could not recycle the freed segment {Path} ({Reason}); {Outcome}")]
+    public static partial void RecycleFailed(ILogger logger, string path, string reason, string outcome);
+
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "Could not zero the recycled tail of {Path} on disk at close ({Reason}): everything is durable, but the next open walks the tail (no CLEAN_CLOSE)")]
+    public static partial void TailZeroFailed(ILogger logger, string path, string reason);
+
     [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Slow flush of {Path}: {Milliseconds} ms")]
     public static partial void SlowFlush(ILogger logger, string path, double milliseconds);
 
     [LoggerMessage(EventId = 1021, Level = LogLevel.Error, Message = "Background flush of {Path} failed")]
     public static partial void BackgroundFlushFailed(ILogger logger, string path, Exception exception);
 
-    [LoggerMessage(EventId = 1023, Level = LogLevel.Error, Message = "Dispose of {Path} left a claim open past ClaimTimeout; its segment stays mapped (leaked until the process exits) and the next open reads the claim as aborted: {Detail}")]
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Error, Message = "Dispose of {Path} left a claim open past ClaimTimeout; its segment stays mapped and the queue's writer lock held until this process exits (the next open, in a new process, reads the claim as aborted): {Detail}")]
     public static partial void ClaimOpenAtClose(ILogger logger, string path, string detail);
 
     [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Unfinished claim in {File} at offset {Offset}: sequence {Sequence} ({Bytes} bytes) rewritten as an aborted record; the records after it are kept ({How})")]

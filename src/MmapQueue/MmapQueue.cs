@@ -278,8 +278,17 @@ public sealed partial class MmapQueue : IDisposable
                 // A recycled active segment holds its previous lap's frames on disk past the records (zeroed only in
                 // memory): make them zeros on disk, then the second flush (nothing left to write) sets CLEAN_CLOSE,
                 // which promises that nothing past the watermark is stale.
-                SegmentFiles.ZeroTailOnDisk(active, active.ReservedTail.End);
-                _flusher.FlushForClose(reserved, active, _options.ClaimTimeout);
+                try
+                {
+                    SegmentFiles.ZeroTailOnDisk(active, active.ReservedTail.End);
+                    _flusher.FlushForClose(reserved, active, _options.ClaimTimeout);
+                }
+                catch (IOException e)
+                {
+                    // Only CLEAN_CLOSE is lost (ZERO_RANGE can fail with ENOSPC on a full disk, or EIO): every record
+                    // is durable already, and without the flag the next open walks the tail and zeroes what is stale.
+                    Log.TailZeroFailed(_logger, active.Path, e.Message);
+                }
             }
         }
         finally
@@ -295,10 +304,21 @@ public sealed partial class MmapQueue : IDisposable
             ReleaseKeptMappings();
             if (producersDone) Volatile.Read(ref _active).Release();
             _cursors.Dispose();
-            _lock.Dispose();
+            if (stuck is null) _lock.Dispose();
+            else KeepUntilExit(_lock); // see below
             _metrics?.Dispose();
             WakeReaders();
         }
+    }
+
+    // A claim still open when Dispose gave up keeps the writer's lock, as it keeps its mapping, until the process
+    // exits: a new open (in this process or another) would turn the claim into an aborted record while the old
+    // callback still writes into the same file through its mapping. Rooted here, so no finalizer closes the lock.
+    private static readonly List<IDisposable> s_keptUntilExit = [];
+
+    private static void KeepUntilExit(IDisposable resource)
+    {
+        lock (s_keptUntilExit) s_keptUntilExit.Add(resource);
     }
 
     /// <summary>

@@ -79,7 +79,8 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// How long <see cref="MmapQueue.Flush"/>, a sync-mode acknowledgement and <see cref="MmapQueue.Dispose"/> wait
     /// at a claim that is not published (an <see cref="MmapQueue.Enqueue{TState}"/> callback still running) before
     /// giving up: Flush and the acknowledgement throw <see cref="TimeoutException"/> naming the claim; Dispose logs
-    /// it and leaves that segment mapped. Default 5 s: far longer than a callback that serializes a record (micro-
+    /// it and keeps that segment mapped and the queue's writer lock held until the process exits. The bound is on
+    /// the claim's age as the flusher saw it, so waiters queued behind one claim all give up together. Default 5 s: far longer than a callback that serializes a record (micro-
     /// seconds) plus a GC pause or a burst of page faults on a loaded machine, yet short enough for Dispose to end
     /// within a host's shutdown timeout (30 s in ASP.NET Core). From 1 ms to 1 hour.
     /// </summary>

@@ -134,10 +134,23 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
         {
             spare = SegmentFiles.RenameForRecycling(s.Path, _directory);
         }
-        catch
+        catch (IOException e)
         {
-            parked?.Dispose(); // retired: nobody else unmaps it
-            throw;
+            // Retired already (nothing maps or deletes it any more), and the floor written before covers it: it
+            // must leave the list like any freed segment, or every later pass would stop at it. Deleted instead;
+            // if even that fails, the next open removes it as a file below the floor.
+            parked?.Dispose();
+            string outcome = "deleted it instead";
+            try
+            {
+                QueueFiles.Delete(s.Path);
+            }
+            catch (IOException d)
+            {
+                outcome = $"could not delete it either ({d.Message}); the next open removes it (it lies below the retention floor)";
+            }
+            Log.RecycleFailed(_logger, s.Path, e.Message, outcome);
+            return true;
         }
         _allocator.Recycle(spare, parked);
         return true;
