@@ -15,8 +15,14 @@ namespace MmapQueues.Format;
 ///  offset 0                                                          64                          SegmentSizeBytes
 ///  +------------------------------------------------------------------+------------------- ... ------+
 ///  | header (64 B)                                                    | records, 8-byte aligned,      |
-///  |                                                                  | then zeros (never written)    |
+///  |                                                                  | then zeros in memory (*)      |
 ///  +------------------------------------------------------------------+------------------- ... ------+
+///
+/// (*) A fresh file is zeros on disk too (fallocated). A recycled one (RecycleSegments) is zeroed in memory
+/// before it is used again, but its previous lap's frames may stay on disk past the records until writeback,
+/// or until Dispose zeroes them (CLEAN_CLOSE below). After a power cut they cannot pass for records: a
+/// record's CRC covers its sequence, and sequences only grow, so recovery's walk stops at the first one and
+/// zeroes the rest.
 ///
 /// Header (little-endian), SegmentHeader below; FormatLayoutTests pins its size, offsets and byte order.
 /// Every segment's own version says how bytes 52..64 read, so one queue may hold both versions: version 1
@@ -47,7 +53,7 @@ namespace MmapQueues.Format;
 ///                        Mutable, outside the CRC, lags one flush (see the durable watermark in docs/DECISIONS.md).
 ///
 /// Record frame (at an 8-byte aligned offset >= 64):
-///   0  u32  commit word  0 = nothing here yet (preallocated files read as zeros)
+///   0  u32  commit word  0 = nothing here yet (a fresh, preallocated file reads as zeros; see (*))
 ///                        bit 31 PUBLISHED: set in every published word
 ///                        bit 30 END_OF_SEGMENT (with 31): no more records in this segment; readers go to the next
 ///                        bit 30 alone (without 31) CLAIMED: a producer reserved this frame and is writing it;

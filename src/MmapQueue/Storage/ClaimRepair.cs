@@ -35,37 +35,28 @@ internal static class ClaimRepair
     }
 
     /// <summary>
-    /// After a zero commit word at <paramref name="offset"/>: the first 8-byte aligned offset y within one
-    /// maximum frame (<paramref name="maxFrame"/> bytes) after it where a frame validates for
-    /// <paramref name="nextSequence"/> (a record, aborted record or end marker by its CRC, a claim by its claim
-    /// CRC), or -1. Cost: a vectorized scan for the first non-zero byte (an all-zero tail ends there), then
-    /// zero words are skipped with one load each; candidate CRCs together hash at most two maximum frames, so
-    /// hostile bytes cannot make an open quadratic. Runs only on an unclean open, past the watermark.
+    /// After a zero commit word at <paramref name="offset"/>: where the next frame starts, if a frame that validates
+    /// for <paramref name="nextSequence"/> (a record, aborted record or end marker by its CRC, a claim by its claim
+    /// CRC) begins at the first non-zero 8-byte aligned header within one maximum frame (<paramref name="maxFrame"/>
+    /// bytes), else -1. Only that one header is tried: a reservation whose claim was never stored holds nothing but
+    /// zeros (the producer stopped before its first store), so the next frame's commit word is the first non-zero
+    /// byte after it. Trying later offsets would let bytes inside a torn record's payload pass for a frame.
+    /// Cost: one vectorized scan for the first non-zero byte and at most one CRC; only on an unclean open, past the
+    /// watermark.
     /// </summary>
     public static int FindNextFrame(ReadOnlySpan<byte> segment, int offset, long nextSequence, int maxFrame)
     {
         long limit = Math.Min(segment.Length - SegmentLayout.RecordHeaderSize, (long)offset + maxFrame);
         int from = offset + SegmentLayout.RecordAlignment;
         if (from > limit) return -1;
-        // The common unclean tail is zeros to the end: one vectorized scan says so, no frame-by-frame walk.
         int firstNonZero = segment.Slice(from, (int)(limit - from) + SegmentLayout.RecordHeaderSize).IndexOfAnyExcept((byte)0);
-        if (firstNonZero < 0) return -1;
-        long budget = 2L * maxFrame;
-        for (long y = from + (firstNonZero & ~(SegmentLayout.RecordAlignment - 1)); y <= limit && budget >= 0; y += SegmentLayout.RecordAlignment)
-        {
-            int at = (int)y;
-            uint word = BinaryPrimitives.ReadUInt32LittleEndian(segment[at..]);
-            if (word == 0) continue;
-            FrameKind kind = Frames.ClassifyWord(word, out int length);
-            if (kind is FrameKind.Bad or FrameKind.Empty || y + SegmentLayout.FrameLength(length) > segment.Length) continue;
-            if (kind == FrameKind.Claimed)
-            {
-                if (Frames.ClaimHolds(segment, at, word, nextSequence)) return at;
-                continue;
-            }
-            budget -= length;
-            if (budget >= 0 && Frames.Classify(segment, at, word, nextSequence, verifyCrc: true, out _, out _) == kind) return at;
-        }
-        return -1;
+        if (firstNonZero < 0) return -1; // the common unclean tail: zeros to the end
+        int at = from + (firstNonZero & ~(SegmentLayout.RecordAlignment - 1));
+        if (at > limit) return -1;
+        uint word = BinaryPrimitives.ReadUInt32LittleEndian(segment[at..]);
+        FrameKind kind = Frames.ClassifyWord(word, out int length);
+        if (kind is FrameKind.Bad or FrameKind.Empty || (long)at + SegmentLayout.FrameLength(length) > segment.Length) return -1;
+        if (kind == FrameKind.Claimed) return Frames.ClaimHolds(segment, at, word, nextSequence) ? at : -1;
+        return Frames.Classify(segment, at, word, nextSequence, verifyCrc: true, out _, out _) == kind ? at : -1;
     }
 }

@@ -47,6 +47,9 @@ internal static class QueueInspectorVerifyExtensions
             }
         }
         report.Segments = all.Count;
+        // Recovery's rule for what must be intact: every segment before the last one that holds durable data
+        // (a watermark past its first record) end to end; that one and any after it up to their watermark.
+        int lastWithDurableData = segments.FindLastIndex(s => s.DurableEnd > SegmentLayout.FirstRecordOffset);
         for (int i = 0; i < segments.Count; i++)
         {
             InspectedSegment s = segments[i];
@@ -62,7 +65,7 @@ internal static class QueueInspectorVerifyExtensions
                 continue;
             }
             report.Records += scan.Records;
-            long strictUntil = isLast ? s.DurableEnd : inspector.SegmentSize;
+            long strictUntil = i < lastWithDurableData ? inspector.SegmentSize : s.DurableEnd;
             if (scan.Ending == SegmentEnding.Bad)
             {
                 FrameProblem p = scan.Problem!.Value;
@@ -88,7 +91,10 @@ internal static class QueueInspectorVerifyExtensions
             if (!isLast && i + 1 < segments.Count && scan.Ending != SegmentEnding.Bad)
             {
                 long nextBase = segments[i + 1].BaseSequence;
-                if (scan.NextSequence != nextBase)
+                if (scan.NextSequence != nextBase && scan.Ending == SegmentEnding.Claim && scan.End >= strictUntil)
+                    report.Findings.Add(new Finding(false, s.Path, scan.End,
+                        $"records after the claim not checked (the next segment starts at {nextBase}); the next open turns the claim into an aborted record and walks on"));
+                else if (scan.NextSequence != nextBase)
                     report.Findings.Add(new Finding(true, s.Path, scan.End,
                         $"records end at sequence {scan.NextSequence}, but the next segment starts at {nextBase}"));
                 else if (scan.Ending == SegmentEnding.Open)

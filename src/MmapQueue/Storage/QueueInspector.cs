@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using MmapQueues.Format;
 using Microsoft.Win32.SafeHandles;
 
@@ -185,6 +186,11 @@ internal sealed class QueueInspector
                 case FrameKind.Empty:
                     return Done(off, seq, SegmentEnding.Open, null);
                 case FrameKind.Claimed:
+                    // Only a claim whose claim CRC holds for this sequence is one the writer stored (the next open
+                    // turns it into an aborted record); anything else there is a torn or foreign frame.
+                    uint claimWord = BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(off));
+                    if (!Frames.ClaimHolds(_buffer.AsSpan(0, window.ValidEnd), off, claimWord, seq))
+                        return Done(off, seq, SegmentEnding.Bad, new($"a claim whose claim CRC32C holds for sequence {seq}", $"commit word 0x{claimWord:X8} with a claim CRC that does not"));
                     return Done(off, seq, SegmentEnding.Claim, ClaimInProgress(off, cursor.Payload.Length));
                 default:
                     return Done(off, seq, SegmentEnding.Bad, cursor.Problem ?? new("a complete frame", $"the file ends at {window.ValidEnd}"));
@@ -196,7 +202,7 @@ internal sealed class QueueInspector
 
         SegmentScan Done(int end, long next, SegmentEnding ending, FrameProblem? problem, bool stopped = false)
         {
-            if (ending is SegmentEnding.Open or SegmentEnding.Bad && !stopped) ThrowIfRecycled(file, segment);
+            if (!stopped) ThrowIfRecycled(file, segment); // whatever ended the scan, the file may have been recycled under it
             progress?.Invoke((int)(ending is SegmentEnding.Marker or SegmentEnding.Full ? SegmentSize - reported : end - reported));
             long remnant = 0;
             if (measureRemnant && ending is SegmentEnding.Open or SegmentEnding.Bad or SegmentEnding.Claim)
