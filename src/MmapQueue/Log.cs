@@ -39,6 +39,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "Could not zero the recycled tail of {Path} on disk at close ({Reason}): everything is durable, but the next open walks the tail (no CLEAN_CLOSE)")]
     public static partial void TailZeroFailed(ILogger logger, string path, string reason);
 
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Warning, Message = "Could not delete the index file {Path} of a freed segment ({Reason}); the next open removes it")]
+    public static partial void IndexDeleteFailed(ILogger logger, string path, string reason);
+
     [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Slow flush of {Path}: {Milliseconds} ms")]
     public static partial void SlowFlush(ILogger logger, string path, double milliseconds);
 

@@ -114,7 +114,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                     CountDrop(segs[i], first, end, anyConsumer ? Math.Max(first, slowest) : first, DropReasonAge,
                         $"last written more than RetentionAge {_options.RetentionAge} ago");
             }
-            _segments.RemovePrefix(deleted);
+            foreach (var (path, reason) in _segments.RemovePrefix(deleted)) Log.IndexDeleteFailed(_logger, path, reason);
             return deleted;
         }
     }
@@ -180,7 +180,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             long slowest = cursors.Committed.Count > 0 ? cursors.Committed.Values.Min() : oldest.BaseSequence;
             CountDrop(oldest, oldest.BaseSequence, end, Math.Max(oldest.BaseSequence, slowest), DropReasonFull,
                 $"the queue reached MaxQueueSizeBytes {_options.MaxQueueSizeBytes} and FullPolicy is DropOldest");
-            _segments.RemovePrefix(1);
+            foreach (var (path, reason) in _segments.RemovePrefix(1)) Log.IndexDeleteFailed(_logger, path, reason);
         }
     }
 

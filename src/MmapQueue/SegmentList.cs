@@ -84,9 +84,12 @@ internal sealed class SegmentList
     /// Takes the first <paramref name="n"/> segments (already deleted) off the list, deletes their index side
     /// files, then completes <see cref="SpaceFreed"/> so producers blocked on a full queue look again.
     /// </summary>
-    public void RemovePrefix(int n)
+    /// <returns>The side files it could not delete, with why (the caller logs them; the next open removes an
+    /// index file whose segment is gone): a failure there never keeps a freed segment listed.</returns>
+    public List<(string Path, string Reason)> RemovePrefix(int n)
     {
-        if (n == 0) return;
+        var failed = new List<(string, string)>();
+        if (n == 0) return failed;
         TaskCompletionSource freed;
         Segment[] removed;
         lock (_lock)
@@ -98,8 +101,19 @@ internal sealed class SegmentList
             freed = _spaceFreed;
             _spaceFreed = NewSignal();
         }
-        foreach (Segment s in removed) QueueFiles.Delete(s.IndexPath);
         freed.TrySetResult();
+        foreach (Segment s in removed)
+        {
+            try
+            {
+                QueueFiles.Delete(s.IndexPath);
+            }
+            catch (IOException e)
+            {
+                failed.Add((s.IndexPath, e.Message));
+            }
+        }
+        return failed;
     }
 
     /// <summary>
