@@ -70,12 +70,14 @@ public sealed partial class QueueReader
                     break;
                 case FrameKind.Empty:
                 case FrameKind.Claimed: // a producer is writing this record: not yet
+                    if (seg.IsReaderView && SkipVanished(seg)) continue; // a read-only queue's segment the writer recycled
                     break;
                 case FrameKind.EndOfSegment:
                 case FrameKind.SegmentFull:
                     if (MoveToNextSegment()) continue;
                     break;
                 default: // Bad: flags, a length past the end, or the CRC mismatch that stopped the run
+                    if (SkipVanished(seg)) continue; // not corruption: the writer recycled it and wrote a later lap
                     ThrowCorrupt(seg, problem ?? new("a record whose CRC32C matches", "a frame that changed while it was read"));
                     break;
             }

@@ -20,7 +20,7 @@ public sealed partial class QueueReader
     public long Seek(long sequence, OutOfRange outOfRange = OutOfRange.Throw)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        (Segment seg, int offset, long at, long target) = _queue.Locate(sequence, outOfRange);
+        (Segment seg, int offset, long at, long target) = _queue.Locate(sequence, outOfRange, ref _lease);
         _segment?.Release();
         _segment = seg;
         _offset = offset;
@@ -57,6 +57,20 @@ public sealed partial class QueueReader
         if (_sequence >= first) return false;
         Log.ReaderSkippedDropped(_queue.Logger, _queue.Path, _name ?? "(anonymous)", _sequence, first);
         Seek(first, OutOfRange.Clamp);
+        return true;
+    }
+
+    /// <summary>
+    /// A read-only queue's reader whose segment left its name (the writer deleted or recycled it under a lease
+    /// registered too late for that retention pass): its bytes may be zeroed or rewritten, so nothing more is read
+    /// from it. Moves to the first sequence still stored and logs the gap (event 1031); true when it moved.
+    /// </summary>
+    private bool SkipVanished(Segment seg)
+    {
+        if (!seg.HasVanished()) return false;
+        long first = _queue.FirstSequence;
+        Log.ReaderSkippedDropped(_queue.Logger, _queue.Path, _name ?? "(anonymous)", _sequence, Math.Max(first, _sequence));
+        Seek(Math.Max(first, _sequence), OutOfRange.Clamp);
         return true;
     }
 

@@ -82,9 +82,10 @@ internal sealed class SegmentList
 
     /// <summary>
     /// Takes the first <paramref name="n"/> segments (already deleted) off the list, deletes their index side
-    /// files, then completes <see cref="SpaceFreed"/> so producers blocked on a full queue look again.
+    /// files (unless <paramref name="deleteIndexes"/> is false: a read-only queue forgets segments the writer
+    /// removed, and never deletes a file), then completes <see cref="SpaceFreed"/> so producers blocked on a full queue look again.
     /// </summary>
-    public void RemovePrefix(int n)
+    public void RemovePrefix(int n, bool deleteIndexes = true)
     {
         if (n == 0) return;
         TaskCompletionSource freed;
@@ -98,7 +99,8 @@ internal sealed class SegmentList
             freed = _spaceFreed;
             _spaceFreed = NewSignal();
         }
-        foreach (Segment s in removed) QueueFiles.Delete(s.IndexPath);
+        if (deleteIndexes)
+            foreach (Segment s in removed) QueueFiles.Delete(s.IndexPath);
         freed.TrySetResult();
     }
 
