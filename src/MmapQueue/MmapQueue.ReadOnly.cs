@@ -16,7 +16,7 @@ namespace MmapQueues;
 /// segment from the lowest live lease on. A retention pass that listed the leases just before the registration can
 /// still take the segment: so the mapping is checked against its name after it is made (the header's base sequence
 /// and queue id), and a segment whose file left its name (<see cref="Segment.HasVanished"/>) is never read further:
-/// its reader skips to the first sequence still stored and logs the gap (event 1031), as after a DropOldest.</para>
+/// its reader skips to the first sequence still stored and logs the gap (event 1032), as after a DropOldest.</para>
 /// <para><b>Concurrency.</b> <c>_refreshLock</c> (a leaf) serializes re-listings, which grow and shrink the
 /// <see cref="SegmentList"/> (copy-on-write, read lock-free). <c>_tailLock</c> (a leaf, taken before
 /// <c>_refreshLock</c>) guards the tail walker's position, segment and lease. <c>_waitsInFlight</c>
@@ -104,24 +104,39 @@ public sealed partial class MmapQueue
         else if (lease.LowestSequence != sequence) lease.Advance(sequence);
     }
 
-    /// <summary>The end of the queue as the files say: the tail walker steps over published frames and follows end markers.</summary>
+    /// <summary>
+    /// The end of the queue as the files say: the tail walker steps over published frames and follows end markers.
+    /// Between calls its lease is parked (pins nothing: a walker left behind must not keep the writer from freeing
+    /// segments); each call pins its position again, then checks that its segment is still the file it mapped.
+    /// </summary>
     private long ReadOnlyNextSequence()
     {
         lock (_tailLock)
         {
             if (_disposed) return _tailSequence;
-            for (int restarts = 0; ; restarts++)
+            try
             {
-                if (_tailSegment is null || _tailSegment.HasVanished())
+                for (int restarts = 0; ; restarts++)
                 {
-                    if (restarts > 3 || !StartTailWalk()) return _tailSequence;
+                    if (_tailSegment is not null) PinLease(ref _tailLease, _tailSequence);
+                    if (_tailSegment is null || _tailSegment.HasVanished(force: true))
+                    {
+                        if (restarts > 3 || !StartTailWalk()) return _tailSequence;
+                    }
+                    Segment seg = _tailSegment!;
+                    if (WalkTail(seg)) continue; // reached the segment's end and moved on
+                    return _tailSequence;
                 }
-                Segment seg = _tailSegment!;
-                if (WalkTail(seg)) continue; // reached the segment's end: moved on, or restart
-                return _tailSequence;
+            }
+            finally
+            {
+                _tailLease?.Advance(ParkedLease);
             }
         }
     }
+
+    /// <summary>The sequence a parked lease names: above every sequence, so it pins nothing.</summary>
+    private const long ParkedLease = long.MaxValue;
 
     /// <summary>Walks <paramref name="seg"/> from the walker's position; true when it moved to the next segment (walk on).</summary>
     private bool WalkTail(Segment seg)

@@ -63,7 +63,7 @@ public sealed partial class QueueReader
     /// <summary>
     /// A read-only queue's reader whose segment left its name (the writer deleted or recycled it under a lease
     /// registered too late for that retention pass): its bytes may be zeroed or rewritten, so nothing more is read
-    /// from it. Moves to the first sequence still stored and logs the gap (event 1031); true when it moved.
+    /// from it. Moves to the first sequence still stored and logs the gap (event 1032); true when it moved.
     /// </summary>
     private bool SkipVanished(Segment seg)
     {

@@ -51,13 +51,14 @@ internal sealed partial class Segment
 
     /// <summary>
     /// True once the file this segment mapped is no longer at its name (deleted, or renamed for recycling: its
-    /// bytes may then be zeroed and rewritten with later records). Checked at most every 10 ms per segment.
+    /// bytes may then be zeroed and rewritten with later records). Checked at most every 10 ms per segment, unless
+    /// <paramref name="force"/> (a caller that just pinned it with a lease and must know now).
     /// </summary>
-    public bool HasVanished()
+    public bool HasVanished(bool force = false)
     {
         if (_readerOf is null) return false;
         long now = Stopwatch.GetTimestamp();
-        if (_vanished || now < Volatile.Read(ref _nextVanishCheck)) return _vanished;
+        if (_vanished || (!force && now < Volatile.Read(ref _nextVanishCheck))) return _vanished;
         Volatile.Write(ref _nextVanishCheck, now + VanishCheckTicks);
         ulong? inode;
         lock (_mapLock)
