@@ -71,12 +71,12 @@ public sealed partial class MmapQueue
     }
 
     /// <summary>Every named consumer with its durable committed position (the next sequence it reads); a copy.</summary>
-    /// <remarks>Positions committed by other processes show after the cursors file is re-read: by every read of this property on a read-only queue, by retention passes in the writer.</remarks>
+    /// <remarks>Each read re-reads the shared <c>cursors</c> file, so positions committed by other processes (reader processes, or the writer) show.</remarks>
     public IReadOnlyDictionary<string, long> Consumers
     {
         get
         {
-            if (_readOnly && !_disposed) _cursors.Refresh();
+            if (!_disposed) _cursors.Refresh();
             return new Dictionary<string, long>(_consumers.Committed, StringComparer.Ordinal);
         }
     }
