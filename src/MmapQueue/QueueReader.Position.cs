@@ -74,6 +74,10 @@ public sealed partial class QueueReader
         return true;
     }
 
+    /// <summary>The file and offset of the record the last <see cref="TryRead"/> returned (<paramref name="payloadLength"/> bytes), for tools that print where records are.</summary>
+    internal (string File, int Offset) LastRecordPosition(int payloadLength) =>
+        (_segment?.Path ?? "", _offset - Format.SegmentLayout.FrameLength(payloadLength));
+
     private bool NextSegmentListed() =>
         _queue.SegmentStartingAt(_sequence) is not null || _sequence < _queue.FirstSequence;
 }
