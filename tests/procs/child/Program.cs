@@ -137,6 +137,25 @@ switch (command)
         }
         return 0;
     }
+    case "produce":
+    {
+        // produce DIR SEGMENT_BYTES: a writer process appending record after record (WriterPayload) until a "stop" line;
+        // READY once open, then STOPPED <next sequence>. Killed at any moment by the crash test.
+        using var queue = new MmapQueues.MmapQueue(dir, new MmapQueues.MmapQueueOptions { SegmentSizeBytes = long.Parse(args[2]) });
+        Console.WriteLine("READY");
+        var stop = new ManualResetEventSlim();
+        new Thread(() => { while (Console.ReadLine() is { } line && line != "stop") { } stop.Set(); }) { IsBackground = true }.Start();
+        for (long n = 0; !stop.IsSet; n++)
+        {
+            long sequence = queue.NextSequence; // one producer thread: the sequence Enqueue gets
+            if (queue.Enqueue(WriterPayload.For(sequence)) != sequence) throw new InvalidOperationException($"expected sequence {sequence}");
+            if (n % 200 == 199) Thread.Sleep(1);
+        }
+        Console.WriteLine($"STOPPED {queue.NextSequence}");
+        return 0;
+    }
+    case "follow":
+        return await FollowProcess.Run(dir, args[2]);
     default:
         Console.Error.WriteLine($"unknown command '{command}'");
         return 2;
