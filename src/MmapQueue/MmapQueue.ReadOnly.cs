@@ -97,11 +97,22 @@ public sealed partial class MmapQueue
     /// Moves <paramref name="lease"/> to <paramref name="sequence"/>, registering it first if needed (read-only
     /// queues only; the writer's readers hold segment references instead). Call before mapping the segment.
     /// </summary>
+    /// <remarks>
+    /// A new lease, or one moved back, pins segments no retention pass has seen it pin yet: it waits out a pass in
+    /// flight (<see cref="ReaderLeases.WaitForPass"/>); the caller then checks its segment is still its file. A lease
+    /// moved forward needs no wait: its old position pinned everything from there on.
+    /// </remarks>
     internal void PinLease(ref ReaderLease? lease, long sequence)
     {
         if (!_readOnly) return;
+        if (lease is not null && sequence >= lease.LowestSequence)
+        {
+            if (sequence != lease.LowestSequence) lease.Advance(sequence);
+            return;
+        }
         if (lease is null) lease = ReaderLease.Register(_directory, sequence, _options.FilePermissions);
-        else if (lease.LowestSequence != sequence) lease.Advance(sequence);
+        else lease.Advance(sequence);
+        ReaderLeases.WaitForPass(_directory, _options.FilePermissions);
     }
 
     /// <summary>
@@ -179,6 +190,11 @@ public sealed partial class MmapQueue
             Segment last = RefreshSegments().Snapshot[^1];
             PinLease(ref _tailLease, last.BaseSequence);
             if (!last.TryAcquire()) continue; // recycled or deleted since the listing: list again
+            if (last.HasVanished(force: true))
+            {
+                last.Release();
+                continue;
+            }
             _tailSegment = last;
             _tailOffset = SegmentLayout.FirstRecordOffset;
             _tailSequence = last.BaseSequence;
@@ -201,7 +217,11 @@ public sealed partial class MmapQueue
             }
             PinLease(ref lease, target); // before the mapping: the writer keeps the segment from here on
             Segment? seg = _segments.Find(target);
-            if (seg is not null && seg.TryAcquire()) return (seg, SegmentLayout.FirstRecordOffset, seg.BaseSequence, target);
+            if (seg is not null && seg.TryAcquire())
+            {
+                if (!seg.HasVanished(force: true)) return (seg, SegmentLayout.FirstRecordOffset, seg.BaseSequence, target);
+                seg.Release(); // mapped before (by another reader here) and freed by a pass our lease came too late for
+            }
             if (attempt > 100) throw new IOException($"Queue {_directory}: the segment holding {target} vanished 100 times in a row while it was opened.");
         }
     }

@@ -135,7 +135,7 @@ public sealed partial class MmapQueue : IDisposable
                 recycle: _options.RecycleSegments);
             _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true); // reader processes commit too
             _sharedWakeup = OpenWriterWakeup(_directory, _options.FilePermissions); // before any publish: reader processes wait on it
-            RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
+            _cursors.UnderCommitLock(() => RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger)); // no reader process mid-commit
 
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);
             if (recovered.Segments.Count == 0)

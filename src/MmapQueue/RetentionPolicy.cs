@@ -104,7 +104,10 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                 // it goes; Async mode may not have flushed for a while: one flush of what is published.
                 _flusher.FlushPublished();
             }
-            leased = ReaderLeases.Scan(_directory, _logger).LowestSequence; // only when something could go: a listing of readers/
+            // Only when something could go: a listing of readers/, under the pass lock until the last segment is freed,
+            // so that a reader registering meanwhile waits for this pass to end before it trusts its segment.
+            using Microsoft.Win32.SafeHandles.SafeFileHandle pass = ReaderLeases.HoldPass(_directory, _options.FilePermissions);
+            leased = ReaderLeases.Scan(_directory, _logger).LowestSequence;
             count = Deletable(checkHolders: true);
             if (count == 0) return 0;
             _cursors.RaiseFloor(segs[count].BaseSequence);

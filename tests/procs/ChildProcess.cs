@@ -99,8 +99,12 @@ internal sealed class ChildProcess : IDisposable
         _process.WaitForExit();
     }
 
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed) return; // a test that replaced a killed child may dispose it again on a failure path
+        _disposed = true;
         if (!_process.HasExited) Kill();
         _process.Dispose();
     }
