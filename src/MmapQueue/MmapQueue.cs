@@ -55,7 +55,13 @@ public sealed partial class MmapQueue : IDisposable
     //                     sealed segment: the reservation fails, Roll checks _disposed under the lock).
     //   _readersWaiting   Interlocked in WaitForPublishAsync (a full fence before its re-check)  <->  plain
     //                     Volatile.Read in AfterPublish; the race it leaves is bounded (MmapQueue.Wait.cs).
+    //   notify page        the writer's AfterPublish loads the shared waiter count after the release store of the
+    //                     record  <->  a reader process's Interlocked.Increment of it (SharedWakeup, remarks 1-3).
     //   SegmentList._segments, Flusher._durableSequence, CursorStore's snapshot: see their own remarks.
+    //
+    // A read-only queue (MmapQueueOptions.ReadOnly, MmapQueue.ReadOnly.cs) has none of the writer's parts: its own
+    // locks (_tailLock, then _refreshLock; _readerWakeupLock) are leaves, and across processes it meets the writer only
+    // through files: leases and readers/pass.lock (retention), notify (wake-ups), cursors.lock (commits).
 
     private readonly string _directory;
     private readonly MmapQueueOptions _options;

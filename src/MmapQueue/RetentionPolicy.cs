@@ -39,6 +39,10 @@ namespace MmapQueues;
 /// read can delay a deletion, never make one wrong. Committed positions are always durable when retention sees
 /// them, so a crash right after a deletion never leaves a consumer resuming below the first segment because of
 /// that deletion.</para>
+/// <para><b>Other processes.</b> A pass first re-reads the shared cursors file (<see cref="CursorStore.Refresh"/>:
+/// commits and registrations of reader processes), and, when something could go, scans reader processes' leases
+/// under <c>readers/pass.lock</c> (<see cref="Processes.ReaderLeases"/>): no segment from the lowest live lease on is
+/// deleted or recycled, and a reader registering meanwhile waits for the pass to end before it trusts its segment.</para>
 /// </remarks>
 internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions options, long segmentSize, ILogger logger,
                                               SegmentList segments, CursorStore cursors, Flusher flusher, BackgroundWork background, SegmentAllocator allocator,

@@ -28,9 +28,11 @@ internal static class TailCommand
 
     private static async Task<int> Run(CliIo io, QueueInspector q, long lines, bool follow, RecordFormat format, CancellationToken ct)
     {
-        if (follow && TryOpenReadOnly(q.Directory) is { } live)
+        if (follow && TryOpenReadOnly(q.Directory, lines) is var (live, reader))
         {
-            using (live) return await Follow(io, live, lines, format, ct).ConfigureAwait(false);
+            using (live)
+            using (reader)
+                return await Follow(io, reader, format, ct).ConfigureAwait(false);
         }
         var (segments, first, next) = RecordWalk.Range(q);
         while (segments.Count == 0)
@@ -60,22 +62,25 @@ internal static class TailCommand
         return at.Ending == SegmentEnding.Bad ? ExitCodes.Corrupt : ExitCodes.Ok;
     }
 
-    private static MmapQueue? TryOpenReadOnly(string directory)
+    /// <summary>The queue opened read-only and a reader <paramref name="lines"/> records before its end; null when refused.</summary>
+    private static (MmapQueue Queue, QueueReader Reader)? TryOpenReadOnly(string directory, long lines)
     {
+        MmapQueue? queue = null;
         try
         {
-            return new MmapQueue(directory, new MmapQueueOptions { ReadOnly = true });
+            queue = new MmapQueue(directory, new MmapQueueOptions { ReadOnly = true });
+            return (queue, queue.OpenReader(Math.Max(0, queue.NextSequence - Math.Max(0, lines)), OutOfRange.Clamp));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
         {
-            return null; // no segment yet, or no write access for a lease: the pread walk below
+            queue?.Dispose();
+            return null; // no segment yet, or no write access for a lease (another user's queue): the pread walk below
         }
     }
 
-    /// <summary>tail -f through a read-only queue: prints from <paramref name="lines"/> before the end, then waits for the writer's publishes.</summary>
-    private static async Task<int> Follow(CliIo io, MmapQueue queue, long lines, RecordFormat format, CancellationToken ct)
+    /// <summary>tail -f through a read-only queue: prints what is visible, then waits for the writer's publishes.</summary>
+    private static async Task<int> Follow(CliIo io, QueueReader reader, RecordFormat format, CancellationToken ct)
     {
-        using QueueReader reader = queue.OpenReader(Math.Max(0, queue.NextSequence - Math.Max(0, lines)), OutOfRange.Clamp);
         while (true)
         {
             PrintVisible(io, reader, format);
