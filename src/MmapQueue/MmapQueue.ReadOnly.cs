@@ -172,11 +172,12 @@ public sealed partial class MmapQueue
         _tailOffset = offset;
         _tailSequence = sequence;
         if (!atEnd) return false;
-        PinLease(ref _tailLease, sequence); // before the next segment is mapped
+        // The lease, pinned at this call's start in this segment, pins the next one too while it is mapped.
         if (SegmentStartingAt(sequence) is not { } next || !next.TryAcquire()) return false; // not listed yet: the end for now
         seg.Release();
         _tailSegment = next;
         _tailOffset = SegmentLayout.FirstRecordOffset;
+        PinLease(ref _tailLease, sequence); // forward: no wait needed
         return true;
     }
 

@@ -69,8 +69,8 @@ public sealed partial class QueueReader
     {
         if (!seg.HasVanished()) return false;
         long first = _queue.FirstSequence;
-        Log.ReaderSkippedDropped(_queue.Logger, _queue.Path, _name ?? "(anonymous)", _sequence, Math.Max(first, _sequence));
-        Seek(Math.Max(first, _sequence), OutOfRange.Clamp);
+        if (first > _sequence) Log.ReaderSkippedDropped(_queue.Logger, _queue.Path, _name ?? "(anonymous)", _sequence, first);
+        Seek(Math.Max(first, _sequence), OutOfRange.Clamp); // at its end already (nothing lost): just on to the next segment
         return true;
     }
 

@@ -123,12 +123,13 @@ public sealed partial class QueueReader : IDisposable
 
     private bool MoveToNextSegment()
     {
-        _queue.PinLease(ref _lease, _sequence); // a read-only queue: before the next segment is mapped
+        // A read-only queue's lease still names a sequence in this segment: it pins the next one too while it is mapped.
         Segment? next = _queue.SegmentStartingAt(_sequence);
         if (next is null) return SkipDroppedRecords(); // normally: the writer sealed this one and has not listed the next yet
         if (!next.TryAcquire()) return SkipDroppedRecords(); // a limit dropped it just now
         _segment!.Release();
         _segment = next;
+        _queue.PinLease(ref _lease, _sequence); // moved forward once in: this segment stays pinned, the one left is not
         _offset = SegmentLayout.FirstRecordOffset;
         return true;
     }

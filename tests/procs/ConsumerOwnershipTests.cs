@@ -31,6 +31,10 @@ public sealed class ConsumerOwnershipTests
             Assert.Contains($"pid {Environment.ProcessId} (", line);
             child.Finish();
         }
+        // A child another test forks at this moment holds a copy of every descriptor until its exec closes them
+        // (O_CLOEXEC acts at exec, not at fork), and with it the lock: allow it that moment (a hang guard, not a timing test).
+        var released = System.Diagnostics.Stopwatch.StartNew();
+        while (ConsumerOwnership.CurrentHolder(dir.Path, "orders") is not null && released.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(5);
         Assert.Null(ConsumerOwnership.CurrentHolder(dir.Path, "orders"));
     }
 

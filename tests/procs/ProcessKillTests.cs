@@ -6,6 +6,7 @@ namespace MmapQueues.Tests.Procs;
 /// (the issue asks for 100 or more).
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Collection(nameof(ProcessKillTests))] // alone: its many forks would hold other tests' locked descriptors until their exec
 public sealed class ProcessKillTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const string Segment = "16384"; // ~400 records: rolls, retention and recycling all the time
@@ -134,3 +135,7 @@ public sealed class ProcessKillTests(Xunit.Abstractions.ITestOutputHelper output
         public void Dispose() => _child.Dispose();
     }
 }
+
+/// <summary>Runs <see cref="ProcessKillTests"/> with no other test class beside it.</summary>
+[CollectionDefinition(nameof(ProcessKillTests), DisableParallelization = true)]
+public sealed class ProcessKillCollection;
