@@ -52,6 +52,35 @@ public sealed class ReadOnlyQueueTests
     }
 
     [Fact]
+    public async Task ReadAllAsyncAndTheChannelAdapterOfAReadOnlyQueueFollowAWriterProcess()
+    {
+        using var dir = new TempDir();
+        const long count = 5_000;
+        using var writer = ChildProcess.Start("writer", dir.Path, SegmentBytes.ToString(), count.ToString());
+        writer.Expect("READY");
+        using var queue = new MmapQueue(dir.Path, new MmapQueueOptions { ReadOnly = true });
+        using var all = queue.OpenReader(0);
+        using var channelled = queue.OpenReader(0);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        System.Threading.Channels.ChannelReader<QueueRecord> channel = channelled.AsChannelReader(64, timeout.Token);
+        writer.Send("go");
+        long next = 0;
+        await foreach (ReadOnlyMemory<byte> payload in all.ReadAllAsync(timeout.Token))
+        {
+            Assert.True(WriterPayload.Matches(payload.Span, next), $"record {next}: a payload that is not its own");
+            if (++next == count) break;
+        }
+        for (long i = 0; i < count; i++)
+        {
+            QueueRecord record = await channel.ReadAsync(timeout.Token);
+            Assert.Equal(i, record.Sequence);
+            Assert.True(WriterPayload.Matches(record.Payload.Span, i));
+        }
+        Assert.StartsWith("DONE ", writer.ReadLine());
+        writer.Finish();
+    }
+
+    [Fact]
     public void AReaderLeaseKeepsItsSegmentFromBeingFreedUntilTheReaderIsDisposed()
     {
         using var dir = new TempDir();
