@@ -7,6 +7,8 @@ if (args.Length > 0 && args[0] == "compare") return Harness.Run(args[1..]);
 // dotnet run -c Release --project benchmarks -- wake [--samples N]   (cross-process wake latency, issue 13)
 if (args.Length > 0 && args[0] == "wake") return MmapQueues.Benchmarks.Processes.WakeLatency.Run(args[1..]);
 if (args.Length > 0 && args[0] == "wake-child") return MmapQueues.Benchmarks.Processes.WakeLatency.Child(args[1..]);
+if (args.Length > 0 && args[0] == "wake-queue-child") return MmapQueues.Benchmarks.Processes.QueueAcrossProcesses.LatencyChild(args[1..]);
+if (args.Length > 0 && args[0] == "rate-child") return MmapQueues.Benchmarks.Processes.QueueAcrossProcesses.ReadRateChild(args[1..]);
 if (args.Length > 0 && args[0] == "bdn")
 {
     BenchmarkSwitcher.FromAssembly(typeof(Harness).Assembly).Run(args[1..], MmapQueues.Benchmarks.Bdn.BdnConfig.Create());

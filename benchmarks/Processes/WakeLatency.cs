@@ -11,7 +11,9 @@ namespace MmapQueues.Benchmarks.Processes;
 /// Writer-to-sleeping-reader wake latency (issue 13): the time from just before the writer publishes to the
 /// moment a reader that was asleep sees it, for (a) a reader in another process woken through the shared
 /// futex of the notify page, (b) a reader thread in the same process through the same page, and (c) the
-/// queue's own in-process path (Enqueue, then WaitToReadAsync + TryRead). The writer pauses between records
+/// queue's own in-process path (Enqueue, then WaitToReadAsync + TryRead), and (d) the queue across processes: a
+/// read-only queue in another process (<see cref="QueueAcrossProcesses"/>, which also measures the cross-process
+/// read rate). The writer pauses between records
 /// so that every sample starts from a reader asleep, which is the case a futex serves.
 /// </summary>
 /// <remarks>
@@ -35,6 +37,10 @@ internal static class WakeLatency
             Print("futex, reader in another process", CrossProcess(dir, samples));
             Print("futex, reader thread in the same process", SameProcess(dir, samples));
             Print("queue in-process (WaitToReadAsync)", QueueInProcess(Path.Combine(dir, "queue"), samples));
+            Print("queue, read-only queue in another process (WaitToReadAsync)", QueueAcrossProcesses.Latency(Path.Combine(dir, "queue-x"), samples));
+            var (here, there, records) = QueueAcrossProcesses.ReadRate(Path.Combine(dir, "queue-rate"), 4_000_000);
+            Console.WriteLine($"\nread rate, {records:N0} records of 64 B in batches (best of three): in the writer's process " +
+                              $"{here / 1e6:F1} M records/s, a read-only queue in another process {there / 1e6:F1} M records/s");
             return 0;
         }
         finally
@@ -142,12 +148,15 @@ internal static class WakeLatency
         return MappedRegion.Map(file, 4096, "stamps");
     }
 
-    private static ProcessStartInfo ChildStart(string dir, int samples)
+    private static ProcessStartInfo ChildStart(string dir, int samples) => ChildStart("wake-child", dir, samples);
+
+    /// <summary>This benchmark program again, as the reader process: <paramref name="command"/> DIR SAMPLES.</summary>
+    internal static ProcessStartInfo ChildStart(string command, string dir, int samples)
     {
         string host = Environment.ProcessPath!;
         var psi = new ProcessStartInfo(host) { RedirectStandardOutput = true };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet") psi.ArgumentList.Add(typeof(WakeLatency).Assembly.Location);
-        foreach (string a in new[] { "wake-child", dir, samples.ToString() }) psi.ArgumentList.Add(a);
+        foreach (string a in new[] { command, dir, samples.ToString() }) psi.ArgumentList.Add(a);
         return psi;
     }
 

@@ -1,4 +1,5 @@
 using MmapQueues.Format;
+using MmapQueues.Processes;
 using MmapQueues.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -6,42 +7,62 @@ namespace MmapQueues;
 
 /// <summary>
 /// Named consumers: their durable committed positions (the <c>cursors</c> file, through <see cref="CursorStore"/>)
-/// and who holds each name right now (one reader or one shipping session), so commits to a name never race.
+/// and who holds each name right now (one reader or one shipping session in this process, and this process among
+/// all: a <see cref="ConsumerOwnership"/> lock in <c>consumers/</c>), so commits to a name never race.
 /// </summary>
 /// <remarks>
 /// <b>Concurrency.</b> The set <c>_open</c> is its own lock, next to last in the queue's order (MmapQueue.cs): it guards the set, and makes
 /// <see cref="Remove"/>'s "not open" check and the removal from the cursors file one step. Positions are read
 /// lock-free from <see cref="CursorStore.Snapshot"/> (published with a <c>Volatile.Write</c> after the fdatasync).
 /// </remarks>
-internal sealed class ConsumerRegistry(string directory, CursorStore cursors, ILogger logger)
+internal sealed class ConsumerRegistry(string directory, CursorStore cursors, ILogger logger, UnixFileMode fileMode)
 {
-    private readonly HashSet<string> _open = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ConsumerOwnership> _open = new(StringComparer.Ordinal); // each held name's cross-process lock
 
     /// <summary>Every named consumer with its durable committed position (the next sequence it reads).</summary>
     public IReadOnlyDictionary<string, long> Committed => cursors.Snapshot.Committed;
 
-    /// <summary>Makes the caller the one holder of <paramref name="name"/> (a reader or a shipping session).</summary>
-    /// <exception cref="InvalidOperationException">Someone holds it already.</exception>
+    /// <summary>
+    /// Makes the caller the one holder of <paramref name="name"/> (a reader or a shipping session), in this process and
+    /// among processes (the ownership lock is taken under the set's lock: a second claim here fails on the set first).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Someone holds it already: here, or another process (the message names it).</exception>
     public void Claim(string name)
     {
         Validate(name);
         lock (_open)
         {
-            if (!_open.Add(name))
+            if (_open.ContainsKey(name))
                 throw new InvalidOperationException($"Consumer '{name}' of queue {directory} is already open (a reader or a shipping " +
                                                     "session); dispose its reader or end the session first: one holder per named consumer, so commits cannot race.");
+            _open.Add(name, ConsumerOwnership.Claim(directory, name, fileMode));
         }
     }
 
-    /// <summary>Lets go of <paramref name="name"/> (its reader was disposed or its session ended).</summary>
+    /// <summary>Lets go of <paramref name="name"/> (its reader was disposed or its session ended), here and among processes.</summary>
     public void Release(string name)
     {
-        lock (_open) _open.Remove(name);
+        ConsumerOwnership? owner;
+        lock (_open) _open.Remove(name, out owner);
+        owner?.Dispose();
+    }
+
+    /// <summary>
+    /// The queue closed: every name's cross-process ownership is let go (its readers cannot commit any more), so
+    /// another process may take it over; the in-process set keeps the names until their readers are disposed.
+    /// </summary>
+    public void ReleaseOwnerships()
+    {
+        lock (_open)
+        {
+            foreach (ConsumerOwnership owner in _open.Values) owner.Dispose();
+        }
     }
 
     /// <summary>Registers <paramref name="name"/> durably at <paramref name="at"/> unless it is known; returns its committed position.</summary>
     public long RegisterIfNew(string name, long at)
     {
+        cursors.Refresh(); // another process may have registered or moved it
         if (cursors.Snapshot.Committed.TryGetValue(name, out long committed)) return committed;
         cursors.Commit(name, at);
         return at;
@@ -57,7 +78,7 @@ internal sealed class ConsumerRegistry(string directory, CursorStore cursors, IL
         Validate(name);
         lock (_open)
         {
-            if (_open.Contains(name))
+            if (_open.ContainsKey(name))
                 throw new InvalidOperationException($"Consumer '{name}' of queue {directory} has an open reader; dispose it before removing the consumer.");
             return cursors.Remove(name);
         }

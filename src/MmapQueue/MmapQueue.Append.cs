@@ -123,6 +123,7 @@ public sealed partial class MmapQueue
     private void AfterPublish(long sequence)
     {
         if (Volatile.Read(ref _readersWaiting) != 0) WakeReaders();
+        _sharedWakeup?.AfterPublish(); // other processes' readers: one load of their waiter count, no system call when 0
         if (_options.FlushMode == FlushMode.Sync) _flusher.WaitDurable(sequence);
     }
 
@@ -134,6 +135,7 @@ public sealed partial class MmapQueue
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool Roll(Segment full, bool tryOnly, CancellationToken cancellationToken)
     {
+        if (_readOnly) throw ReadOnlyError("Enqueue"); // a read-only queue's placeholder is sealed: every append comes here
         long giveUpAt = 0; // Stopwatch timestamp at which Block stops waiting; 0 until the first wait
         while (true)
         {

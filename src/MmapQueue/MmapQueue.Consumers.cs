@@ -1,3 +1,4 @@
+using MmapQueues.Processes;
 using MmapQueues.Storage;
 
 namespace MmapQueues;
@@ -29,7 +30,8 @@ public sealed partial class MmapQueue
     /// committed records a limit deleted resumes at <see cref="FirstSequence"/>, with a warning logged.
     /// </summary>
     /// <param name="consumerName">1 to 255 bytes of UTF-8, without lone surrogates; names are compared ordinally.</param>
-    /// <exception cref="InvalidOperationException">A reader for this consumer is already open.</exception>
+    /// <exception cref="InvalidOperationException">A reader for this consumer is already open, or another process owns
+    /// the name (the message names that process: pid, process name, user).</exception>
     public QueueReader OpenReader(string consumerName)
     {
         ThrowIfDisposed();
@@ -64,18 +66,26 @@ public sealed partial class MmapQueue
     {
         ThrowIfDisposed();
         if (!_consumers.Remove(consumerName)) return false;
-        _retention.Apply();
+        if (!_readOnly) _retention.Apply(); // a reader process leaves retention to the writer's next pass
         return true;
     }
 
     /// <summary>Every named consumer with its durable committed position (the next sequence it reads); a copy.</summary>
-    public IReadOnlyDictionary<string, long> Consumers => new Dictionary<string, long>(_consumers.Committed, StringComparer.Ordinal);
+    /// <remarks>Each read re-reads the shared <c>cursors</c> file, so positions committed by other processes (reader processes, or the writer) show.</remarks>
+    public IReadOnlyDictionary<string, long> Consumers
+    {
+        get
+        {
+            if (!_disposed) _cursors.Refresh();
+            return new Dictionary<string, long>(_consumers.Committed, StringComparer.Ordinal);
+        }
+    }
 
     internal void CommitConsumer(string name, long sequence)
     {
         ThrowIfDisposed();
         _consumers.Commit(name, sequence);
-        _retention.Apply(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
+        if (!_readOnly) _retention.Apply(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
     }
 
     /// <summary>
@@ -111,9 +121,11 @@ public sealed partial class MmapQueue
     /// Finds where <paramref name="sequence"/> lives and takes a reference on that segment (the caller owns
     /// it). Returns the segment, the offset and sequence of the indexed record to scan from, and the target.
     /// </summary>
-    internal (Segment Segment, int Offset, long Sequence, long Target) Locate(long sequence, OutOfRange outOfRange)
+    /// <remarks>On a read-only queue, <paramref name="lease"/> (the reader's) is moved to the target before the segment is mapped.</remarks>
+    internal (Segment Segment, int Offset, long Sequence, long Target) Locate(long sequence, OutOfRange outOfRange, ref ReaderLease? lease)
     {
         ThrowIfDisposed();
+        if (_readOnly) return LocateReadOnly(sequence, outOfRange, ref lease);
         while (true)
         {
             long first = FirstSequence, next = NextSequence;

@@ -55,7 +55,13 @@ public sealed partial class MmapQueue : IDisposable
     //                     sealed segment: the reservation fails, Roll checks _disposed under the lock).
     //   _readersWaiting   Interlocked in WaitForPublishAsync (a full fence before its re-check)  <->  plain
     //                     Volatile.Read in AfterPublish; the race it leaves is bounded (MmapQueue.Wait.cs).
+    //   notify page        the writer's AfterPublish loads the shared waiter count after the release store of the
+    //                     record  <->  a reader process's Interlocked.Increment of it (SharedWakeup, remarks 1-3).
     //   SegmentList._segments, Flusher._durableSequence, CursorStore's snapshot: see their own remarks.
+    //
+    // A read-only queue (MmapQueueOptions.ReadOnly, MmapQueue.ReadOnly.cs) has none of the writer's parts: its own
+    // locks (_tailLock, then _refreshLock; _readerWakeupLock) are leaves, and across processes it meets the writer only
+    // through files: leases and readers/pass.lock (retention), notify (wake-ups), cursors.lock (commits).
 
     private readonly string _directory;
     private readonly MmapQueueOptions _options;
@@ -102,6 +108,22 @@ public sealed partial class MmapQueue : IDisposable
         _logger = (ILogger?)loggerFactory?.CreateLogger<MmapQueue>() ?? NullLogger.Instance;
         _directory = System.IO.Path.GetFullPath(path);
         var started = Stopwatch.StartNew();
+        if (_options.ReadOnly)
+        {
+            // A reader process: no lock, no recovery, no file of the writer's written (MmapQueue.ReadOnly.cs).
+            QueueDirectory.Meta meta = ReadOnlyMeta(_directory);
+            _queueId = meta.QueueId;
+            _segmentSize = meta.SegmentSize;
+            _maxPayload = SegmentLayout.MaxPayloadFor(_segmentSize);
+            _readOnly = true;
+            _segments = new SegmentList(ReadOnlySegments(_directory, _segmentSize, _queueId));
+            _active = ReadOnlyPlaceholder(_directory, _segmentSize); // sealed: every append goes to Roll, which refuses
+            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true);
+            _consumers = new ConsumerRegistry(_directory, _cursors, _logger, _options.FilePermissions);
+            _lock = null!; _allocator = null!; _flusher = null!; _retention = null!; _background = null!; _indexes = null!; // the writer's only
+            Log.OpenedReadOnly(_logger, _directory, _segments.Count, _segments.First.BaseSequence, started.Elapsed.TotalMilliseconds);
+            return;
+        }
         QueueFiles.CreateDirectory(_directory, _options.FilePermissions);
         _lock = QueueDirectory.AcquireLock(_directory, _options.FilePermissions);
         try
@@ -117,8 +139,9 @@ public sealed partial class MmapQueue : IDisposable
                                             $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
             _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger,
                 recycle: _options.RecycleSegments);
-            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions);
-            RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger);
+            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true); // reader processes commit too
+            _sharedWakeup = OpenWriterWakeup(_directory, _options.FilePermissions); // before any publish: reader processes wait on it
+            _cursors.UnderCommitLock(() => RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger)); // no reader process mid-commit
 
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);
             if (recovered.Segments.Count == 0)
@@ -141,7 +164,7 @@ public sealed partial class MmapQueue : IDisposable
             {
                 Claims = _openClaims,
             };
-            _consumers = new ConsumerRegistry(_directory, _cursors, _logger);
+            _consumers = new ConsumerRegistry(_directory, _cursors, _logger, _options.FilePermissions);
             _consumers.ClampPastTheEnd(recovered.NextSequence);
             Log.Opened(_logger, _directory, recovered.Segments.Count, recovered.Segments[0].BaseSequence, recovered.NextSequence,
                 recovered.Scanned, started.Elapsed.TotalMilliseconds);
@@ -150,6 +173,7 @@ public sealed partial class MmapQueue : IDisposable
         {
             _allocator?.Dispose();
             _cursors?.Dispose();
+            _sharedWakeup?.Dispose(); // nothing was published: no producer can be using it
             _lock.Dispose();
             throw;
         }
@@ -183,13 +207,15 @@ public sealed partial class MmapQueue : IDisposable
     {
         get
         {
+            if (_readOnly) return ReadOnlyNextSequence();
             Segment active = Volatile.Read(ref _active);
             return active.BaseSequence + active.ReservedTail.Records;
         }
     }
 
     /// <summary>The oldest sequence still stored.</summary>
-    public long FirstSequence => _segments.First.BaseSequence;
+    /// <remarks>On a read-only queue each call lists the directory first (the writer may have deleted segments).</remarks>
+    public long FirstSequence => (_readOnly ? RefreshSegments() : _segments).First.BaseSequence;
 
     /// <summary>The largest payload one record can carry with this queue's segment size.</summary>
     public int MaxPayloadBytes => _maxPayload;
@@ -206,7 +232,8 @@ public sealed partial class MmapQueue : IDisposable
     }
 
     /// <summary>The sequence below which every record is durable (survives power loss).</summary>
-    public long DurableSequence => _flusher.DurableSequence;
+    /// <exception cref="InvalidOperationException">The queue is open read-only (durability is the writer's to know).</exception>
+    public long DurableSequence => _readOnly ? throw ReadOnlyError("DurableSequence") : _flusher.DurableSequence;
 
     /// <summary>
     /// Makes every record appended before this call durable: msync(MS_SYNC) of the dirty ranges of every
@@ -214,9 +241,11 @@ public sealed partial class MmapQueue : IDisposable
     /// Concurrent callers share the work (group commit): one msync covers everything published so far.
     /// </summary>
     /// <exception cref="IOException">msync or fsync failed; nothing is reported durable that was not synced.</exception>
+    /// <exception cref="InvalidOperationException">The queue is open read-only.</exception>
     public void Flush()
     {
         ThrowIfDisposed();
+        if (_readOnly) throw ReadOnlyError(nameof(Flush));
         _flusher.Flush(NextSequence);
     }
 
@@ -226,7 +255,7 @@ public sealed partial class MmapQueue : IDisposable
     /// named consumer had committed past them; with no named consumers, every record a limit deleted.
     /// Counted since this queue object was opened; each drop is also logged as a warning.
     /// </summary>
-    public long DroppedRecords => _retention.DroppedRecords;
+    public long DroppedRecords => _readOnly ? 0 : _retention.DroppedRecords;
 
     /// <summary>Opens a reader whose first <see cref="QueueReader.TryRead"/> returns <paramref name="fromSequence"/>.</summary>
     /// <exception cref="SequenceOutOfRangeException">The sequence is not stored (before <see cref="FirstSequence"/>: retention deleted it) or not yet written (after <see cref="NextSequence"/>).</exception>
@@ -246,6 +275,11 @@ public sealed partial class MmapQueue : IDisposable
     /// </remarks>
     public void Dispose()
     {
+        if (_readOnly)
+        {
+            DisposeReadOnly();
+            return;
+        }
         Segment active;
         long records, reserved;
         lock (_rollLock)
@@ -303,11 +337,13 @@ public sealed partial class MmapQueue : IDisposable
             _flusher.Close();
             ReleaseKeptMappings();
             if (producersDone) Volatile.Read(ref _active).Release();
+            _consumers.ReleaseOwnerships();
             _cursors.Dispose();
             if (stuck is null) _lock.Dispose();
             else KeepUntilExit(_lock); // see below
             _metrics?.Dispose();
             WakeReaders();
+            CloseWriterWakeup();
         }
     }
 
@@ -339,9 +375,11 @@ public sealed partial class MmapQueue : IDisposable
         _flusher.Close();
         ReleaseKeptMappings();
         Volatile.Read(ref _active).Release();
+        _consumers.ReleaseOwnerships();
         _cursors.Dispose(); // every commit was already durable (fdatasync before Commit returned)
         _lock.Dispose();
         WakeReaders();
+        CloseWriterWakeup();
     }
 
     /// <summary>
@@ -371,13 +409,14 @@ public sealed partial class MmapQueue : IDisposable
     internal Segment? FindSegment(long sequence) => _segments.Find(sequence);
 
     /// <summary>The segment whose base is exactly <paramref name="sequence"/>, or null if not (yet) there.</summary>
-    internal Segment? SegmentStartingAt(long sequence) => _segments.StartingAt(sequence);
+    internal Segment? SegmentStartingAt(long sequence) =>
+        _segments.StartingAt(sequence) ?? (_readOnly ? RefreshSegments().StartingAt(sequence) : null);
 
     /// <summary>The segment listed after <paramref name="seg"/>, or null if it is the last (or no longer listed).</summary>
     internal Segment? SegmentStartingAfter(Segment seg) => _segments.After(seg);
 
     /// <summary>Deletes the segments retention allows now; returns how many (tests, and after commits).</summary>
-    internal int ApplyRetention() => _retention.Apply();
+    internal int ApplyRetention() => _readOnly ? 0 : _retention.Apply();
 
     /// <summary>Rolls that reused a segment retention had freed (<see cref="MmapQueueOptions.RecycleSegments"/>).</summary>
     internal long RecycledRolls => _allocator.RecycledTaken;

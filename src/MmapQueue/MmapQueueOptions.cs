@@ -106,6 +106,20 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// <summary>The default <see cref="FilePermissions"/>: 0600.</summary>
     public const UnixFileMode DefaultFilePermissions = Storage.QueueFiles.DefaultFileMode;
 
+    /// <summary>
+    /// Open a queue that another process holds for writing (or that nobody holds) to read it, from a process
+    /// other than the writer's. Default false. A read-only queue takes no writer lock and runs no recovery: it never
+    /// writes a segment, a header, an index, <c>queue.meta</c> or the lock file. It maps segments read-only, follows
+    /// the writer's rolls, registers a lease in <c>readers/</c> for each reader (so the writer neither deletes nor
+    /// recycles a segment a reader is on), waits for records through the <c>notify</c> page, and commits named
+    /// consumers through the shared <c>cursors</c> file. <see cref="MmapQueue.Enqueue(ReadOnlySpan{byte})"/>,
+    /// <see cref="MmapQueue.TryEnqueue"/> and <see cref="MmapQueue.Flush"/> throw <see cref="InvalidOperationException"/>.
+    /// The other options that shape the queue (segment size, flushing, limits) are the writer's and are ignored;
+    /// <see cref="FilePermissions"/> applies to the files a reader creates (its lease, <c>notify</c>, ownership locks).
+    /// See the README, "Process model".
+    /// </summary>
+    public bool ReadOnly { get; set; }
+
     /// <summary>Test hook for the crash suite: skip the msync of every Nth flush while still reporting it durable.</summary>
     internal int TestOnlySkipMsyncEveryNthFlush { get; set; }
 

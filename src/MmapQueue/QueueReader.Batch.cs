@@ -70,6 +70,7 @@ public sealed partial class QueueReader
                     break;
                 case FrameKind.Empty:
                 case FrameKind.Claimed: // a producer is writing this record: not yet
+                    if (seg.IsReaderView && SkipVanished(seg)) continue; // a read-only queue's segment the writer recycled
                     break;
                 case FrameKind.Payload:
                 case FrameKind.Aborted: // published (with a good CRC) since the run stopped before it: run again from here
@@ -79,6 +80,7 @@ public sealed partial class QueueReader
                     if (MoveToNextSegment()) continue;
                     break;
                 default: // Bad: flags, a length past the end, or the CRC mismatch that stopped the run
+                    if (SkipVanished(seg)) continue; // not corruption: the writer recycled it and wrote a later lap
                     ThrowCorrupt(seg, problem!.Value);
                     break;
             }

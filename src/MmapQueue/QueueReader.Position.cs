@@ -20,7 +20,7 @@ public sealed partial class QueueReader
     public long Seek(long sequence, OutOfRange outOfRange = OutOfRange.Throw)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        (Segment seg, int offset, long at, long target) = _queue.Locate(sequence, outOfRange);
+        (Segment seg, int offset, long at, long target) = _queue.Locate(sequence, outOfRange, ref _lease);
         _segment?.Release();
         _segment = seg;
         _offset = offset;
@@ -59,6 +59,24 @@ public sealed partial class QueueReader
         Seek(first, OutOfRange.Clamp);
         return true;
     }
+
+    /// <summary>
+    /// A read-only queue's reader whose segment left its name (the writer deleted or recycled it under a lease
+    /// registered too late for that retention pass): its bytes may be zeroed or rewritten, so nothing more is read
+    /// from it. Moves to the first sequence still stored and logs the gap (event 1032); true when it moved.
+    /// </summary>
+    private bool SkipVanished(Segment seg)
+    {
+        if (!seg.HasVanished()) return false;
+        long first = _queue.FirstSequence;
+        if (first > _sequence) Log.ReaderSkippedDropped(_queue.Logger, _queue.Path, _name ?? "(anonymous)", _sequence, first);
+        Seek(Math.Max(first, _sequence), OutOfRange.Clamp); // at its end already (nothing lost): just on to the next segment
+        return true;
+    }
+
+    /// <summary>The file and offset of the record the last <see cref="TryRead"/> returned (<paramref name="payloadLength"/> bytes), for tools that print where records are.</summary>
+    internal (string File, int Offset) LastRecordPosition(int payloadLength) =>
+        (_segment?.Path ?? "", _offset - Format.SegmentLayout.FrameLength(payloadLength));
 
     private bool NextSegmentListed() =>
         _queue.SegmentStartingAt(_sequence) is not null || _sequence < _queue.FirstSequence;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using MmapQueues.Format;
+using MmapQueues.Processes;
 using MmapQueues.Storage;
 
 namespace MmapQueues;
@@ -24,6 +25,7 @@ public sealed partial class QueueReader : IDisposable
     private long _sequence;    // sequence of the frame at _offset
     private long _target;      // the first sequence TryRead may return (records before it are skipped)
     private bool _disposed;
+    private ReaderLease? _lease; // a read-only queue's reader: pins _segment against the writer's retention (MmapQueue.ReadOnly.cs)
 
     internal QueueReader(MmapQueue queue, string? name)
     {
@@ -73,6 +75,7 @@ public sealed partial class QueueReader : IDisposable
                     break;
                 case FrameKind.Empty:
                 case FrameKind.Claimed: // a producer is writing this record: not yet (its length is known, its payload is not)
+                    if (seg.IsReaderView && SkipVanished(seg)) continue; // a read-only queue's segment the writer recycled
                     payload = default;
                     return false;
                 case FrameKind.EndOfSegment:
@@ -80,6 +83,7 @@ public sealed partial class QueueReader : IDisposable
                     if (!MoveToNextSegment()) break;
                     continue;
                 default:
+                    if (SkipVanished(seg)) continue; // not corruption: the writer recycled it and wrote a later lap
                     ThrowCorrupt(seg, problem!.Value);
                     break;
             }
@@ -113,17 +117,19 @@ public sealed partial class QueueReader : IDisposable
         FrameKind kind = Frames.ClassifyWord(word, out _);
         if (kind == FrameKind.EndOfSegment) return NextSegmentListed();
         // Not yet, unless a zero word or a claim there is corruption: then let TryRead report it.
-        if (kind is FrameKind.Empty or FrameKind.Claimed) return seg.ZeroWordIsCorruptAt(_offset, _sequence);
+        if (kind is FrameKind.Empty or FrameKind.Claimed) return seg.ZeroWordIsCorruptAt(_offset, _sequence) || seg.HasVanished();
         return true;
     }
 
     private bool MoveToNextSegment()
     {
+        // A read-only queue's lease still names a sequence in this segment: it pins the next one too while it is mapped.
         Segment? next = _queue.SegmentStartingAt(_sequence);
         if (next is null) return SkipDroppedRecords(); // normally: the writer sealed this one and has not listed the next yet
         if (!next.TryAcquire()) return SkipDroppedRecords(); // a limit dropped it just now
         _segment!.Release();
         _segment = next;
+        _queue.PinLease(ref _lease, _sequence); // moved forward once in: this segment stays pinned, the one left is not
         _offset = SegmentLayout.FirstRecordOffset;
         return true;
     }
@@ -143,6 +149,7 @@ public sealed partial class QueueReader : IDisposable
         _disposed = true;
         _segment?.Release();
         _segment = null;
+        _lease?.Dispose();
         if (_name is not null) _queue.CloseConsumer(_name);
     }
 }

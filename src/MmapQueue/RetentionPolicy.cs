@@ -1,4 +1,5 @@
 using MmapQueues.Format;
+using MmapQueues.Processes;
 using MmapQueues.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -38,6 +39,10 @@ namespace MmapQueues;
 /// read can delay a deletion, never make one wrong. Committed positions are always durable when retention sees
 /// them, so a crash right after a deletion never leaves a consumer resuming below the first segment because of
 /// that deletion.</para>
+/// <para><b>Other processes.</b> A pass first re-reads the shared cursors file (<see cref="CursorStore.Refresh"/>:
+/// commits and registrations of reader processes), and, when something could go, scans reader processes' leases
+/// under <c>readers/pass.lock</c> (<see cref="Processes.ReaderLeases"/>): no segment from the lowest live lease on is
+/// deleted or recycled, and a reader registering meanwhile waits for the pass to end before it trusts its segment.</para>
 /// </remarks>
 internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions options, long segmentSize, ILogger logger,
                                               SegmentList segments, CursorStore cursors, Flusher flusher, BackgroundWork background, SegmentAllocator allocator,
@@ -70,6 +75,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
         lock (_retentionLock)
         {
             if (_closed) return 0;
+            _cursors.Refresh(); // commits and registrations of reader processes (the shared cursors file)
             Segment[] segs = _segments.Snapshot;
             CursorState cursors = _cursors.Snapshot; // lock-free on purpose: see the remarks above
             bool anyConsumer = cursors.Committed.Count > 0;
@@ -78,6 +84,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
             // With RecycleSegments a segment may go before the flusher passed it: the flusher then goes on from the
             // first segment still listed (Flusher.FirstHeldAfter). Without it, the flush first, as it always was.
             bool waitForFlusher = !_options.RecycleSegments;
+            long? leased = null; // the lowest sequence a reader process's live lease pins (ReaderLeases), scanned below
             int Deletable(bool checkHolders)
             {
                 int count = 0;
@@ -87,6 +94,7 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                     long end = segs[count + 1].BaseSequence;
                     // FullyFlushed only goes false -> true (under the flush lock); a stale false just waits for the next pass.
                     if (checkHolders && ((waitForFlusher && !s.FullyFlushed) || s.ReferenceCount > 0)) break;
+                    if (leased is { } lowest && lowest < end) break; // a reader in another process may still read it: neither deleted nor recycled
                     bool consumed = anyConsumer && slowest >= end;
                     if (!consumed && !(writtenBefore is { } t && QueueFiles.TryGetLastWriteTimeUtc(s.Path) is { } written && written < t)) break; // a missing file is not "old"
                 }
@@ -100,6 +108,10 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                 // it goes; Async mode may not have flushed for a while: one flush of what is published.
                 _flusher.FlushPublished();
             }
+            // Only when something could go: a listing of readers/, under the pass lock until the last segment is freed,
+            // so that a reader registering meanwhile waits for this pass to end before it trusts its segment.
+            using Microsoft.Win32.SafeHandles.SafeFileHandle pass = ReaderLeases.HoldPass(_directory, _options.FilePermissions);
+            leased = ReaderLeases.Scan(_directory, _logger).LowestSequence;
             count = Deletable(checkHolders: true);
             if (count == 0) return 0;
             _cursors.RaiseFloor(segs[count].BaseSequence);
@@ -200,7 +212,8 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
     /// <summary>After a roll or an index build: a pass off the writer's thread (coalesced), when anything can free segments.</summary>
     public void Schedule()
     {
-        if (_options.RetentionAge is null && _cursors.Snapshot.Committed.Count == 0) return;
+        // No early return when no consumer is known here: a reader process may have registered one in the shared
+        // cursors file, and its commits run no pass (retention is the writer's): this pass, after each roll, is theirs.
         if (Interlocked.Exchange(ref _retentionScheduled, 1) == 1) return;
         _background.Run(() =>
         {

@@ -82,11 +82,12 @@ internal sealed class SegmentList
 
     /// <summary>
     /// Takes the first <paramref name="n"/> segments (already deleted) off the list, deletes their index side
-    /// files, then completes <see cref="SpaceFreed"/> so producers blocked on a full queue look again.
+    /// files (unless <paramref name="deleteIndexes"/> is false: a read-only queue forgets segments the writer
+    /// removed, and never deletes a file), then completes <see cref="SpaceFreed"/> so producers blocked on a full queue look again.
     /// </summary>
     /// <returns>The side files it could not delete, with why (the caller logs them; the next open removes an
     /// index file whose segment is gone): a failure there never keeps a freed segment listed.</returns>
-    public List<(string Path, string Reason)> RemovePrefix(int n)
+    public List<(string Path, string Reason)> RemovePrefix(int n, bool deleteIndexes = true)
     {
         var failed = new List<(string, string)>();
         if (n == 0) return failed;
@@ -102,6 +103,7 @@ internal sealed class SegmentList
             _spaceFreed = NewSignal();
         }
         freed.TrySetResult();
+        if (!deleteIndexes) return failed;
         foreach (Segment s in removed)
         {
             try

@@ -11,6 +11,22 @@ public class CliConsumerInfoTests
         new(path, new MmapQueueOptions { SegmentSizeBytes = 8192, FlushMode = FlushMode.Async, Preheat = false });
 
     [Fact]
+    public async Task InfoNamesTheProcessThatHoldsEachConsumerAndADashForOnesNobodyHolds()
+    {
+        using var dir = new TempDir();
+        using var q = Open(dir.Sub("q"));
+        q.Enqueue("one"u8);
+        using (q.OpenReader("idle")) { }
+        using QueueReader held = q.OpenReader("held");
+        Run r = await Mmapq(["info", q.Path]);
+        Assert.Equal(0, r.ExitCode);
+        string heldRow = r.Output.Split('\n').Single(l => l.StartsWith("│ held ", StringComparison.Ordinal));
+        string idleRow = r.Output.Split('\n').Single(l => l.StartsWith("│ idle ", StringComparison.Ordinal));
+        Assert.True(heldRow.Contains($"pid {Environment.ProcessId}"), r.Output);
+        Assert.Contains("—", idleRow);
+    }
+
+    [Fact]
     public async Task InfoListsEachNamedConsumerWithItsPositionAndLag()
     {
         using var dir = new TempDir();

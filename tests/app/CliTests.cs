@@ -173,9 +173,12 @@ public class CliTests
         for (int i = 0; i < 400; i++) q.Enqueue(Encoding.ASCII.GetBytes($"new {i}")); // several rolls of 8 KiB segments
         using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(60)); // a hang guard, not a timing assertion
         while (!data.ToString().Contains("\tnew 399\n") && !safety.IsCancellationRequested) await Task.Delay(10);
+        // It follows through a read-only queue (zero-copy): its reader's lease is in readers/ while it runs.
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(q.Path, "readers"), "*.lease"));
         cts.Cancel();
         Run r = await tail;
         Assert.Equal(0, r.ExitCode);
+        Assert.Empty(Directory.GetFiles(Path.Combine(q.Path, "readers"), "*.lease")); // removed when it stopped
         var lines = r.Data.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(402, lines.Length);
         Assert.Equal("3\t5\told 3", lines[0]);

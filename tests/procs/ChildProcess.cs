@@ -47,10 +47,26 @@ internal sealed class ChildProcess : IDisposable
         return new ChildProcess(Process.Start(psi)!);
     }
 
+    private Task<string?>? _pending; // a line read started by TryReadLine that had not arrived yet
+
+    /// <summary>The next stdout line if one arrives within <paramref name="wait"/>; null otherwise (or at the end).</summary>
+    public string? TryReadLine(TimeSpan wait)
+    {
+        Task<string?> line = _pending ?? _process.StandardOutput.ReadLineAsync();
+        if (!line.Wait(wait))
+        {
+            _pending = line;
+            return null;
+        }
+        _pending = null;
+        return line.Result;
+    }
+
     /// <summary>The next stdout line; fails the test with the child's stderr if it ends or is silent for a minute.</summary>
     public string ReadLine()
     {
-        Task<string?> line = _process.StandardOutput.ReadLineAsync();
+        Task<string?> line = _pending ?? _process.StandardOutput.ReadLineAsync();
+        _pending = null;
         if (!line.Wait(LineTimeout)) Assert.Fail($"child {Id} printed nothing for {LineTimeout.TotalSeconds} s");
         if (line.Result is null)
         {
@@ -83,8 +99,12 @@ internal sealed class ChildProcess : IDisposable
         _process.WaitForExit();
     }
 
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed) return; // a test that replaced a killed child may dispose it again on a failure path
+        _disposed = true;
         if (!_process.HasExited) Kill();
         _process.Dispose();
     }

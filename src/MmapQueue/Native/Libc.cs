@@ -6,7 +6,7 @@ namespace MmapQueues.Native;
 internal static partial class Libc
 {
     public const int PROT_READ = 0x1, PROT_WRITE = 0x2;
-    public const int MAP_SHARED = 0x01;
+    public const int MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20; // the same on x86-64 and arm64
     public const int MS_ASYNC = 1, MS_SYNC = 4;
     public const int MADV_RANDOM = 1, MADV_SEQUENTIAL = 2, MADV_WILLNEED = 3, MADV_DONTNEED = 4;
     public const int MADV_HUGEPAGE = 14, MADV_POPULATE_WRITE = 23;
@@ -125,6 +125,14 @@ internal static partial class Libc
         Span<byte> buffer = stackalloc byte[StatxSize];
         if (statx(fd, "", AT_EMPTY_PATH, STATX_INO, buffer) != 0)
             throw new IOException($"statx of {pathForErrors} failed: {LastError()}");
+        return MemoryMarshal.Read<ulong>(buffer[StatxInodeOffset..]);
+    }
+
+    /// <summary>The inode number <paramref name="path"/> names now (a link is not followed); null when it names nothing.</summary>
+    public static ulong? InodeOfPath(string path)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_INO, buffer) != 0) return null;
         return MemoryMarshal.Read<ulong>(buffer[StatxInodeOffset..]);
     }
 

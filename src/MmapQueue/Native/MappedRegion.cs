@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 namespace MmapQueues.Native;
 
 /// <summary>
-/// A shared, read-write mapping of a whole file. This is the one type in MmapQueue that holds a raw
+/// A shared mapping of a whole file, read-write (the writer) or read-only (a reader process). This is the one type in MmapQueue that holds a raw
 /// pointer; everyone else sees <see cref="Span{T}"/> views from <see cref="Span"/>.
 /// </summary>
 /// <remarks>
@@ -28,12 +28,16 @@ internal sealed unsafe class MappedRegion : IDisposable
     /// <summary>The inode of the file mapped (a recycled segment's mapping is checked against the file it is renamed to).</summary>
     public ulong Inode { get; }
 
-    /// <summary>Maps <paramref name="length"/> bytes of the open file, shared and writable.</summary>
-    public static MappedRegion Map(SafeFileHandle file, long length, string pathForErrors)
+    /// <summary>
+    /// Maps <paramref name="length"/> bytes of the open file, shared; writable unless <paramref name="writable"/> is
+    /// false (a reader process: its file is opened read-only, and a store into the mapping would fault).
+    /// </summary>
+    public static MappedRegion Map(SafeFileHandle file, long length, string pathForErrors, bool writable = true)
     {
         int fd = (int)file.DangerousGetHandle();
         ulong inode = Libc.InodeOf(fd, pathForErrors);
-        nint p = Libc.mmap(0, (nuint)length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
+        int protection = writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ;
+        nint p = Libc.mmap(0, (nuint)length, protection, Libc.MAP_SHARED, fd, 0);
         if (p == -1)
             throw new IOException($"mmap of {pathForErrors} ({length} bytes) failed: {Libc.LastError()}");
         return new MappedRegion((byte*)p, length, inode);
@@ -118,6 +122,21 @@ internal sealed unsafe class MappedRegion : IDisposable
             throw new IOException($"mlock of {pathForErrors} ({_length} bytes) failed: {Libc.LastError()}; " +
                                   "raise RLIMIT_MEMLOCK or turn LockInMemory off");
         _locked = true;
+    }
+
+    /// <summary>
+    /// Lets go of the file now but keeps the addresses readable: the range is replaced, in place, by private
+    /// anonymous zero pages (read-only), unmapped by <see cref="Dispose"/> later. For a page that a thread may still
+    /// load from after its owner closed (the writer's notify page: a producer between its publish and its load of
+    /// the waiter count); such a load then reads zero instead of faulting.
+    /// </summary>
+    public void DetachFromFile(string pathForErrors)
+    {
+        if (_base == null) return;
+        if (_locked) Libc.munlock((nint)_base, _length);
+        _locked = false;
+        nint p = Libc.mmap((nint)_base, _length, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_FIXED, -1, 0);
+        if (p != (nint)_base) throw new IOException($"mmap over {pathForErrors}'s mapping failed: {Libc.LastError()}");
     }
 
     public void Dispose()

@@ -21,4 +21,11 @@ internal static class FileLocks
             if (errno != Libc.EINTR) throw new IOException($"flock of {pathForErrors} failed: {Libc.LastError()}");
         }
     }
+
+    /// <summary>Takes <paramref name="operation"/> (<c>LOCK_EX</c> or <c>LOCK_SH</c>), waiting for it.</summary>
+    public static void Lock(SafeFileHandle file, int operation, string pathForErrors)
+    {
+        while (Libc.flock((int)file.DangerousGetHandle(), operation) != 0)
+            if (Libc.LastErrno != Libc.EINTR) throw new IOException($"flock of {pathForErrors} failed: {Libc.LastError()}");
+    }
 }

@@ -43,28 +43,47 @@ internal sealed class ReaderLease : IDisposable
     /// <paramref name="fileMode"/>): written and locked under a temporary name, then renamed into place, so the
     /// writer never finds a lease that is not locked.
     /// </summary>
+    /// <remarks>
+    /// The writer's scan removes a temporary it can lock (a registration whose process died before it finished);
+    /// it may also catch a live one between its creation and its lock. The registration then finds its temporary
+    /// gone (or locked by the scan) and starts again under a new name, up to <see cref="RegisterAttempts"/> times.
+    /// </remarks>
     public static ReaderLease Register(string queueDirectory, long lowestSequence, UnixFileMode fileMode)
     {
         string dir = System.IO.Path.Combine(queueDirectory, DirectoryName);
         QueueFiles.CreateDirectory(dir, fileMode);
-        string path = System.IO.Path.Combine(dir, $"{Environment.ProcessId}-{RandomNumberGenerator.GetHexString(16, lowercase: true)}{LeaseLayout.Extension}");
-        var (file, tmp) = QueueFiles.CreateTemporary(path, fileMode);
-        try
+        for (int attempt = 1; ; attempt++)
         {
-            if (!FileLocks.TryLockExclusive(file, tmp))
-                throw new IOException($"flock of the new lease {tmp} failed: another process locked a file it cannot know");
-            var lease = new ReaderLease(path, file, lowestSequence);
-            lease.WriteWhole();
-            QueueFiles.Rename(tmp, path, replace: false);
-            return lease;
-        }
-        catch
-        {
-            QueueFiles.Delete(tmp);
+            string path = System.IO.Path.Combine(dir, $"{Environment.ProcessId}-{RandomNumberGenerator.GetHexString(16, lowercase: true)}{LeaseLayout.Extension}");
+            var (file, tmp) = QueueFiles.CreateTemporary(path, fileMode);
+            try
+            {
+                if (FileLocks.TryLockExclusive(file, tmp))
+                {
+                    var lease = new ReaderLease(path, file, lowestSequence);
+                    lease.WriteWhole();
+                    if (Native.Libc.FileTypeOfLink(tmp) != -1) // still ours: the scan passes a locked temporary by
+                    {
+                        QueueFiles.Rename(tmp, path, replace: false);
+                        return lease;
+                    }
+                }
+            }
+            catch
+            {
+                QueueFiles.Delete(tmp);
+                file.Dispose();
+                throw;
+            }
+            QueueFiles.Delete(tmp); // the writer's scan locked or removed it: not a lease any more
             file.Dispose();
-            throw;
+            if (attempt == RegisterAttempts)
+                throw new IOException($"A reader lease in {dir} could not be registered: the writer's scan took its temporary file {RegisterAttempts} times in a row.");
         }
     }
+
+    /// <summary>How many times <see cref="Register"/> starts again when the writer's scan took its temporary file.</summary>
+    private const int RegisterAttempts = 5;
 
     /// <summary>Moves the lease to <paramref name="lowestSequence"/> (one write of the header; no fsync).</summary>
     public void Advance(long lowestSequence)

@@ -28,6 +28,40 @@ internal sealed record LeaseScan(IReadOnlyList<LiveLease> Live, IReadOnlyList<st
 /// </remarks>
 internal static class ReaderLeases
 {
+    /// <summary>
+    /// The lock file in <c>readers/</c> that a retention pass holds exclusively from its scan of the leases to its
+    /// last deletion or recycling, and that a reader takes shared for a moment after it registered (or moved its
+    /// lease back): once it has the lock, any pass that scanned before the registration is over, and every later
+    /// pass sees the lease. Not a lease name: the scan passes it by.
+    /// </summary>
+    public const string PassLockName = "pass.lock";
+
+    /// <summary>The writer, for one retention pass that may free segments: dispose to let readers' registrations through.</summary>
+    public static SafeFileHandle HoldPass(string queueDirectory, UnixFileMode fileMode) =>
+        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_EX);
+
+    /// <summary>A reader, after registering or moving its lease back: waits until no pass that may not have seen it is running.</summary>
+    public static void WaitForPass(string queueDirectory, UnixFileMode fileMode) =>
+        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_SH).Dispose();
+
+    private static SafeFileHandle LockPassFile(string queueDirectory, UnixFileMode fileMode, int operation)
+    {
+        string dir = Path.Combine(queueDirectory, ReaderLease.DirectoryName);
+        QueueFiles.CreateDirectory(dir, fileMode);
+        string path = Path.Combine(dir, PassLockName);
+        SafeFileHandle file = QueueFiles.OpenOrCreate(path, fileMode);
+        try
+        {
+            FileLocks.Lock(file, operation, path);
+            return file; // closing it releases the lock
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
     private const int ReadAttempts = 3; // a read may meet the holder's header rewrite mid-way: the CRC catches it, a re-read does not
 
     /// <summary>Lists <c>readers/</c> of <paramref name="queueDirectory"/> (none yet is an empty scan).</summary>

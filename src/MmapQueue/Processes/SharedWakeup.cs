@@ -196,4 +196,16 @@ internal sealed class SharedWakeup : IDisposable
         _map.Dispose();
         _file.Dispose(); // releases a reader's LOCK_SH
     }
+
+    /// <summary>
+    /// The writer's close: the file is closed and unmapped now, but its addresses read zero (no waiter) for
+    /// <paramref name="grace"/> more, then are unmapped: a producer still between its publish and
+    /// <see cref="AfterPublish"/> when the queue closed must not fault.
+    /// </summary>
+    public void CloseAfterPublishers(TimeSpan grace)
+    {
+        _map.DetachFromFile(Path);
+        _file.Dispose();
+        _ = Task.Delay(grace).ContinueWith(_ => _map.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
 }

@@ -121,6 +121,20 @@ internal sealed class CursorStore : IDisposable
     /// <summary>Shared stores: re-reads the file under both locks, so <see cref="Snapshot"/> shows every process's commits.</summary>
     public void Refresh() => Update(_ => null);
 
+    /// <summary>
+    /// Runs <paramref name="action"/> while no committer in any process is inside a commit (shared stores take
+    /// <c>cursors.lock</c>): the writer's sweep of leftover temporaries at open must not delete the temporary of a
+    /// reader process's commit that is replacing a growing file.
+    /// </summary>
+    public void UnderCommitLock(Action action)
+    {
+        lock (_lock)
+        {
+            using SafeFileHandle? processLock = _shared ? LockAcrossProcesses() : null;
+            action();
+        }
+    }
+
     private SafeFileHandle LockAcrossProcesses()
     {
         string path = Path.Combine(_directory, LockName);

@@ -27,7 +27,12 @@ internal sealed partial class Segment
     {
         lock (_mapLock)
         {
-            if (_deleted) return false;
+            if (_deleted || _vanished) return false;
+            if (_readerOf is not null && _map is null && !TryMapForReaderUnderMapLock())
+            {
+                _deleted = true; // vanished (retention deleted or recycled it): never mapped again
+                return false;
+            }
             Acquire(); // re-enters _mapLock: the check and the reference are one step
             return true;
         }

@@ -115,6 +115,7 @@ internal sealed partial class Segment
             if (_deleted) throw new InvalidOperationException($"Segment {Path} was deleted by retention.");
             if (_map is null)
             {
+                if (_readerOf is not null) throw new InvalidOperationException($"Segment {Path} of a read-only queue is mapped by TryAcquire.");
                 using var handle = QueueFiles.OpenExisting(Path, write: true);
                 _map = MappedRegion.Map(handle, Size, Path);
             }
@@ -133,7 +134,7 @@ internal sealed partial class Segment
             if (--_refs > 0) return;
             if (_keepMappedWhenIdle && !_deleted) return; // parked: mapped, no reference, nothing to delete
             UnmapUnderMapLock();
-            if (_deleted) QueueFiles.Delete(Path);
+            if (_deleted && _readerOf is null) QueueFiles.Delete(Path); // a reader process never deletes: its "deleted" means "vanished"
         }
     }
 

@@ -91,7 +91,7 @@ internal static class InfoCommand
             return ExitCodes.Ok;
         }
         io.Console.MarkupLineInterpolated($"[bold]consumers[/] {state.Committed.Count} named (lag in bytes is estimated from segment positions)");
-        io.Console.Write(InfoConsumers.Table(InfoConsumers.Lag(state, segments, tail, q.SegmentSize), first));
+        io.Console.Write(InfoConsumers.Table(InfoConsumers.Lag(state, segments, tail, q.SegmentSize), first, q.Directory));
         return ExitCodes.Ok;
     }
 

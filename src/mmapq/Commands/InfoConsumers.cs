@@ -65,7 +65,7 @@ internal static class InfoConsumers
     }
 
     /// <summary>A table of the consumers; names come from a file, so they are escaped.</summary>
-    public static Table Table(List<ConsumerLag> rows, long first)
+    public static Table Table(List<ConsumerLag> rows, long first, string directory)
     {
         var table = new Table().Border(TableBorder.Rounded)
             .AddColumn(new TableColumn("consumer").NoWrap()).AddColumn(new TableColumn("committed").RightAligned())
@@ -74,11 +74,23 @@ internal static class InfoConsumers
         foreach (ConsumerLag c in rows)
         {
             string committed = c.Committed.ToString("N0") + (c.Committed < first ? " (below the first stored record)" : "");
-            // No registry of which process holds a consumer exists yet: the column stays unknown.
             table.AddRow(Markup.Escape(TerminalText.Escape(c.Name)), Markup.Escape(committed), c.LagRecords.ToString("N0"),
-                InfoCommand.Bytes(c.LagBytes), "—");
+                InfoCommand.Bytes(c.LagBytes), Markup.Escape(Holder(directory, c.Name)));
         }
         return table;
+    }
+
+    /// <summary>Which process owns the consumer now (pid, process name, user: text from a file, made safe), "—" when none does.</summary>
+    private static string Holder(string directory, string name)
+    {
+        try
+        {
+            return Processes.ConsumerOwnership.CurrentHolder(directory, name) ?? "—";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or QueueCorruptedException)
+        {
+            return $"unknown ({TerminalText.Escape(e.Message)})"; // e.g. another user's 0600 lock file
+        }
     }
 
     // A sealed segment's watermark is where its records end; one never flushed says 0, then assume it is full.

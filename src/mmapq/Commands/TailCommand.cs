@@ -3,7 +3,12 @@ using MmapQueues.Storage;
 
 namespace MmapQueues.Cli.Commands;
 
-/// <summary><c>mmapq tail DIR [-n N] [-f]</c>: the last records, then (with -f) new ones as a writer appends them.</summary>
+/// <summary>
+/// <c>mmapq tail DIR [-n N] [-f]</c>: the last records, then (with -f) new ones as a writer appends them. With -f the queue
+/// is opened read-only (<see cref="MmapQueueOptions.ReadOnly"/>): zero-copy reads of the shared mapping, a reader lease so
+/// the writer frees no segment under it, and a wake-up through the notify page instead of polling. Where that open is
+/// refused (no write access to <c>readers/</c> or <c>notify</c>: another user's queue), it polls with <c>pread</c> as without -f.
+/// </summary>
 internal static class TailCommand
 {
     /// <summary>How often -f looks for new records and segments.</summary>
@@ -23,6 +28,12 @@ internal static class TailCommand
 
     private static async Task<int> Run(CliIo io, QueueInspector q, long lines, bool follow, RecordFormat format, CancellationToken ct)
     {
+        if (follow && TryOpenReadOnly(q.Directory, lines) is var (live, reader))
+        {
+            using (live)
+            using (reader)
+                return await Follow(io, reader, format, ct).ConfigureAwait(false);
+        }
         var (segments, first, next) = RecordWalk.Range(q);
         while (segments.Count == 0)
         {
@@ -49,5 +60,41 @@ internal static class TailCommand
             io.Data.Flush();
         }
         return at.Ending == SegmentEnding.Bad ? ExitCodes.Corrupt : ExitCodes.Ok;
+    }
+
+    /// <summary>The queue opened read-only and a reader <paramref name="lines"/> records before its end; null when refused.</summary>
+    private static (MmapQueue Queue, QueueReader Reader)? TryOpenReadOnly(string directory, long lines)
+    {
+        MmapQueue? queue = null;
+        try
+        {
+            queue = new MmapQueue(directory, new MmapQueueOptions { ReadOnly = true });
+            return (queue, queue.OpenReader(Math.Max(0, queue.NextSequence - Math.Max(0, lines)), OutOfRange.Clamp));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
+        {
+            queue?.Dispose();
+            return null; // no segment yet, or no write access for a lease (another user's queue): the pread walk below
+        }
+    }
+
+    /// <summary>tail -f through a read-only queue: prints what is visible, then waits for the writer's publishes.</summary>
+    private static async Task<int> Follow(CliIo io, QueueReader reader, RecordFormat format, CancellationToken ct)
+    {
+        while (true)
+        {
+            PrintVisible(io, reader, format);
+            io.Data.Flush();
+            if (!await reader.WaitToReadAsync(ct).ConfigureAwait(false)) return ExitCodes.Ok;
+        }
+    }
+
+    private static void PrintVisible(CliIo io, QueueReader reader, RecordFormat format)
+    {
+        while (reader.TryRead(out ReadOnlySpan<byte> payload))
+        {
+            (string file, int offset) = reader.LastRecordPosition(payload.Length);
+            RecordPrinter.Print(io.Data, new InspectedRecord(reader.NextSequence - 1, file, offset, aborted: false, payload), format);
+        }
     }
 }

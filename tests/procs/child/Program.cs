@@ -1,4 +1,5 @@
 using MmapQueues.Processes;
+using MmapQueues.Tests.Procs;
 
 // The second process of the cross-process tests (tests/procs). Each command prints READY once it holds what
 // the test checks, then one result line; commands that hold something keep it until stdin closes or the test
@@ -73,7 +74,95 @@ switch (command)
         Console.WriteLine("DONE");
         return 0;
     }
+    case "writer":
+    {
+        // writer DIR SEGMENT_BYTES COUNT: a writer process (recycling on) with a named consumer "drain" that commits every
+        // 100 records, so retention frees (recycles) segments behind it; READY once open, then waits for a "go" line;
+        // DONE <recycled rolls> <first sequence> after COUNT records; then "drain" lines: commit all, FIRST <first sequence>.
+        var options = new MmapQueues.MmapQueueOptions { SegmentSizeBytes = long.Parse(args[2]), RecycleSegments = true };
+        using var queue = new MmapQueues.MmapQueue(dir, options);
+        using var drain = queue.OpenReader("drain");
+        Console.WriteLine("READY");
+        if (Console.ReadLine() != "go") return 0;
+        long count = long.Parse(args[3]);
+        for (long i = 0; i < count; i++)
+        {
+            queue.Enqueue(WriterPayload.For(i));
+            if (i % 100 == 99) Drain(queue, drain);
+            if (i % 1000 == 999) Thread.Sleep(1); // let readers in other processes follow while it writes
+        }
+        Drain(queue, drain);
+        Console.WriteLine($"DONE {queue.RecycledRolls} {queue.FirstSequence}");
+        while (Console.ReadLine() is { } line)
+        {
+            if (line != "drain") continue;
+            Drain(queue, drain);
+            queue.ApplyRetention();
+            Console.WriteLine($"FIRST {queue.FirstSequence}");
+        }
+        return 0;
+    }
+    case "consume":
+    {
+        // consume DIR NAME COUNT: opens the queue read-only and the named consumer NAME (REFUSED and the message if another
+        // process owns it), READY, reads COUNT records (checked), commits, prints READ <next sequence>; holds it until stdin closes.
+        using var queue = new MmapQueues.MmapQueue(dir, new MmapQueues.MmapQueueOptions { ReadOnly = true });
+        MmapQueues.QueueReader reader;
+        try
+        {
+            reader = queue.OpenReader(args[2]);
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.WriteLine("REFUSED " + e.Message);
+            return 0;
+        }
+        using (reader)
+        {
+            Console.WriteLine("READY");
+            long target = reader.NextSequence + long.Parse(args[3]);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            while (reader.NextSequence < target)
+            {
+                long sequence = reader.NextSequence;
+                if (reader.TryRead(out ReadOnlySpan<byte> payload))
+                {
+                    if (!WriterPayload.Matches(payload, sequence)) throw new InvalidDataException($"record {sequence} has the wrong payload");
+                }
+                else if (!reader.WaitToReadAsync(timeout.Token).AsTask().GetAwaiter().GetResult()) break;
+            }
+            reader.Commit();
+            Console.WriteLine($"READ {reader.NextSequence}");
+            while (Console.ReadLine() is not null) { }
+        }
+        return 0;
+    }
+    case "produce":
+    {
+        // produce DIR SEGMENT_BYTES: a writer process appending record after record (WriterPayload) until a "stop" line;
+        // READY once open, then STOPPED <next sequence>. Killed at any moment by the crash test.
+        using var queue = new MmapQueues.MmapQueue(dir, new MmapQueues.MmapQueueOptions { SegmentSizeBytes = long.Parse(args[2]) });
+        Console.WriteLine("READY");
+        var stop = new ManualResetEventSlim();
+        new Thread(() => { while (Console.ReadLine() is { } line && line != "stop") { } stop.Set(); }) { IsBackground = true }.Start();
+        for (long n = 0; !stop.IsSet; n++)
+        {
+            long sequence = queue.NextSequence; // one producer thread: the sequence Enqueue gets
+            if (queue.Enqueue(WriterPayload.For(sequence)) != sequence) throw new InvalidOperationException($"expected sequence {sequence}");
+            if (n % 200 == 199) Thread.Sleep(1);
+        }
+        Console.WriteLine($"STOPPED {queue.NextSequence}");
+        return 0;
+    }
+    case "follow":
+        return await FollowProcess.Run(dir, args[2]);
     default:
         Console.Error.WriteLine($"unknown command '{command}'");
         return 2;
+}
+
+static void Drain(MmapQueues.MmapQueue queue, MmapQueues.QueueReader drain)
+{
+    while (drain.TryReadBatch(out MmapQueues.RecordBatch batch)) _ = batch.Count;
+    drain.Commit();
 }
