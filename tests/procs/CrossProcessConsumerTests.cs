@@ -80,6 +80,7 @@ public sealed class CrossProcessConsumerTests
             consumer.Expect("READ 3000");
             consumer.Finish();
         }
+        writer.WaitForBackgroundWork(); // index builds hold their segments while they run
         writer.ApplyRetention();
         Assert.True(writer.FirstSequence > 0, "the reader process's commit did not let retention free what it read");
     }

@@ -8,14 +8,23 @@ public sealed class ReadOnlyQueueTests
 {
     private const long SegmentBytes = 16 * 1024; // ~400 records each: many rolls
 
+    /// <summary>The child "writer" (COUNT records once told "go"), open and waiting.</summary>
+    private static ChildProcess StartWriter(TempDir dir, string count)
+    {
+        var writer = ChildProcess.Start("writer", dir.Path, SegmentBytes.ToString(), count);
+        writer.Expect("READY");
+        return writer;
+    }
+
+    private static MmapQueue ReadOnly(TempDir dir) => new(dir.Path, new MmapQueueOptions { ReadOnly = true });
+
     [Fact]
     public async Task AReadOnlyQueueReadsEveryRecordInOrderWhileAWriterProcessAppendsRollsAndRecycles()
     {
         using var dir = new TempDir();
         const long count = 30_000;
-        using var writer = ChildProcess.Start("writer", dir.Path, SegmentBytes.ToString(), count.ToString());
-        writer.Expect("READY");
-        using var queue = new MmapQueue(dir.Path, new MmapQueueOptions { ReadOnly = true });
+        using var writer = StartWriter(dir, count.ToString());
+        using var queue = ReadOnly(dir);
         using var reader = queue.OpenReader(0);
         writer.Send("go");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -56,9 +65,8 @@ public sealed class ReadOnlyQueueTests
     {
         using var dir = new TempDir();
         const long count = 5_000;
-        using var writer = ChildProcess.Start("writer", dir.Path, SegmentBytes.ToString(), count.ToString());
-        writer.Expect("READY");
-        using var queue = new MmapQueue(dir.Path, new MmapQueueOptions { ReadOnly = true });
+        using var writer = StartWriter(dir, count.ToString());
+        using var queue = ReadOnly(dir);
         using var all = queue.OpenReader(0);
         using var channelled = queue.OpenReader(0);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -84,9 +92,8 @@ public sealed class ReadOnlyQueueTests
     public void AReaderLeaseKeepsItsSegmentFromBeingFreedUntilTheReaderIsDisposed()
     {
         using var dir = new TempDir();
-        using var writer = ChildProcess.Start("writer", dir.Path, SegmentBytes.ToString(), "4000");
-        writer.Expect("READY");
-        using var queue = new MmapQueue(dir.Path, new MmapQueueOptions { ReadOnly = true });
+        using var writer = StartWriter(dir, "4000");
+        using var queue = ReadOnly(dir);
         var reader = queue.OpenReader(0); // reads nothing: its lease stays at 0
         writer.Send("go");
         string[] done = writer.ReadLine().Split(' ');

@@ -97,6 +97,7 @@ switch (command)
         {
             if (line != "drain") continue;
             Drain(queue, drain);
+            queue.WaitForBackgroundWork(); // index builds hold their segments while they run
             queue.ApplyRetention();
             Console.WriteLine($"FIRST {queue.FirstSequence}");
         }
