@@ -11,6 +11,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Opened queue {Path} read-only: {Segments} segments from sequence {First}, in {Milliseconds:0.0} ms")]
     public static partial void OpenedReadOnly(ILogger logger, string path, int segments, long first, double milliseconds);
 
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Replaced {Path}, which was not a notify page ({Reason}): it holds no durable state (a power cut can leave it empty)")]
+    public static partial void NotifyReplaced(ILogger logger, string path, string reason);
+
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Read-only queue {Path} cannot use the notify page ({Reason}): its readers poll every 10 ms instead of sleeping until a publish")]
     public static partial void ReaderWakeupUnavailable(ILogger logger, string path, string reason);
 

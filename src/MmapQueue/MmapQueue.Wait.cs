@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using MmapQueues.Processes;
 
 namespace MmapQueues;
@@ -131,11 +132,13 @@ public sealed partial class MmapQueue
     private void CloseWriterWakeup() => _sharedWakeup?.CloseAfterPublishers(TimeSpan.FromSeconds(1));
 
     /// <summary>The writer's side of the notify page, opened at open; null (in-process wake-ups only) where futex(2) is not known.</summary>
-    private static SharedWakeup? OpenWriterWakeup(string directory, UnixFileMode fileMode)
+    private static SharedWakeup? OpenWriterWakeup(string directory, UnixFileMode fileMode, ILogger logger)
     {
         try
         {
-            return SharedWakeup.Open(directory, fileMode, reader: false);
+            SharedWakeup wakeup = SharedWakeup.Open(directory, fileMode, reader: false);
+            if (wakeup.ReplacedBecause is { } why) Log.NotifyReplaced(logger, wakeup.Path, why);
+            return wakeup;
         }
         catch (PlatformNotSupportedException)
         {

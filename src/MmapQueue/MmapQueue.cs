@@ -140,7 +140,7 @@ public sealed partial class MmapQueue : IDisposable
             _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger,
                 recycle: _options.RecycleSegments);
             _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true); // reader processes commit too
-            _sharedWakeup = OpenWriterWakeup(_directory, _options.FilePermissions); // before any publish: reader processes wait on it
+            _sharedWakeup = OpenWriterWakeup(_directory, _options.FilePermissions, _logger); // before any publish: reader processes wait on it
             _cursors.UnderCommitLock(() => RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger)); // no reader process mid-commit
 
             RecoveredQueue recovered = Recovery.Open(_directory, meta, _logger);

@@ -37,9 +37,23 @@ public sealed class NotifyFileTests
         NotifyLayout.Write(page);
         page[3] ^= 0xFF;
         File.WriteAllBytes(dir.Sub(NotifyLayout.FileName), page);
-        var e = Assert.Throws<QueueCorruptedException>(() => SharedWakeup.Open(dir.Path, QueueFiles.DefaultFileMode, reader: false));
+        var e = Assert.Throws<QueueCorruptedException>(() => SharedWakeup.Open(dir.Path, QueueFiles.DefaultFileMode, reader: true));
         Assert.Equal(NotifyLayout.MagicOffset, e.Offset);
         Assert.Contains($"magic 0x{NotifyLayout.Magic:X16}", e.Message);
+    }
+
+    [Fact]
+    public void TheWriterReplacesAnEmptyNotifyFileAsAPowerCutLeavesItAndLogsWhatItFound()
+    {
+        using var dir = new TempDir();
+        using (new MmapQueue(dir.Path, TestOptions.Small())) { }
+        File.WriteAllBytes(dir.Sub(NotifyLayout.FileName), []); // created and renamed, its data never synced
+        using var logs = new CapturingLoggerFactory();
+        using (var q = new MmapQueue(dir.Path, TestOptions.Small(), logs))
+            q.Enqueue("after the power cut"u8);
+        Assert.Equal(NotifyLayout.Length, new FileInfo(dir.Sub(NotifyLayout.FileName)).Length);
+        LogEntry entry = Assert.Single(logs.WithId(1007));
+        Assert.Contains("expected a file of 4096 bytes, found 0 bytes", entry.Message);
     }
 
     [Fact]

@@ -55,6 +55,9 @@ internal sealed class SharedWakeup : IDisposable
     /// <summary>The notify file.</summary>
     public string Path { get; }
 
+    /// <summary>Why the writer's open replaced a <c>notify</c> file that was not a notify page (null when it did not).</summary>
+    public string? ReplacedBecause { get; private init; }
+
     /// <summary>FUTEX_WAKE system calls made by <see cref="AfterPublish"/> on this instance.</summary>
     public long WakeCalls => Volatile.Read(ref _wakeCalls);
 
@@ -69,7 +72,8 @@ internal sealed class SharedWakeup : IDisposable
     /// Opens (or creates, with <paramref name="fileMode"/>) <c>notify</c> in <paramref name="directory"/>, checks
     /// its length and header, and maps it. A <paramref name="reader"/> also takes <c>flock(LOCK_SH)</c> until disposed.
     /// </summary>
-    /// <exception cref="QueueCorruptedException">The file is not a notify page (file, offset, expected vs found).</exception>
+    /// <exception cref="QueueCorruptedException">A reader found a file that is not a notify page (file, offset, expected
+    /// vs found); the writer replaces such a file instead (<see cref="ReplacedBecause"/>).</exception>
     /// <exception cref="UnauthorizedAccessException">No write access (a reader running as another user): poll instead.</exception>
     public static SharedWakeup Open(string directory, UnixFileMode fileMode, bool reader)
     {
@@ -83,11 +87,20 @@ internal sealed class SharedWakeup : IDisposable
             Span<byte> header = stackalloc byte[NotifyLayout.HeaderLength];
             header.Clear();
             RandomAccess.Read(file, header, 0); // a short file leaves zeros here, and fails the length check first
+            string? replacedBecause = null;
             if (!NotifyLayout.TryCheck(RandomAccess.GetLength(file), header, out FieldProblem p))
-                throw QueueCorruptedException.At(path, p.Offset, p.Expected, p.Found);
+            {
+                if (reader) throw QueueCorruptedException.At(path, p.Offset, p.Expected, p.Found);
+                // The writer (it holds the queue's lock) replaces it: the page holds no durable state, only who waits
+                // now, and a power cut can leave it empty (created, renamed, its data never synced). Readers still on
+                // the old file wake by their bounded re-check until they open the queue again.
+                replacedBecause = $"offset {p.Offset}: expected {p.Expected}, found {p.Found}";
+                file.Dispose();
+                file = Create(path, fileMode, replace: true);
+            }
             map = MappedRegion.Map(file, NotifyLayout.Length, path);
             if (reader) LockShared(file, path);
-            return new SharedWakeup(path, file, map, reader);
+            return new SharedWakeup(path, file, map, reader) { ReplacedBecause = replacedBecause };
         }
         catch
         {
@@ -170,7 +183,7 @@ internal sealed class SharedWakeup : IDisposable
     }
 
     /// <summary>A whole page written under a temporary name, then renamed in unless another process was first.</summary>
-    private static SafeFileHandle Create(string path, UnixFileMode fileMode)
+    private static SafeFileHandle Create(string path, UnixFileMode fileMode, bool replace = false)
     {
         var (tmp, tmpPath) = QueueFiles.CreateTemporary(path, fileMode);
         try
@@ -181,7 +194,8 @@ internal sealed class SharedWakeup : IDisposable
                 NotifyLayout.Write(page);
                 RandomAccess.Write(tmp, page, 0);
             }
-            if (!QueueFiles.TryRenameNoReplace(tmpPath, path)) QueueFiles.Delete(tmpPath);
+            if (replace) QueueFiles.Rename(tmpPath, path, replace: true);
+            else if (!QueueFiles.TryRenameNoReplace(tmpPath, path)) QueueFiles.Delete(tmpPath);
         }
         catch
         {
