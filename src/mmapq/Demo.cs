@@ -69,13 +69,18 @@ internal static class Demo
         var reading = Task.Run(() =>
         {
             long n = 0, batches = 0;
+            int idle = 0;
             while (n < count)
             {
                 if (!consumer.TryReadBatch(out RecordBatch batch))
                 {
-                    consumer.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
+                    // Caught up: look again a few times before sleeping (a wait-and-wake per batch would cost the
+                    // writer a hand-off each time), then wait without spinning.
+                    if (++idle < 64) Thread.SpinWait(64);
+                    else consumer.WaitToReadAsync().AsTask().GetAwaiter().GetResult();
                     continue;
                 }
+                idle = 0;
                 foreach (RecordView _ in batch) n++;
                 if (++batches % 256 != 0 && n < count) continue;
                 consumer.Commit(); // durable (an fdatasync of the cursors file): once per 256 batches, about a quarter segment
