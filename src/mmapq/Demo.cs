@@ -53,7 +53,12 @@ internal static class Demo
         queue.Flush();
         output.WriteLine("  a process kill now loses nothing; a power loss loses nothing either (all flushed).");
         output.WriteLine("  the same workloads measured side by side: benchmarks/RESULTS.md, case 9 (default options: growing queue and steady state) and case 5 (read).");
-        return read == count && consumed == count ? 0 : 1;
+        if (read != count || consumed != count)
+        {
+            output.WriteLine($"  MISMATCH: read back {read:N0} and consumed {consumed:N0} of {count:N0} appended each time");
+            return 1;
+        }
+        return 0;
     }
 
     /// <summary>

@@ -191,7 +191,7 @@ public class CliTests
     {
         using var dir = new TempDir();
         Run r = await Mmapq(["demo", dir.Sub("demo"), "--count", "1000"]);
-        Assert.Equal(0, r.ExitCode);
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}\n{r.Data}\n{r.Output}\n{r.Error}");
         Assert.Contains("read back 1,000 records", r.Data);
         Run verify = await Mmapq(["verify", dir.Sub("demo")]);
         Assert.Equal(0, verify.ExitCode);
