@@ -61,7 +61,8 @@ public sealed partial class MmapQueue
     /// Forgets a named consumer (durably), so retention no longer waits for it. Returns false if no such
     /// consumer was registered.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A reader for this consumer is open.</exception>
+    /// <exception cref="InvalidOperationException">A reader for this consumer is open, or another process owns the name
+    /// (the message names that process: pid, process name, user).</exception>
     public bool RemoveConsumer(string consumerName)
     {
         ThrowIfDisposed();
