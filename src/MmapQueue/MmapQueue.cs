@@ -139,7 +139,8 @@ public sealed partial class MmapQueue : IDisposable
                                             $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
             _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger,
                 recycle: _options.RecycleSegments);
-            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true); // reader processes commit too
+            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true, // reader processes commit too
+                lockWait: Processes.FileLocks.WriterWait); // the writer never waits without bound for a reader's lock
             _sharedWakeup = OpenWriterWakeup(_directory, _options.FilePermissions, _logger); // before any publish: reader processes wait on it
             _cursors.UnderCommitLock(() => RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger)); // no reader process mid-commit
 

@@ -36,15 +36,19 @@ internal static class ReaderLeases
     /// </summary>
     public const string PassLockName = "pass.lock";
 
-    /// <summary>The writer, for one retention pass that may free segments: dispose to let readers' registrations through.</summary>
+    /// <summary>
+    /// The writer, for one retention pass that may free segments: dispose to let readers' registrations through.
+    /// Waits at most <see cref="FileLocks.WriterWait"/> (a reader stopped while holding it shared must not stop
+    /// retention): <see cref="LockWaitTimeoutException"/> after.
+    /// </summary>
     public static SafeFileHandle HoldPass(string queueDirectory, UnixFileMode fileMode) =>
-        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_EX);
+        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_EX, FileLocks.WriterWait);
 
     /// <summary>A reader, after registering or moving its lease back: waits until no pass that may not have seen it is running.</summary>
     public static void WaitForPass(string queueDirectory, UnixFileMode fileMode) =>
-        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_SH).Dispose();
+        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_SH, wait: null).Dispose();
 
-    private static SafeFileHandle LockPassFile(string queueDirectory, UnixFileMode fileMode, int operation)
+    private static SafeFileHandle LockPassFile(string queueDirectory, UnixFileMode fileMode, int operation, TimeSpan? wait)
     {
         string dir = Path.Combine(queueDirectory, ReaderLease.DirectoryName);
         QueueFiles.CreateDirectory(dir, fileMode);
@@ -52,7 +56,7 @@ internal static class ReaderLeases
         SafeFileHandle file = QueueFiles.OpenOrCreate(path, fileMode);
         try
         {
-            FileLocks.Lock(file, operation, path);
+            FileLocks.LockWithin(file, operation, wait, path);
             return file; // closing it releases the lock
         }
         catch
