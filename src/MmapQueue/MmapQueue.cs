@@ -118,8 +118,11 @@ public sealed partial class MmapQueue : IDisposable
             _readOnly = true;
             _segments = new SegmentList(ReadOnlySegments(_directory, _segmentSize, _queueId));
             _active = ReadOnlyPlaceholder(_directory, _segmentSize); // sealed: every append goes to Roll, which refuses
+            // What it creates (leases, locks, a grown cursors, notify) takes queue.meta's mode, and its owner when run as root.
+            (_options.FilePermissions, uint uid, uint gid) = ReaderFileOwners.OfMeta(_directory);
             _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true);
             _consumers = new ConsumerRegistry(_directory, _cursors, _logger, _options.FilePermissions);
+            _readerFileOwner = ReaderFileOwners.Register(_directory, uid, gid);
             _lock = null!; _allocator = null!; _flusher = null!; _retention = null!; _background = null!; _indexes = null!; // the writer's only
             Log.OpenedReadOnly(_logger, _directory, _segments.Count, _segments.First.BaseSequence, started.Elapsed.TotalMilliseconds);
             return;

@@ -105,6 +105,14 @@ internal static class ReaderLeases
                 damaged.Add(e);
                 Log.ReaderLeaseDamaged(logger, e.FilePath, e.Offset, e.Message);
             }
+            catch (UnauthorizedAccessException) when (DeadByName(name) is { } pid)
+            {
+                // Another user's lease the writer cannot open (a reader as another user, without the shared mode):
+                // its flock cannot be tried, but the pid in its name has no process: removed like any dead lease.
+                QueueFiles.Delete(path);
+                removed.Add(path);
+                Log.DeadReaderLeaseRemoved(logger, path, $"pid {pid} (no such process; the lease was not readable by the writer)");
+            }
             catch (Exception e) when (e is UnauthorizedAccessException or IOException and not FileNotFoundException) // liveness unknown
             {
                 var report = QueueCorruptedException.At(path, 0, "a lease file the writer can open, lock and remove", $"{e.GetType().Name}: {e.Message}");
@@ -114,6 +122,19 @@ internal static class ReaderLeases
             }
         }
         return new LeaseScan(live, removed, damaged);
+    }
+
+    /// <summary>
+    /// The pid a lease's name starts with (<c>{pid}-{hex}.lease</c>, or its temporary) when no process has it now
+    /// (<c>kill(pid, 0)</c> fails with <c>ESRCH</c>); null when it is alive, not ours to signal (<c>EPERM</c>: alive),
+    /// or the name holds no pid. A reused pid keeps the lease pinned: the safe side.
+    /// </summary>
+    internal static int? DeadByName(string fileName)
+    {
+        int dash = fileName.IndexOf('-');
+        if (dash <= 0 || !int.TryParse(fileName.AsSpan(0, dash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || pid <= 0)
+            return null;
+        return Native.Libc.kill(pid, 0) != 0 && Native.Libc.LastErrno == Native.Libc.ESRCH ? pid : null;
     }
 
     private static LiveLease ReadLive(SafeFileHandle file, string path, ILogger logger, List<QueueCorruptedException> damaged)
