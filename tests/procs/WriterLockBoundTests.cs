@@ -11,11 +11,27 @@ public sealed class WriterLockBoundTests
     private static readonly TimeSpan Bound = FileLocks.WriterWait + TimeSpan.FromSeconds(8); // the wait, and slack for a loaded machine
     private const int Payload = 1000;
 
+    /// <summary>A child process that holds <paramref name="file"/>'s flock and is then stopped (SIGSTOP): it answers nothing until <see cref="Resume"/>.</summary>
     private static ChildProcess Hold(string file, string mode)
     {
         var child = ChildProcess.Start("hold", file, mode);
         child.Expect("READY");
+        Signal(child, "-STOP");
         return child;
+    }
+
+    private static void Signal(ChildProcess child, string signal)
+    {
+        using var kill = Process.Start("kill", [signal, child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    /// <summary>Continues a stopped holder and lets it exit (releasing its lock).</summary>
+    private static void Resume(ChildProcess child)
+    {
+        Signal(child, "-CONT");
+        child.Finish();
     }
 
     [Fact]
@@ -41,7 +57,7 @@ public sealed class WriterLockBoundTests
             LogEntry skipped = Assert.Single(log.WithId(1018));
             Assert.Contains(ReaderLeases.PassLockName, skipped.Message);
             Assert.Contains($"pid {passHolder.Id} (", skipped.Message);
-            passHolder.Finish();
+            Resume(passHolder);
         }
 
         // cursors.lock held: appends and rolls go on, a retention pass gives up on the floor, a commit throws (not durable).
@@ -62,7 +78,7 @@ public sealed class WriterLockBoundTests
         Assert.Contains($"pid {holder.Id} (", e.Message);
         Assert.Equal(100, writer.Consumers["a"]); // reading the cursors takes no lock
 
-        holder.Finish();
+        Resume(holder);
         reader.Commit();
         writer.WaitForBackgroundWork();
         writer.ApplyRetention();
@@ -83,7 +99,7 @@ public sealed class WriterLockBoundTests
         Assert.Contains(CursorStore.LockName, e.Message);
         Assert.Contains($"pid {holder.Id} (", e.Message);
 
-        holder.Finish();
+        Resume(holder);
         for (int i = 0; i < 100; i++) writer.Enqueue(new byte[Payload]); // drops again once the lock is free
         Assert.True(writer.FirstSequence > 0);
     }
