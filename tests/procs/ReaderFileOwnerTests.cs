@@ -94,4 +94,41 @@ public sealed class ReaderFileOwnerTests
         Assert.Null(ReaderLeases.DeadByName("pass.lock"));
         Assert.Null(ReaderLeases.DeadByName("-5-x.lease"));
     }
+
+    [RequiresRootFact]
+    public void AWriterAsAnotherUserRemovesALeaseItCannotOpenWhosePidIsGoneAndKeepsALiveOne()
+    {
+        const int nobody = 65534;
+        using var dir = new TempDir();
+        using (var chown = Process.Start("chown", [$"{nobody}:{nobody}", dir.Path])!) chown.WaitForExit();
+        using var writer = ChildProcess.StartAs(nobody, "writer", dir.Path, "16384", "3000");
+        writer.Expect("READY");
+        string readers = dir.Sub(ReaderLease.DirectoryName);
+        Directory.CreateDirectory(readers);
+        using (var chown = Process.Start("chown", [$"{nobody}:{nobody}", readers])!) chown.WaitForExit();
+        using var gone = Process.Start("true")!;
+        gone.WaitForExit();
+        // Root-owned 0600 leases, as an old `sudo mmapq tail -f` left them: the writer (nobody) cannot open them.
+        string dead = Path.Combine(readers, $"{gone.Id}-0123456789abcdef.lease");
+        string live = Path.Combine(readers, $"{Environment.ProcessId}-fedcba9876543210.lease");
+        foreach (string lease in new[] { dead, live })
+        {
+            File.WriteAllBytes(lease, new byte[60]);
+            File.SetUnixFileMode(lease, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        writer.Send("go");
+        string[] done = writer.ReadLine().Split(' ');
+        Assert.Equal("DONE", done[0]);
+        Assert.Equal("0", done[2]); // the live process's lease it cannot read pins every segment
+        Assert.False(File.Exists(dead), "the lease of a pid with no process was not removed");
+        Assert.True(File.Exists(live));
+
+        File.Delete(live); // that reader went away cleanly
+        writer.Send("drain");
+        string[] first = writer.ReadLine().Split(' ');
+        Assert.Equal("FIRST", first[0]);
+        Assert.True(long.Parse(first[1]) > 0, "retention freed nothing once no lease pinned it");
+        writer.Finish();
+    }
 }
