@@ -11,7 +11,8 @@ namespace MmapQueues.Processes;
 /// <remarks>
 /// The writer never waits without bound for a lock a reader process may hold (<see cref="LockWithin"/>): a reader
 /// stopped (SIGSTOP, a debugger) while holding <c>cursors.lock</c> or <c>readers/pass.lock</c> must not stop appends
-/// or retention. Readers wait (<see cref="Lock"/>): the writer holds those locks only for bounded work.
+/// or retention. After a timeout, the same lock is tried only once for the next 5 s, so back-to-back passes do not
+/// each wait the whole bound. Readers wait (<see cref="Lock"/>): the writer holds those locks only for bounded work.
 /// </remarks>
 internal static class FileLocks
 {
@@ -51,15 +52,28 @@ internal static class FileLocks
             Lock(file, operation, path);
             return;
         }
-        long giveUpAt = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        long now = Environment.TickCount64;
+        // After a timeout, attempts in the next few seconds try once and give up at once: passes scheduled one after
+        // another (each roll, each index build) must not each spend the whole wait behind the same stopped reader.
+        bool stuck = s_stuckUntil.TryGetValue(path, out long until) && now < until;
+        long giveUpAt = stuck ? now : now + (long)limit.TotalMilliseconds;
         while (!TryLock(file, operation, path))
         {
             if (Environment.TickCount64 >= giveUpAt)
-                throw new LockWaitTimeoutException(path, $"{path} is held by {DescribeHolders(file, path)} for more than {limit.TotalSeconds:0.#} s " +
-                                                         "(a reader process stopped or stuck while holding it?); the writer does not wait longer for it.");
+            {
+                if (!stuck) s_stuckUntil[path] = Environment.TickCount64 + StuckMemoryMilliseconds;
+                throw new LockWaitTimeoutException(path, $"{path} is held by {DescribeHolders(file, path)} " +
+                                                         (stuck ? $"(it was held for more than {limit.TotalSeconds:0.#} s a moment ago, so the writer did not wait again)"
+                                                                : $"for more than {limit.TotalSeconds:0.#} s") +
+                                                         " (a reader process stopped or stuck while holding it?); the writer does not wait longer for it.");
+            }
             Thread.Sleep(5);
         }
+        if (stuck || s_stuckUntil.ContainsKey(path)) s_stuckUntil.TryRemove(path, out _);
     }
+
+    private const long StuckMemoryMilliseconds = 5_000;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> s_stuckUntil = new(StringComparer.Ordinal); // lock path -> TickCount64
 
     /// <summary>Who holds a lock on the file, from <c>/proc/locks</c> (matched by inode): "pid N (name)", or a phrase saying it is unknown.</summary>
     public static string DescribeHolders(SafeFileHandle file, string path)
