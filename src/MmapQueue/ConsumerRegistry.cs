@@ -71,8 +71,11 @@ internal sealed class ConsumerRegistry(string directory, CursorStore cursors, IL
     /// <summary>Makes <paramref name="sequence"/> the durable position of <paramref name="name"/> (fdatasync before it returns).</summary>
     public void Commit(string name, long sequence) => cursors.Commit(name, sequence);
 
-    /// <summary>Forgets <paramref name="name"/> durably; false if it was not registered.</summary>
-    /// <exception cref="InvalidOperationException">A reader or session holds it.</exception>
+    /// <summary>
+    /// Forgets <paramref name="name"/> durably; false if it was not registered. The name's cross-process ownership is
+    /// held (claimed without waiting) for the removal, so a process that owns the consumer never sees it vanish.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A reader or session holds it, here or in another process (the message names that process).</exception>
     public bool Remove(string name)
     {
         Validate(name);
@@ -80,6 +83,7 @@ internal sealed class ConsumerRegistry(string directory, CursorStore cursors, IL
         {
             if (_open.ContainsKey(name))
                 throw new InvalidOperationException($"Consumer '{name}' of queue {directory} has an open reader; dispose it before removing the consumer.");
+            using ConsumerOwnership owner = ConsumerOwnership.Claim(directory, name, fileMode); // throws naming another process that owns it
             return cursors.Remove(name);
         }
     }

@@ -61,12 +61,13 @@ public sealed partial class MmapQueue
     /// Forgets a named consumer (durably), so retention no longer waits for it. Returns false if no such
     /// consumer was registered.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A reader for this consumer is open.</exception>
+    /// <exception cref="InvalidOperationException">A reader for this consumer is open, or another process owns the name
+    /// (the message names that process: pid, process name, user).</exception>
     public bool RemoveConsumer(string consumerName)
     {
         ThrowIfDisposed();
         if (!_consumers.Remove(consumerName)) return false;
-        if (!_readOnly) _retention.Apply(); // a reader process leaves retention to the writer's next pass
+        if (!_readOnly) ApplyRetentionAfterDurableChange(); // a reader process leaves retention to the writer's next pass
         return true;
     }
 
@@ -85,7 +86,24 @@ public sealed partial class MmapQueue
     {
         ThrowIfDisposed();
         _consumers.Commit(name, sequence);
-        if (!_readOnly) _retention.Apply(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
+        if (!_readOnly) ApplyRetentionAfterDurableChange(); // on the consumer's thread: it just paid an fdatasync, an unlink is small beside it
+    }
+
+    /// <summary>
+    /// A retention pass after a commit or removal that is already durable: its failure (a file the writer cannot
+    /// open or lock, a hostile file in <c>readers/</c>) must not turn a done commit into an exception. It is logged
+    /// as a background pass's failure is (event 1035); the next commit, roll or timer tick tries again.
+    /// </summary>
+    private void ApplyRetentionAfterDurableChange()
+    {
+        try
+        {
+            _retention.Apply();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) // QueueCorruptedException is an IOException
+        {
+            Log.RetentionFailed(_logger, _directory, e);
+        }
     }
 
     /// <summary>

@@ -26,6 +26,7 @@ namespace MmapQueues;
 public sealed partial class MmapQueue
 {
     private readonly bool _readOnly;
+    private readonly IDisposable? _readerFileOwner; // files this read-only queue creates go to queue.meta's owner (root only): ReaderFileOwners
     private readonly object _refreshLock = new();
     private readonly object _tailLock = new();
     private Segment? _tailSegment;   // the segment the tail walker holds a reference on (read-only queues)
@@ -240,6 +241,7 @@ public sealed partial class MmapQueue
         CloseSharedWakeupForReaders();
         _consumers.ReleaseOwnerships();
         _cursors.Dispose();
+        _readerFileOwner?.Dispose();
         WakeReaders();
     }
 }

@@ -129,7 +129,7 @@ public sealed partial class MmapQueue
     /// between its publish and AfterPublish's load of the waiter count (Dispose's flush waited for the publish,
     /// not for that load): it reads zero from the detached page for one more second instead of faulting.
     /// </summary>
-    private void CloseWriterWakeup() => _sharedWakeup?.CloseAfterPublishers(TimeSpan.FromSeconds(1));
+    private void CloseWriterWakeup() => _sharedWakeup?.CloseForPublishers();
 
     /// <summary>The writer's side of the notify page, opened at open; null (in-process wake-ups only) where futex(2) is not known.</summary>
     private static SharedWakeup? OpenWriterWakeup(string directory, UnixFileMode fileMode, ILogger logger)

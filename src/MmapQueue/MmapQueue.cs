@@ -118,8 +118,11 @@ public sealed partial class MmapQueue : IDisposable
             _readOnly = true;
             _segments = new SegmentList(ReadOnlySegments(_directory, _segmentSize, _queueId));
             _active = ReadOnlyPlaceholder(_directory, _segmentSize); // sealed: every append goes to Roll, which refuses
+            // What it creates (leases, locks, a grown cursors, notify) takes queue.meta's mode, and its owner when run as root.
+            (_options.FilePermissions, uint uid, uint gid) = ReaderFileOwners.OfMeta(_directory);
             _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true);
             _consumers = new ConsumerRegistry(_directory, _cursors, _logger, _options.FilePermissions);
+            _readerFileOwner = ReaderFileOwners.Register(_directory, uid, gid);
             _lock = null!; _allocator = null!; _flusher = null!; _retention = null!; _background = null!; _indexes = null!; // the writer's only
             Log.OpenedReadOnly(_logger, _directory, _segments.Count, _segments.First.BaseSequence, started.Elapsed.TotalMilliseconds);
             return;
@@ -139,7 +142,8 @@ public sealed partial class MmapQueue : IDisposable
                                             $"{_segmentSize} of queue {_directory}); found {_options.MaxQueueSizeBytes}.", nameof(options));
             _allocator = new SegmentAllocator(_directory, _segmentSize, _options.FilePermissions, _options.Preheat, _options.LockInMemory, _logger,
                 recycle: _options.RecycleSegments);
-            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true); // reader processes commit too
+            _cursors = CursorStore.Open(_directory, _queueId, _options.FilePermissions, shared: true, // reader processes commit too
+                lockWait: Processes.FileLocks.WriterWait); // the writer never waits without bound for a reader's lock
             _sharedWakeup = OpenWriterWakeup(_directory, _options.FilePermissions, _logger); // before any publish: reader processes wait on it
             _cursors.UnderCommitLock(() => RetentionPolicy.RemoveLeftovers(_directory, _cursors.Snapshot.RetainedFrom, _logger)); // no reader process mid-commit
 

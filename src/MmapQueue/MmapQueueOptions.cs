@@ -115,7 +115,8 @@ public sealed class MmapQueueOptions : IValidatableObject
     /// consumers through the shared <c>cursors</c> file. <see cref="MmapQueue.Enqueue(ReadOnlySpan{byte})"/>,
     /// <see cref="MmapQueue.TryEnqueue"/> and <see cref="MmapQueue.Flush"/> throw <see cref="InvalidOperationException"/>.
     /// The other options that shape the queue (segment size, flushing, limits) are the writer's and are ignored;
-    /// <see cref="FilePermissions"/> applies to the files a reader creates (its lease, <c>notify</c>, ownership locks).
+    /// so is <see cref="FilePermissions"/>: the files a reader creates (its lease, <c>notify</c>, ownership locks) take the
+    /// mode of the queue's <c>queue.meta</c>, and, in a process running as root, its owner.
     /// See the README, "Process model".
     /// </summary>
     public bool ReadOnly { get; set; }

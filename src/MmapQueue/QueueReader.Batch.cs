@@ -80,7 +80,7 @@ public sealed partial class QueueReader
                     if (MoveToNextSegment()) continue;
                     break;
                 default: // Bad: flags, a length past the end, or the CRC mismatch that stopped the run
-                    if (SkipVanished(seg)) continue; // not corruption: the writer recycled it and wrote a later lap
+                    if (SkipVanished(seg, force: true)) continue; // not corruption: the writer recycled it and wrote a later lap
                     ThrowCorrupt(seg, problem!.Value);
                     break;
             }

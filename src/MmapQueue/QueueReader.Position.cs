@@ -64,10 +64,11 @@ public sealed partial class QueueReader
     /// A read-only queue's reader whose segment left its name (the writer deleted or recycled it under a lease
     /// registered too late for that retention pass): its bytes may be zeroed or rewritten, so nothing more is read
     /// from it. Moves to the first sequence still stored and logs the gap (event 1032); true when it moved.
+    /// <paramref name="force"/> (a bad frame, about to be reported as corruption) checks the file now, not at most every 10 ms.
     /// </summary>
-    private bool SkipVanished(Segment seg)
+    private bool SkipVanished(Segment seg, bool force = false)
     {
-        if (!seg.HasVanished()) return false;
+        if (!seg.HasVanished(force)) return false;
         long first = _queue.FirstSequence;
         if (first > _sequence) Log.ReaderSkippedDropped(_queue.Logger, _queue.Path, _name ?? "(anonymous)", _sequence, first);
         Seek(Math.Max(first, _sequence), OutOfRange.Clamp); // at its end already (nothing lost): just on to the next segment

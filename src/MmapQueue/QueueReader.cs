@@ -83,7 +83,7 @@ public sealed partial class QueueReader : IDisposable
                     if (!MoveToNextSegment()) break;
                     continue;
                 default:
-                    if (SkipVanished(seg)) continue; // not corruption: the writer recycled it and wrote a later lap
+                    if (SkipVanished(seg, force: true)) continue; // not corruption: the writer recycled it and wrote a later lap
                     ThrowCorrupt(seg, problem!.Value);
                     break;
             }

@@ -75,60 +75,74 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
         lock (_retentionLock)
         {
             if (_closed) return 0;
-            _cursors.Refresh(); // commits and registrations of reader processes (the shared cursors file)
-            Segment[] segs = _segments.Snapshot;
-            CursorState cursors = _cursors.Snapshot; // lock-free on purpose: see the remarks above
-            bool anyConsumer = cursors.Committed.Count > 0;
-            long slowest = anyConsumer ? cursors.Committed.Values.Min() : long.MinValue;
-            DateTime? writtenBefore = _options.RetentionAge is { } age ? DateTime.UtcNow - age : null;
-            // With RecycleSegments a segment may go before the flusher passed it: the flusher then goes on from the
-            // first segment still listed (Flusher.FirstHeldAfter). Without it, the flush first, as it always was.
-            bool waitForFlusher = !_options.RecycleSegments;
-            long? leased = null; // the lowest sequence a reader process's live lease pins (ReaderLeases), scanned below
-            int Deletable(bool checkHolders)
+            try
             {
-                int count = 0;
-                for (; count + 1 < segs.Length; count++) // never the last segment: producers append there
-                {
-                    Segment s = segs[count];
-                    long end = segs[count + 1].BaseSequence;
-                    // FullyFlushed only goes false -> true (under the flush lock); a stale false just waits for the next pass.
-                    if (checkHolders && ((waitForFlusher && !s.FullyFlushed) || s.ReferenceCount > 0)) break;
-                    if (leased is { } lowest && lowest < end) break; // a reader in another process may still read it: neither deleted nor recycled
-                    bool consumed = anyConsumer && slowest >= end;
-                    if (!consumed && !(writtenBefore is { } t && QueueFiles.TryGetLastWriteTimeUtc(s.Path) is { } written && written < t)) break; // a missing file is not "old"
-                }
-                return count;
+                return ApplyUnderRetentionLock();
             }
-            int count = Deletable(checkHolders: false);
-            if (count == 0) return 0;
-            if (waitForFlusher && !segs[count - 1].FullyFlushed)
+            catch (LockWaitTimeoutException e) // a reader process holds cursors.lock or readers/pass.lock: nothing was deleted
             {
-                // The flusher walks segments in order and must be past a segment (and let go of it) before
-                // it goes; Async mode may not have flushed for a while: one flush of what is published.
-                _flusher.FlushPublished();
+                Log.RetentionPassSkipped(_logger, _directory, e.Message);
+                return 0;
             }
-            // Only when something could go: a listing of readers/, under the pass lock until the last segment is freed,
-            // so that a reader registering meanwhile waits for this pass to end before it trusts its segment.
-            using Microsoft.Win32.SafeHandles.SafeFileHandle pass = ReaderLeases.HoldPass(_directory, _options.FilePermissions);
-            leased = ReaderLeases.Scan(_directory, _logger).LowestSequence;
-            count = Deletable(checkHolders: true);
-            if (count == 0) return 0;
-            _cursors.RaiseFloor(segs[count].BaseSequence);
-            int deleted = 0;
-            while (deleted < count && Free(segs[deleted])) deleted++; // a reader that arrived meanwhile stops it
-            for (int i = 0; i < deleted; i++)
-            {
-                long first = segs[i].BaseSequence, end = segs[i + 1].BaseSequence;
-                if (anyConsumer && slowest >= end)
-                    Log.SegmentDeleted(_logger, segs[i].Path, first, end, "every named consumer committed past it");
-                else
-                    CountDrop(segs[i], first, end, anyConsumer ? Math.Max(first, slowest) : first, DropReasonAge,
-                        $"last written more than RetentionAge {_options.RetentionAge} ago");
-            }
-            foreach (var (path, reason) in _segments.RemovePrefix(deleted)) Log.IndexDeleteFailed(_logger, path, reason);
-            return deleted;
         }
+    }
+
+    /// <summary>One pass; the caller holds <c>_retentionLock</c>.</summary>
+    private int ApplyUnderRetentionLock()
+    {
+        _cursors.Refresh(); // commits and registrations of reader processes (the shared cursors file)
+        Segment[] segs = _segments.Snapshot;
+        CursorState cursors = _cursors.Snapshot; // lock-free on purpose: see the remarks above
+        bool anyConsumer = cursors.Committed.Count > 0;
+        long slowest = anyConsumer ? cursors.Committed.Values.Min() : long.MinValue;
+        DateTime? writtenBefore = _options.RetentionAge is { } age ? DateTime.UtcNow - age : null;
+        // With RecycleSegments a segment may go before the flusher passed it: the flusher then goes on from the
+        // first segment still listed (Flusher.FirstHeldAfter). Without it, the flush first, as it always was.
+        bool waitForFlusher = !_options.RecycleSegments;
+        long? leased = null; // the lowest sequence a reader process's live lease pins (ReaderLeases), scanned below
+        int Deletable(bool checkHolders)
+        {
+            int count = 0;
+            for (; count + 1 < segs.Length; count++) // never the last segment: producers append there
+            {
+                Segment s = segs[count];
+                long end = segs[count + 1].BaseSequence;
+                // FullyFlushed only goes false -> true (under the flush lock); a stale false just waits for the next pass.
+                if (checkHolders && ((waitForFlusher && !s.FullyFlushed) || s.ReferenceCount > 0)) break;
+                if (leased is { } lowest && lowest < end) break; // a reader in another process may still read it: neither deleted nor recycled
+                bool consumed = anyConsumer && slowest >= end;
+                if (!consumed && !(writtenBefore is { } t && QueueFiles.TryGetLastWriteTimeUtc(s.Path) is { } written && written < t)) break; // a missing file is not "old"
+            }
+            return count;
+        }
+        int count = Deletable(checkHolders: false);
+        if (count == 0) return 0;
+        if (waitForFlusher && !segs[count - 1].FullyFlushed)
+        {
+            // The flusher walks segments in order and must be past a segment (and let go of it) before
+            // it goes; Async mode may not have flushed for a while: one flush of what is published.
+            _flusher.FlushPublished();
+        }
+        // Only when something could go: a listing of readers/, under the pass lock until the last segment is freed,
+        // so that a reader registering meanwhile waits for this pass to end before it trusts its segment.
+        using Microsoft.Win32.SafeHandles.SafeFileHandle pass = ReaderLeases.HoldPass(_directory, _options.FilePermissions);
+        leased = ReaderLeases.Scan(_directory, _logger).LowestSequence;
+        count = Deletable(checkHolders: true);
+        if (count == 0) return 0;
+        _cursors.RaiseFloor(segs[count].BaseSequence);
+        int deleted = 0;
+        while (deleted < count && Free(segs[deleted])) deleted++; // a reader that arrived meanwhile stops it
+        for (int i = 0; i < deleted; i++)
+        {
+            long first = segs[i].BaseSequence, end = segs[i + 1].BaseSequence;
+            if (anyConsumer && slowest >= end)
+                Log.SegmentDeleted(_logger, segs[i].Path, first, end, "every named consumer committed past it");
+            else
+                CountDrop(segs[i], first, end, anyConsumer ? Math.Max(first, slowest) : first, DropReasonAge,
+                    $"last written more than RetentionAge {_options.RetentionAge} ago");
+        }
+        foreach (var (path, reason) in _segments.RemovePrefix(deleted)) Log.IndexDeleteFailed(_logger, path, reason);
+        return deleted;
     }
 
     /// <summary>
@@ -186,7 +200,14 @@ internal sealed partial class RetentionPolicy(string directory, MmapQueueOptions
                 _flusher.FlushPublished();
                 if (!oldest.FullyFlushed) spin.SpinOnce(); // a producer that reserved before the seal is still copying
             }
-            _cursors.RaiseFloor(end);
+            try
+            {
+                _cursors.RaiseFloor(end);
+            }
+            catch (LockWaitTimeoutException e) // nothing changed: the append fails instead of waiting for a stopped reader
+            {
+                throw new IOException($"Queue {_directory} is full (FullPolicy DropOldest) and its oldest segment cannot be dropped now: {e.Message}", e);
+            }
             oldest.MarkDeleted();
             CursorState cursors = _cursors.Snapshot;
             long slowest = cursors.Committed.Count > 0 ? cursors.Committed.Values.Min() : oldest.BaseSequence;

@@ -35,6 +35,10 @@ internal sealed class ChildProcess : IDisposable
     public static ChildProcess StartTraced(string trace, string syscalls, params string[] args) =>
         StartWith("strace", ["-f", "-o", trace, "-e", $"trace={syscalls}", "dotnet", Dll, .. args]);
 
+    /// <summary>Runs the child as user and group <paramref name="uid"/> (through <c>setpriv</c>; the caller is root).</summary>
+    public static ChildProcess StartAs(int uid, params string[] args) =>
+        StartWith("setpriv", [$"--reuid={uid}", $"--regid={uid}", "--clear-groups", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Dll, .. args]);
+
     private static ChildProcess StartWith(string file, string[] args)
     {
         var psi = new ProcessStartInfo(file)

@@ -38,6 +38,25 @@ public sealed class ConsumerOwnershipTests
     }
 
     [Fact]
+    public async Task AClaimWaitsOutAnInfoProbeThatHoldsTheLockForAMoment()
+    {
+        using var dir = new TempDir();
+        ConsumerOwnership.Claim(dir.Path, "orders", QueueFiles.DefaultFileMode).Dispose(); // the lock file exists, its text empty
+        string path = ConsumerOwnership.LockPathFor(dir.Path, "orders");
+        for (int round = 0; round < 20; round++)
+        {
+            var probe = File.Open(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite); // what CurrentHolder does: LOCK_EX, no text
+            Assert.True(FileLocks.TryLockExclusive(probe.SafeFileHandle, path));
+            using var started = new ManualResetEventSlim();
+            var claim = Task.Run(() => { started.Set(); return ConsumerOwnership.Claim(dir.Path, "orders", QueueFiles.DefaultFileMode); });
+            started.Wait();
+            Thread.Sleep(1);
+            probe.Dispose();
+            (await claim).Dispose(); // not refused as "owned by a process that is starting"
+        }
+    }
+
+    [Fact]
     public void KilledOwnerReleasesTheConsumer()
     {
         using var dir = new TempDir();

@@ -84,4 +84,28 @@ public sealed class CrossProcessConsumerTests
         writer.ApplyRetention();
         Assert.True(writer.FirstSequence > 0, "the reader process's commit did not let retention free what it read");
     }
+
+    [Fact]
+    public void RemoveConsumerIsRefusedWhileAnotherProcessOwnsTheNameNamingIt()
+    {
+        using var dir = new TempDir();
+        using var writer = new MmapQueue(dir.Path, WriterOptions);
+        for (long i = 0; i < 10; i++) writer.Enqueue(WriterPayload.For(i));
+        using (var reader = writer.OpenReader("shipper"))
+        {
+            reader.Seek(5);
+            reader.Commit();
+        }
+        using (var owner = ChildProcess.Start("own", dir.Path, "shipper"))
+        {
+            owner.Expect("READY");
+            var refused = Assert.Throws<InvalidOperationException>(() => writer.RemoveConsumer("shipper"));
+            Assert.Contains($"pid {owner.Id} (", refused.Message);
+            Assert.Equal(5, writer.Consumers["shipper"]); // still registered
+            owner.Finish();
+        }
+        Assert.True(writer.RemoveConsumer("shipper")); // nobody owns it now
+        Assert.False(writer.Consumers.ContainsKey("shipper"));
+        Assert.Null(Processes.ConsumerOwnership.CurrentHolder(dir.Path, "shipper")); // the removal let go of the name
+    }
 }

@@ -161,4 +161,33 @@ public sealed class ReadOnlyQueueTests
         Assert.Single(logs.WithId(1032)); // ReaderSkippedDropped: the gap is logged, never silent
         Assert.Throws<SequenceOutOfRangeException>(() => queue.OpenReader(5));
     }
+
+    [Fact]
+    public void AReadOnlyOpenCreatesNothingWhenCursorsLockIsMissing()
+    {
+        using var dir = new TempDir();
+        using (var writer = new MmapQueue(dir.Path, new MmapQueueOptions { SegmentSizeBytes = SegmentBytes }))
+        {
+            for (long i = 0; i < 10; i++) writer.Enqueue(WriterPayload.For(i));
+            using var consumer = writer.OpenReader("a");
+            consumer.Seek(5);
+            consumer.Commit();
+        }
+        File.Delete(Path.Combine(dir.Path, CursorStore.LockName)); // a queue from before cursors.lock, or cleared by hand
+        string[] before = Listing(dir.Path);
+        using (var queue = ReadOnly(dir))
+        {
+            Assert.Equal(5, queue.Consumers["a"]); // read from cursors, without its lock
+            Assert.Equal(10, queue.NextSequence);
+            Assert.Equal(before, Listing(dir.Path)); // its lease (readers/) is its registration with the writer, not a file for reading
+        }
+        Assert.Equal(before, Listing(dir.Path));
+    }
+
+    /// <summary>Every entry of the queue directory but <c>readers/</c> (reader leases) with its size and mode, sorted.</summary>
+    private static string[] Listing(string dir) =>
+        Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories)
+            .Where(p => !Path.GetRelativePath(dir, p).StartsWith(Processes.ReaderLease.DirectoryName, StringComparison.Ordinal))
+            .Select(p => $"{Path.GetRelativePath(dir, p)} {(File.Exists(p) ? new FileInfo(p).Length : -1)} {File.GetUnixFileMode(p)}")
+            .Order(StringComparer.Ordinal).ToArray();
 }

@@ -31,6 +31,18 @@ public sealed class SharedWakeupTests
     }
 
     [Fact]
+    public void APublisherLateAfterTheWritersCloseReadsTheZeroPageWithoutFaulting()
+    {
+        using var dir = new TempDir();
+        var writer = SharedWakeup.Open(dir.Path, QueueFiles.DefaultFileMode, reader: false);
+        writer.CloseForPublishers();
+        Thread.Sleep(TimeSpan.FromSeconds(1.5)); // longer than the grace the close used to give before it unmapped
+        writer.AfterPublish(); // a producer preempted between its publish and this load
+        Assert.Equal(0, writer.WaitersForTests);
+        Assert.Equal(0, writer.WakeCalls);
+    }
+
+    [Fact]
     public void WriterMakesNoWakeCallWhileNobodyWaits()
     {
         using var dir = new TempDir();

@@ -21,6 +21,7 @@ internal static partial class Libc
     private static readonly bool ArmOrPowerFlags = RuntimeInformation.ProcessArchitecture is
         Architecture.Arm or Architecture.Armv6 or Architecture.Arm64 or Architecture.Ppc64le;
     public static readonly int O_DIRECTORY = ArmOrPowerFlags ? 0x4000 : 0x10000, O_NOFOLLOW = ArmOrPowerFlags ? 0x8000 : 0x20000;
+    public const int ESRCH = 3, EACCES = 13, EPERM = 1;
     public const int ENOENT = 2, EINTR = 4, EAGAIN = 11, EWOULDBLOCK = EAGAIN, EEXIST = 17, ENOTDIR = 20, EINVAL = 22;
     public const int ENOSPC = 28, ENOSYS = 38, ELOOP = 40, EOPNOTSUPP = 95;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
@@ -55,6 +56,15 @@ internal static partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int flock(int fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fchown(int fd, uint owner, uint group);
+
+    [LibraryImport("libc")]
+    public static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fcntl(int fd, int command, int argument);
@@ -118,6 +128,17 @@ internal static partial class Libc
             throw new IOException($"statx of {pathForErrors} failed: {LastError()}");
         return MemoryMarshal.Read<ushort>(buffer[StatxModeOffset..]); // host order, as the kernel wrote it
     }
+
+    /// <summary>The owner, group and permission bits of an open descriptor (<c>stx_uid</c> at 20, <c>stx_gid</c> at 24).</summary>
+    public static (uint Uid, uint Gid, int Mode) OwnerOf(int fd, string pathForErrors)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_MODE | StatxUid | StatxGid, buffer) != 0)
+            throw new IOException($"statx of {pathForErrors} failed: {LastError()}");
+        return (MemoryMarshal.Read<uint>(buffer[20..]), MemoryMarshal.Read<uint>(buffer[24..]), MemoryMarshal.Read<ushort>(buffer[StatxModeOffset..]) & 0xFFF);
+    }
+
+    private const int StatxUid = 0x8, StatxGid = 0x10;
 
     /// <summary>The inode number of an open descriptor.</summary>
     public static ulong InodeOf(int fd, string pathForErrors)

@@ -55,7 +55,7 @@ internal sealed class ConsumerOwnership : IDisposable
         SafeFileHandle file = QueueFiles.OpenOrCreate(path, fileMode);
         try
         {
-            if (!FileLocks.TryLockExclusive(file, path))
+            if (!TryLockOrWaitOutProbe(file, path))
                 throw new InvalidOperationException($"Consumer '{consumerName}' of queue {queueDirectory} is owned by {ReadHolder(file, path)} " +
                                                     $"(lock file {path}); one process at a time owns a named consumer: stop that reader or use another name.");
             WriteHolder(file, path, HolderText.OfThisProcessUtf8);
@@ -65,6 +65,22 @@ internal sealed class ConsumerOwnership : IDisposable
         {
             file.Dispose();
             throw;
+        }
+    }
+
+    private const int ProbeWaitAttempts = 50; // about 1 ms apart: an mmapq info probe holds the lock for a moment
+
+    /// <summary>
+    /// Takes the lock; when it is held and its holder text is empty (an owner writes its text at once, so that is a
+    /// <see cref="CurrentHolder"/> probe, or an owner starting or ending), tries again for a few milliseconds.
+    /// </summary>
+    private static bool TryLockOrWaitOutProbe(SafeFileHandle file, string path)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            if (FileLocks.TryLockExclusive(file, path)) return true;
+            if (attempt == ProbeWaitAttempts || RandomAccess.GetLength(file) != 0) return false;
+            Thread.Sleep(1);
         }
     }
 

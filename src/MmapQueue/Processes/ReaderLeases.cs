@@ -36,15 +36,19 @@ internal static class ReaderLeases
     /// </summary>
     public const string PassLockName = "pass.lock";
 
-    /// <summary>The writer, for one retention pass that may free segments: dispose to let readers' registrations through.</summary>
+    /// <summary>
+    /// The writer, for one retention pass that may free segments: dispose to let readers' registrations through.
+    /// Waits at most <see cref="FileLocks.WriterWait"/> (a reader stopped while holding it shared must not stop
+    /// retention): <see cref="LockWaitTimeoutException"/> after.
+    /// </summary>
     public static SafeFileHandle HoldPass(string queueDirectory, UnixFileMode fileMode) =>
-        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_EX);
+        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_EX, FileLocks.WriterWait);
 
     /// <summary>A reader, after registering or moving its lease back: waits until no pass that may not have seen it is running.</summary>
     public static void WaitForPass(string queueDirectory, UnixFileMode fileMode) =>
-        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_SH).Dispose();
+        LockPassFile(queueDirectory, fileMode, Native.Libc.LOCK_SH, wait: null).Dispose();
 
-    private static SafeFileHandle LockPassFile(string queueDirectory, UnixFileMode fileMode, int operation)
+    private static SafeFileHandle LockPassFile(string queueDirectory, UnixFileMode fileMode, int operation, TimeSpan? wait)
     {
         string dir = Path.Combine(queueDirectory, ReaderLease.DirectoryName);
         QueueFiles.CreateDirectory(dir, fileMode);
@@ -52,7 +56,7 @@ internal static class ReaderLeases
         SafeFileHandle file = QueueFiles.OpenOrCreate(path, fileMode);
         try
         {
-            FileLocks.Lock(file, operation, path);
+            FileLocks.LockWithin(file, operation, wait, path);
             return file; // closing it releases the lock
         }
         catch
@@ -101,6 +105,14 @@ internal static class ReaderLeases
                 damaged.Add(e);
                 Log.ReaderLeaseDamaged(logger, e.FilePath, e.Offset, e.Message);
             }
+            catch (UnauthorizedAccessException) when (DeadByName(name) is { } pid)
+            {
+                // Another user's lease the writer cannot open (a reader as another user, without the shared mode):
+                // its flock cannot be tried, but the pid in its name has no process: removed like any dead lease.
+                QueueFiles.Delete(path);
+                removed.Add(path);
+                Log.DeadReaderLeaseRemoved(logger, path, $"pid {pid} (no such process; the lease was not readable by the writer)");
+            }
             catch (Exception e) when (e is UnauthorizedAccessException or IOException and not FileNotFoundException) // liveness unknown
             {
                 var report = QueueCorruptedException.At(path, 0, "a lease file the writer can open, lock and remove", $"{e.GetType().Name}: {e.Message}");
@@ -110,6 +122,19 @@ internal static class ReaderLeases
             }
         }
         return new LeaseScan(live, removed, damaged);
+    }
+
+    /// <summary>
+    /// The pid a lease's name starts with (<c>{pid}-{hex}.lease</c>, or its temporary) when no process has it now
+    /// (<c>kill(pid, 0)</c> fails with <c>ESRCH</c>); null when it is alive, not ours to signal (<c>EPERM</c>: alive),
+    /// or the name holds no pid. A reused pid keeps the lease pinned: the safe side.
+    /// </summary>
+    internal static int? DeadByName(string fileName)
+    {
+        int dash = fileName.IndexOf('-');
+        if (dash <= 0 || !int.TryParse(fileName.AsSpan(0, dash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || pid <= 0)
+            return null;
+        return Native.Libc.kill(pid, 0) != 0 && Native.Libc.LastErrno == Native.Libc.ESRCH ? pid : null;
     }
 
     private static LiveLease ReadLive(SafeFileHandle file, string path, ILogger logger, List<QueueCorruptedException> damaged)

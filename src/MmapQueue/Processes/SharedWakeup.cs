@@ -212,14 +212,14 @@ internal sealed class SharedWakeup : IDisposable
     }
 
     /// <summary>
-    /// The writer's close: the file is closed and unmapped now, but its addresses read zero (no waiter) for
-    /// <paramref name="grace"/> more, then are unmapped: a producer still between its publish and
-    /// <see cref="AfterPublish"/> when the queue closed must not fault.
+    /// The writer's close: the file is closed and its mapping replaced by a private zero page (no waiter), which
+    /// stays mapped for the life of the process (4 KiB per close): a producer preempted for any time between its
+    /// publish and <see cref="AfterPublish"/>'s load when the queue closed must never fault. An unmap after a grace
+    /// period (as before) would leave such a producer reading unmapped memory.
     /// </summary>
-    public void CloseAfterPublishers(TimeSpan grace)
+    public void CloseForPublishers()
     {
-        _map.DetachFromFile(Path);
+        _map.DetachFromFile(Path); // never disposed: the zero page is what a late AfterPublish reads
         _file.Dispose();
-        _ = Task.Delay(grace).ContinueWith(_ => _map.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 }

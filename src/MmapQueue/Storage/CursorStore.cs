@@ -15,7 +15,7 @@ namespace MmapQueues.Storage;
 /// <para>Opened <c>shared</c> (committers in several processes), every change also takes <c>flock(LOCK_EX)</c> on
 /// <c>cursors.lock</c> and, under it, re-reads the file by path (another process may have written a slot, or
 /// replaced the file when it grew) before it applies the change on top; <see cref="Refresh"/> re-reads without a
-/// change. Without it, this process's cached state would overwrite the other processes' commits.</para>
+/// change, read-only and without the lock. Without it, this process's cached state would overwrite the other processes' commits.</para>
 /// </remarks>
 internal sealed class CursorStore : IDisposable
 {
@@ -29,6 +29,7 @@ internal sealed class CursorStore : IDisposable
     private bool _disposed;        // under _lock: set by Dispose, after which no write reopens the file
     private CursorState _state;    // replaced, never mutated; Volatile pair: Write in Persist and Reload, Read in Snapshot
     private bool _shared;          // set once at open: serialize with other processes through LockName
+    private TimeSpan? _lockWait;   // set once at open: the writer's bound on waiting for LockName (FileLocks.LockWithin); null waits
 
     /// <summary>The lock file that serializes committers in several processes (<c>shared</c> stores only).</summary>
     public const string LockName = "cursors.lock";
@@ -47,15 +48,17 @@ internal sealed class CursorStore : IDisposable
     /// Loads the cursors file, or <paramref name="fileName"/>, another file of the same format (none yet means
     /// no consumers and no floor); a file it creates later gets <paramref name="fileMode"/>. A grow that crashed
     /// before its rename left a temporary file, which the queue's leftover sweep removes: the old file still
-    /// holds the state.
+    /// holds the state. A <paramref name="shared"/> store of the writer passes <paramref name="lockWait"/>: a change
+    /// then waits at most that long for <c>cursors.lock</c> (a reader process may hold it) and throws
+    /// <see cref="Processes.LockWaitTimeoutException"/> after.
     /// </summary>
     public static CursorStore Open(string directory, Guid queueId, UnixFileMode fileMode = QueueFiles.DefaultFileMode,
-        string fileName = SegmentNames.CursorsName, bool shared = false)
+        string fileName = SegmentNames.CursorsName, bool shared = false, TimeSpan? lockWait = null)
     {
         string path = Path.Combine(directory, fileName);
         if (shared)
         {
-            var store = new CursorStore(directory, path, queueId, fileMode, CursorState.Empty, 0) { _shared = true };
+            var store = new CursorStore(directory, path, queueId, fileMode, CursorState.Empty, 0) { _shared = true, _lockWait = lockWait };
             store.Refresh();
             return store;
         }
@@ -118,8 +121,42 @@ internal sealed class CursorStore : IDisposable
         }
     }
 
-    /// <summary>Shared stores: re-reads the file under both locks, so <see cref="Snapshot"/> shows every process's commits.</summary>
-    public void Refresh() => Update(_ => null);
+    /// <summary>
+    /// Shared stores: re-reads the file, so <see cref="Snapshot"/> shows every process's commits. Read-only and
+    /// without <c>cursors.lock</c>: a read-only open needs no write access and creates nothing (a missing file is
+    /// no consumers yet). Safe without the lock: a slot is written in place only into the slot that does not hold
+    /// the current generation and each slot carries a CRC, so a read that meets a write half-done still finds the
+    /// other, older slot whole; a grow replaces the file by a rename, so a read sees the old file or the new one.
+    /// A read that met two writes in a row (both slots torn) is retried. The state never moves back to an older
+    /// generation than this process already saw.
+    /// </summary>
+    public void Refresh()
+    {
+        lock (_lock)
+        {
+            if (_disposed) throw new ObjectDisposedException(nameof(MmapQueue), $"Queue {_directory} is disposed; the cursors file {_path} is closed.");
+            for (int attempt = 1; ; attempt++)
+            {
+                using SafeFileHandle? file = QueueFiles.TryOpenExisting(_path, write: false);
+                if (file is null) return; // nobody wrote one yet: the state stays what it was
+                byte[] bytes = QueueFiles.ReadAll(file, _path, 2 * CursorFile.MaxSlotSize);
+                CursorState state;
+                try
+                {
+                    state = CursorFile.Decode(bytes, _queueId, _path);
+                }
+                catch (QueueCorruptedException) when (attempt < RefreshAttempts)
+                {
+                    Thread.Sleep(1); // both slots torn: two commits of other processes met this read
+                    continue;
+                }
+                if (state.Generation >= _state.Generation) Volatile.Write(ref _state, state); // pairs with Volatile.Read in Snapshot
+                return;
+            }
+        }
+    }
+
+    private const int RefreshAttempts = 3;
 
     /// <summary>
     /// Runs <paramref name="action"/> while no committer in any process is inside a commit (shared stores take
@@ -138,15 +175,25 @@ internal sealed class CursorStore : IDisposable
     private SafeFileHandle LockAcrossProcesses()
     {
         string path = Path.Combine(_directory, LockName);
-        SafeFileHandle file = QueueFiles.OpenOrCreate(path, _fileMode);
-        while (Libc.flock((int)file.DangerousGetHandle(), Libc.LOCK_EX) != 0)
+        SafeFileHandle file;
+        try
         {
-            if (Libc.LastErrno == Libc.EINTR) continue;
-            string why = Libc.LastError();
-            file.Dispose();
-            throw new IOException($"flock of {path} failed: {why}");
+            file = QueueFiles.OpenOrCreate(path, _fileMode);
         }
-        return file; // closing it releases the lock
+        catch (UnauthorizedAccessException) when (QueueFiles.TryOpenExisting(path, write: false) is { } readOnly)
+        {
+            file = readOnly; // another user's file: flock works on a read-only descriptor
+        }
+        try
+        {
+            Processes.FileLocks.LockWithin(file, Libc.LOCK_EX, _lockWait, path);
+            return file; // closing it releases the lock
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     private void ReloadUnderLocks()

@@ -48,6 +48,7 @@ internal static class QueueFiles
         using var dir = DirectoryFd.Open(directory);
         if (!existed && Libc.fchmod(dir.Fd, (uint)mode) != 0)
             throw new IOException($"chmod of queue directory {directory} to {Octal(mode)} failed: {Libc.LastError()}");
+        if (!existed) ReaderFileOwners.Apply(dir.Fd, directory); // a root reader's readers/ or consumers/: the writer's user
     }
 
     /// <summary>Opens an existing file of the queue directory; <see cref="FileNotFoundException"/> when it is missing.</summary>
@@ -251,6 +252,7 @@ internal static class QueueFiles
             if (type != Libc.S_IFREG) throw NotRegular(path, TypeName(type));
             if ((flags & Libc.O_CREAT) != 0 && Libc.fchmod(fd, (uint)mode) != 0) // exactly the mode asked for, whatever the umask
                 throw new IOException($"chmod of {path} to {Octal(mode)} failed: {Libc.LastError()}");
+            if ((flags & Libc.O_CREAT) != 0) ReaderFileOwners.Apply(fd, path); // a root reader's file: the writer's user
             int fl = Libc.fcntl(fd, Libc.F_GETFL, 0);
             if (fl < 0 || Libc.fcntl(fd, Libc.F_SETFL, fl & ~Libc.O_NONBLOCK) != 0)
                 throw new IOException($"fcntl of {path} failed: {Libc.LastError()}");

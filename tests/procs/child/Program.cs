@@ -155,6 +155,15 @@ switch (command)
         Console.WriteLine($"STOPPED {queue.NextSequence}");
         return 0;
     }
+    case "hold":
+    {
+        // hold FILE ex|sh: opens FILE (creating it) and takes flock on it; READY; holds it until stdin closes (or SIGSTOP/kill).
+        using var file = File.Open(dir, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite);
+        FileLocks.Lock(file.SafeFileHandle, args[2] == "sh" ? MmapQueues.Native.Libc.LOCK_SH : MmapQueues.Native.Libc.LOCK_EX, dir);
+        Console.WriteLine("READY");
+        while (Console.ReadLine() is not null) { }
+        return 0;
+    }
     case "follow":
         return await FollowProcess.Run(dir, args[2]);
     default:
