@@ -10,9 +10,9 @@ internal sealed partial class Exporter
     /// consumer) past the highest sequence ever sent to it, unless it is exactly where this session would
     /// start an empty replica; the segment exists, and walking its commit words from the first record
     /// reaches the replica's next sequence exactly at the replica's offset. Returns the segment with a
-    /// reference held. The peer is told only the code <c>resume</c>; the positions go to the exception.
+    /// reference held, and whether that walk passed the segment's end. The peer is told only the code <c>resume</c>; the positions go to the exception.
     /// </summary>
-    private (Segment Segment, int Offset, long Sequence) Locate(WireProtocol.Resume r, long startBase)
+    private (Segment Segment, int Offset, long Sequence, bool SegmentDone) Locate(WireProtocol.Resume r, long startBase)
     {
         long first = _queue.FirstSequence, next = _queue.NextSequence;
         string? problem = null;
@@ -28,8 +28,8 @@ internal sealed partial class Exporter
             problem = $"the replica's segment {r.SegmentBase} was deleted or recycled here while it was opened; start a new replica";
         if (problem is null && seg is not null)
         {
-            (int end, long seq, _) = ScanVisible(seg, SegmentLayout.FirstRecordOffset, seg.BaseSequence, r.NextSequence, forward: true);
-            if (seq == r.NextSequence && end == r.Offset) return (seg, end, seq);
+            (int end, long seq, bool done) = ScanVisible(seg, SegmentLayout.FirstRecordOffset, seg.BaseSequence, r.NextSequence, forward: true);
+            if (seq == r.NextSequence && end == r.Offset) return (seg, end, seq, done); // done: the replica holds the end marker too
             seg.Release();
             problem = $"the replica's next sequence {r.NextSequence} is at offset {r.Offset} of segment {r.SegmentBase}, " +
                       $"but here sequence {seq} is at offset {end}: the replica does not match this queue";

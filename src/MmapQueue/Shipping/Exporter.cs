@@ -111,7 +111,7 @@ internal sealed partial class Exporter
         long stopAt = _options.Follow ? long.MaxValue : next;
 
         WireProtocol.Resume resume = await HandshakeAsync(startBase).ConfigureAwait(false);
-        (Segment seg, int off, long seq) = Locate(resume, startBase);
+        (Segment seg, int off, long seq, bool segmentDone) = Locate(resume, startBase);
         _acked = seq;
         _sent = seq;
         _connected = true;
@@ -123,11 +123,14 @@ internal sealed partial class Exporter
         try
         {
             file = OpenForSendfile(seg);
+            // segmentDone is sticky until the hand-over: a reader process's scan from past the end marker cannot tell
+            // the end was passed (it sees only the watermark there), so a walk that passed it is remembered.
             while (true)
             {
                 _cancel.ThrowIfCancellationRequested();
                 ThrowIfPeerFailed(seq);
-                (int end, long endSeq, bool segmentDone) = ScanVisible(seg, off, seq, stopAt);
+                (int end, long endSeq, bool done) = ScanVisible(seg, off, seq, stopAt);
+                segmentDone |= done;
                 bool progressed = end > off;
                 if (progressed) _marks?.Raise(_consumer!, endSeq); // durably, before a byte of it leaves
                 Volatile.Write(ref _sent, endSeq); // before sending: the replica may ack part of the range before it ends; pairs with the Volatile.Read in the ack reader
@@ -139,6 +142,7 @@ internal sealed partial class Exporter
                 {
                     HandOver(seg, nextSeg, seq);
                     seg = nextSeg;
+                    segmentDone = false;
                     file?.Dispose();
                     file = OpenForSendfile(seg);
                     off = SegmentLayout.FirstRecordOffset;
