@@ -60,4 +60,39 @@ public sealed class ReadOnlyExportTests
         }
         Assert.False(reader.TryRead(out _));
     }
+
+    [Fact]
+    public async Task AWatermarkThatClaimsAnotherRecordCountThanTheSegmentHoldsIsReportedAsCorruptionByTheReadOnlyExporter()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        using (var writer = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 << 10, FlushMode = FlushMode.Async }))
+        {
+            long n = 0;
+            while (writer.Segments.Length < 2) writer.Enqueue(Payload(n++));
+        }
+        string first = Directory.GetFiles(source, "*.seg").Order(StringComparer.Ordinal).First();
+        using (FileStream f = File.Open(first, FileMode.Open, FileAccess.ReadWrite))
+        {
+            // The sealed segment's v2 watermark word (durableEnd | durableRecords << 32): one record more than it holds.
+            var word = new byte[8];
+            f.Position = Format.SegmentLayout.WatermarkOffset;
+            f.ReadExactly(word);
+            BinaryPrimitives.WriteUInt64LittleEndian(word, BinaryPrimitives.ReadUInt64LittleEndian(word) + (1UL << 32));
+            f.Position = Format.SegmentLayout.WatermarkOffset;
+            f.Write(word);
+        }
+        using var readOnly = new MmapQueue(source, new MmapQueueOptions { ReadOnly = true });
+        (Socket s, Socket r) = Loopback.Pair();
+        using (s)
+        using (r)
+        {
+            Task<long> received = Loopback.Receive(replica, r);
+            var e = await Assert.ThrowsAsync<QueueCorruptedException>(() => new QueueExporter(readOnly).ExportAsync(s));
+            Assert.Equal(Path.GetFileName(first), Path.GetFileName(e.FilePath));
+            Assert.Equal(Format.SegmentLayout.WatermarkOffset, e.Offset);
+            Assert.Contains("records before it", e.Message);
+            await Assert.ThrowsAnyAsync<IOException>(() => received); // the session was aborted: the replica keeps nothing of it
+        }
+    }
 }

@@ -86,12 +86,13 @@ internal sealed partial class Exporter
                 $"a durable watermark from {SegmentLayout.FirstRecordOffset} to {seg.Size}, a multiple of {SegmentLayout.RecordAlignment}", $"{durableEnd}");
         if (off >= durableEnd) return (off, seq, off == durableEnd && NoFrameFits(seg, off));
         (int end, long next, bool done, bool reached) = Walk(seg, off, seq, stopAt, (int)durableEnd);
-        if (!reached) return (end, next, done);
-        if (end != durableEnd || (records is { } n && seg.BaseSequence + n != next))
+        // At the watermark (reached, or an end marker that ends there) the walk must agree with it: a frame that crosses
+        // it, or another record count than it claims, is a damaged header, and nothing past the damage is sent.
+        if ((reached && end != durableEnd) || (end == durableEnd && records is { } n && seg.BaseSequence + n != next))
             throw QueueCorruptedException.At(seg.Path, SegmentLayout.WatermarkOffset,
                 $"the durable watermark at a record boundary, {records?.ToString() ?? "?"} records before it",
                 $"the walk from offset {off} reached offset {end}, sequence {next}, for durableEnd {durableEnd}");
-        return (end, next, NoFrameFits(seg, end));
+        return reached ? (end, next, NoFrameFits(seg, end)) : (end, next, done);
     }
 
     private static bool NoFrameFits(Segment seg, int offset) => offset + SegmentLayout.RecordHeaderSize > seg.Size;
