@@ -10,11 +10,5 @@ public sealed partial class MmapQueue
     /// </summary>
     public Guid QueueId => _queueId;
     internal long SegmentSize => _segmentSize;
-    internal void ThrowIfDisposedForShipping()
-    {
-        ThrowIfDisposed();
-        if (_readOnly) // the exporter ships durable records and maps segments the writer's way: not yet from a reader process
-            throw new InvalidOperationException($"Queue {_directory} is open read-only (MmapQueueOptions.ReadOnly): exporting from a reader process " +
-                                                "is not supported yet; export from the writer's process, or open the queue for writing when no writer runs.");
-    }
+    internal void ThrowIfDisposedForShipping() => ThrowIfDisposed(); // a read-only queue ships too: durable records only (Shipping/Exporter.ReadOnly.cs)
 }

@@ -100,7 +100,13 @@ public class CliShippingTests
         string source = dir.Sub("source"), replica = dir.Sub("replica");
         using (var q = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 * 1024, FlushMode = FlushMode.Async }))
             for (int i = 0; i < 5000; i++) q.Enqueue(Encoding.ASCII.GetBytes($"event {i} {new string('x', i % 90)}"));
+        await ReceiveAndExport(source, replica, exportArgs, receiveArgs, 5000);
+        return (source, replica, dir);
+    }
 
+    /// <summary>Runs 'mmapq receive --once' and 'mmapq export' over loopback; both must report <paramref name="expected"/>. Returns export's stderr.</summary>
+    private static async Task<string> ReceiveAndExport(string source, string replica, string[] exportArgs, string[] receiveArgs, long expected)
+    {
         int port = FreePort();
         var receiveData = new SharedWriter(); // polled here while receive writes to it
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -115,10 +121,26 @@ public class CliShippingTests
         var exportError = new StringWriter();
         int exported = await MmapqCli.RunAsync(["export", source, "--to", $"127.0.0.1:{port}", .. exportArgs], Io(exportData, exportError), cts.Token);
         Assert.True(exported == 0, exportError.ToString());
-        Assert.Contains("the peer holds every record below sequence 5000 durably", exportData.ToString());
+        Assert.Contains($"the peer holds every record below sequence {expected} durably", exportData.ToString());
         Assert.Equal(0, await receive);
-        Assert.Contains("every record below sequence 5000 is durable in the replica", receiveData.ToString());
-        return (source, replica, dir);
+        Assert.Contains($"every record below sequence {expected} is durable in the replica", receiveData.ToString());
+        return exportError.ToString();
+    }
+
+    [Fact]
+    public async Task ExportBesideAWriterThatHoldsTheQueueOpensItReadOnlyAndShipsWhatTheWriterMadeDurable()
+    {
+        using var dir = new TempDir();
+        string source = dir.Sub("source"), replica = dir.Sub("replica");
+        using var writer = new MmapQueue(source, new MmapQueueOptions { SegmentSizeBytes = 64 * 1024, FlushMode = FlushMode.Async });
+        for (int i = 0; i < 3000; i++) writer.Enqueue(Encoding.ASCII.GetBytes($"event {i} {new string('x', i % 90)}"));
+        writer.Flush(); // the sealed segments' header watermarks are exact; the active segment's lags (moves every 1 MiB)
+        long durable = writer.Segments[^1].BaseSequence;
+        Assert.InRange(durable, 1, 2999);
+        string error = await ReceiveAndExport(source, replica, ["--consumer", "replica"], [], durable);
+        Assert.Contains("is already open for writing", error);
+        Assert.Contains("exporting read-only beside it", error);
+        Assert.Equal(durable, writer.Consumers["replica"]); // committed by the exporter's process through the shared cursors file
     }
 
     [Fact]

@@ -248,6 +248,20 @@ internal struct SegmentHeader
     public static long ReadDurableEnd(ReadOnlySpan<byte> file) => Read(file).DurableEnd;
 
     /// <summary>
+    /// The durable watermark of a segment another process writes (a reader process's exporter reads it from the shared
+    /// mapping): one aligned 8-byte load, so the v2 pair is never torn; decoded in the header's version (v1: no record
+    /// count). Pairs with the plain store in <see cref="WriteWatermark"/>, which the flusher makes only after the msync
+    /// of the records below the watermark returned: a watermark seen here never names a record that is not durable.
+    /// </summary>
+    public static (long DurableEnd, long? DurableRecords) ReadWatermarkShared(ReadOnlySpan<byte> file)
+    {
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(file[SegmentLayout.VersionOffset..]);
+        ulong word = Volatile.Read(ref Unsafe.As<byte, ulong>(ref MemoryMarshal.GetReference(file[SegmentLayout.WatermarkOffset..])));
+        if (!BitConverter.IsLittleEndian) word = BinaryPrimitives.ReverseEndianness(word);
+        return version == SegmentLayout.FormatVersion1 ? ((long)word, null) : ((uint)word, (long)(word >> 32));
+    }
+
+    /// <summary>
     /// Stores the durable watermark in a segment's header, in the header's own version (v2: end and record
     /// count packed, with one aligned 8-byte store: a reader of the file never sees half of the pair). A
     /// mapping: it reaches the disk with the next msync of the header page.
@@ -257,7 +271,8 @@ internal struct SegmentHeader
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(file[SegmentLayout.VersionOffset..]);
         ulong word = version == SegmentLayout.FormatVersion1 ? (ulong)durableEnd : PackWatermark(durableEnd, durableRecords);
         if (!BitConverter.IsLittleEndian) word = BinaryPrimitives.ReverseEndianness(word);
-        // No reader shares the header in memory (it is read from the file by open and tools): plain store, aligned.
+        // Plain aligned store: one 8-byte write. Open and tools read it from the file; a reader process's exporter
+        // loads it from the shared mapping (ReadWatermarkShared, its partner).
         Unsafe.As<byte, ulong>(ref file[SegmentLayout.WatermarkOffset]) = word;
     }
 

@@ -94,6 +94,7 @@ internal sealed partial class Exporter
                 _marks?.Dispose();
                 _queue.CloseConsumer(_consumer);
             }
+            _lease?.Dispose(); // after RunCoreAsync released its segment
         }
     }
 
@@ -110,7 +111,7 @@ internal sealed partial class Exporter
         long stopAt = _options.Follow ? long.MaxValue : next;
 
         WireProtocol.Resume resume = await HandshakeAsync(startBase).ConfigureAwait(false);
-        (Segment seg, int off, long seq) = Locate(resume, startBase);
+        (Segment seg, int off, long seq, bool segmentDone) = Locate(resume, startBase);
         _acked = seq;
         _sent = seq;
         _connected = true;
@@ -122,11 +123,14 @@ internal sealed partial class Exporter
         try
         {
             file = OpenForSendfile(seg);
+            // segmentDone is sticky until the hand-over: a reader process's scan from past the end marker cannot tell
+            // the end was passed (it sees only the watermark there), so a walk that passed it is remembered.
             while (true)
             {
                 _cancel.ThrowIfCancellationRequested();
                 ThrowIfPeerFailed(seq);
-                (int end, long endSeq, bool segmentDone) = ScanVisible(seg, off, seq, stopAt);
+                (int end, long endSeq, bool done) = ScanVisible(seg, off, seq, stopAt);
+                segmentDone |= done;
                 bool progressed = end > off;
                 if (progressed) _marks?.Raise(_consumer!, endSeq); // durably, before a byte of it leaves
                 Volatile.Write(ref _sent, endSeq); // before sending: the replica may ack part of the range before it ends; pairs with the Volatile.Read in the ack reader
@@ -136,9 +140,9 @@ internal sealed partial class Exporter
                 if (progressed) Report(seq);
                 if (segmentDone && _queue.SegmentStartingAt(seq) is { } nextSeg && nextSeg != seg)
                 {
-                    nextSeg.Acquire();
-                    seg.Release();
+                    HandOver(seg, nextSeg, seq);
                     seg = nextSeg;
+                    segmentDone = false;
                     file?.Dispose();
                     file = OpenForSendfile(seg);
                     off = SegmentLayout.FirstRecordOffset;
@@ -153,7 +157,7 @@ internal sealed partial class Exporter
                     await SendControlAsync(WireProtocol.Kind.Sync, seq).ConfigureAwait(false);
                     syncedAt = seq;
                 }
-                switch (await WaitForMoreAsync(seg, off, seq).ConfigureAwait(false))
+                switch (await WaitForMoreAsync(seg, off, seq, segmentDone).ConfigureAwait(false))
                 {
                     case WaitResult.Disposed:
                         return await FinishAsync(seq).ConfigureAwait(false);
@@ -221,22 +225,30 @@ internal sealed partial class Exporter
         return _conn.WriteAsync(_header, _options.IdleTimeout, _sync, _cancel, kind == WireProtocol.Kind.End ? "END" : "SYNC");
     }
 
-    private FileStream? OpenForSendfile(Segment seg) =>
-        _ranges.NeedsFile ? Storage.QueueFiles.OpenForAsyncRead(seg.Path) : null;
+    private FileStream? OpenForSendfile(Segment seg)
+    {
+        if (!_ranges.NeedsFile) return null;
+        FileStream file = Storage.QueueFiles.OpenForAsyncRead(seg.Path);
+        if (seg.IsReaderView) CheckOpenedFile(seg, file); // opened by name after the mapping: the same file?
+        return file;
+    }
 
     private enum WaitResult { More, Idle, Disposed }
 
     /// <summary>
     /// Waits until a record after (seg, off) is visible (follow mode, asynchronous sessions only); Idle
     /// after a quarter of the idle timeout with nothing new (the caller sends a heartbeat SYNC and checks
-    /// that the last one was acknowledged); Disposed when the queue was disposed.
+    /// that the last one was acknowledged); Disposed when the queue was disposed. In a reader process "more" means
+    /// more durable (the header watermark moved, or the next segment is listed once this one is done): the writer's
+    /// publishes wake the wait, its flushes do not, so a flush with no publish after it is seen when the wait's slice ends.
     /// </summary>
-    private async ValueTask<WaitResult> WaitForMoreAsync(Segment seg, int off, long seq)
+    private async ValueTask<WaitResult> WaitForMoreAsync(Segment seg, int off, long seq, bool segmentDone)
     {
-        bool HasMore() =>
-            (off + SegmentLayout.RecordHeaderSize <= seg.Size // acquire load: pairs with PublishHeader; a claim is not more yet
-             && Frames.ClassifyWord(seg.ReadWord(off), out _) is not (FrameKind.Empty or FrameKind.Claimed))
-            || _queue.SegmentStartingAt(seq) is { } s && s != seg;
+        bool HasMore() => seg.IsReaderView
+            ? DurableAfter(seg, off) || segmentDone && _queue.SegmentStartingAt(seq) is { } next && next != seg // lists the directory only at a segment's end
+            : (off + SegmentLayout.RecordHeaderSize <= seg.Size // acquire load: pairs with PublishHeader; a claim is not more yet
+               && Frames.ClassifyWord(seg.ReadWord(off), out _) is not (FrameKind.Empty or FrameKind.Claimed))
+              || _queue.SegmentStartingAt(seq) is { } s && s != seg;
         long beatAt = Environment.TickCount64 + (long)(_options.IdleTimeout / 4).TotalMilliseconds;
         while (!HasMore())
         {

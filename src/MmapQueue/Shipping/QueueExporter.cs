@@ -10,6 +10,9 @@ namespace MmapQueues.Shipping;
 /// </summary>
 /// <remarks>
 /// A connection carries one session: close it after the call returns, and connect again for the next one.
+/// On a queue opened with <see cref="MmapQueueOptions.ReadOnly"/> (a process beside the writer) only records the
+/// writer made durable are sent, as the segment headers' durable watermarks prove them: those of the writer's
+/// active segment wait until it rolls or the writer closes.
 /// The asynchronous methods are the primary API; the synchronous ones block the calling thread on the same
 /// session body (genuinely synchronous calls, no waiting on tasks) and cannot follow the tail.
 /// </remarks>

@@ -11,7 +11,8 @@ namespace MmapQueues.Shipping;
 /// <remarks>
 /// One store per queue directory, shared by its concurrent sessions (and by a queue reopened while an old
 /// session still ends): <see cref="Open"/> counts the users; the last lease closes it. Two stores on one
-/// file would each count their own generations and overwrite each other's current slot.
+/// file would each count their own generations and overwrite each other's current slot. Across processes (a reader
+/// process ships too), the store is opened shared: each raise takes the cursors file's lock and re-reads the file first.
 /// </remarks>
 internal static class ShippedMarks
 {
@@ -30,7 +31,7 @@ internal static class ShippedMarks
         lock (Stores)
         {
             if (!Stores.TryGetValue(queue.Path, out Shared? s))
-                Stores[queue.Path] = s = new Shared(CursorStore.Open(queue.Path, queue.QueueId, queue.Options.FilePermissions, FileName));
+                Stores[queue.Path] = s = new Shared(CursorStore.Open(queue.Path, queue.QueueId, queue.Options.FilePermissions, FileName, shared: true));
             s.Users++;
             return new Lease(queue, s);
         }

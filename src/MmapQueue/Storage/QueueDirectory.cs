@@ -57,7 +57,7 @@ internal static class QueueDirectory
             {
                 if (Libc.LastErrno != Libc.EWOULDBLOCK) throw new IOException($"flock of {path} failed: {Libc.LastError()}");
                 throw new IOException($"Queue {directory} is already open for writing by {ReadHolder(path)} (lock file {path}); " +
-                                      "only one MmapQueue may write a queue directory at a time.");
+                                      "only one MmapQueue may write a queue directory at a time.") { Data = { [HeldKey] = true } };
             }
             byte[] holder = Encoding.UTF8.GetBytes($"pid {Environment.ProcessId} ({Environment.ProcessPath})");
             if (Libc.ftruncate(fd, 0) != 0) throw new IOException($"ftruncate of {path} failed: {Libc.LastError()}");
@@ -70,6 +70,11 @@ internal static class QueueDirectory
             throw;
         }
     }
+
+    private const string HeldKey = "MmapQueue.WriterLockHeld";
+
+    /// <summary>True for the error of <see cref="AcquireLock"/> when another writer holds the lock (the CLI then opens the queue read-only).</summary>
+    internal static bool IsHeldByAnotherWriter(IOException e) => e.Data[HeldKey] is true;
 
     /// <summary>
     /// The holder recorded in a lock file, as text for an error message. Read without taking a lock, and

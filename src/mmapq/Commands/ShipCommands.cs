@@ -20,7 +20,7 @@ internal static class ShipCommands
         var follow = new Option<bool>("--follow") { Description = "Keep shipping new records until Ctrl+C." };
         var consumer = new Option<string?>("--consumer") { Description = "Ship as this named consumer: it is committed at every acknowledgement, so retention frees what the replica holds durably." };
         var shared = new ShipOptions();
-        var command = new Command("export", "Ship the queue to a peer running 'mmapq receive' (sendfile, resumes where the replica's durable copy ends). Takes the queue's writer lock.")
+        var command = new Command("export", "Ship the queue to a peer running 'mmapq receive' (sendfile, resumes where the replica's durable copy ends). Takes the queue's writer lock, or, when another process writes the queue, runs beside it read-only and ships what that writer made durable.")
             { directory, to, from, follow, consumer };
         shared.AddTo(command);
         command.SetAction((parse, ct) =>
@@ -80,7 +80,7 @@ internal static class ShipCommands
     {
         if (!File.Exists(Path.Combine(directory, "queue.meta")))
             return Failed(io, $"{Path.GetFullPath(directory)} is not a queue directory (no queue.meta)");
-        using var queue = new MmapQueue(directory, new MmapQueueOptions { FlushMode = FlushMode.Async });
+        using MmapQueue queue = OpenForExport(io, directory);
         using var socket = new Socket(peer.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -113,6 +113,23 @@ internal static class ShipCommands
         }
         io.Data.WriteLine($"exported: the peer holds every record below sequence {next} durably");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// The queue for writing when no process holds it; read-only beside the process that does (the sidecar case): then
+    /// only what that writer made durable is shipped, and the session follows its flushes.
+    /// </summary>
+    private static MmapQueue OpenForExport(CliIo io, string directory)
+    {
+        try
+        {
+            return new MmapQueue(directory, new MmapQueueOptions { FlushMode = FlushMode.Async });
+        }
+        catch (IOException held) when (Storage.QueueDirectory.IsHeldByAnotherWriter(held))
+        {
+            io.Error.WriteLine($"note: {TerminalText.Escape(held.Message.Split(';')[0])}: exporting read-only beside it (the records it has made durable)");
+            return new MmapQueue(directory, new MmapQueueOptions { ReadOnly = true });
+        }
     }
 
     private static async Task<int> RunReceive(CliIo io, string directory, IPEndPoint endpoint, ReceiverOptions options, bool once, CancellationToken ct)

@@ -79,7 +79,10 @@ switch (command)
         // writer DIR SEGMENT_BYTES COUNT: a writer process (recycling on) with a named consumer "drain" that commits every
         // 100 records, so retention frees (recycles) segments behind it; READY once open, then waits for a "go" line;
         // DONE <recycled rolls> <first sequence> after COUNT records; then "drain" lines: commit all, FIRST <first sequence>.
+        // Optional: PAUSE_MS (a sleep after every 100 records instead of 1 ms every 1000) and FLUSH_MS (the flush interval).
         var options = new MmapQueues.MmapQueueOptions { SegmentSizeBytes = long.Parse(args[2]), RecycleSegments = true };
+        int pauseMs = args.Length > 4 ? int.Parse(args[4]) : 0;
+        if (args.Length > 5) options.FlushInterval = TimeSpan.FromMilliseconds(int.Parse(args[5]));
         using var queue = new MmapQueues.MmapQueue(dir, options);
         using var drain = queue.OpenReader("drain");
         Console.WriteLine("READY");
@@ -89,7 +92,8 @@ switch (command)
         {
             queue.Enqueue(WriterPayload.For(i));
             if (i % 100 == 99) Drain(queue, drain);
-            if (i % 1000 == 999) Thread.Sleep(1); // let readers in other processes follow while it writes
+            if (pauseMs > 0 && i % 100 == 99) Thread.Sleep(pauseMs);
+            else if (pauseMs == 0 && i % 1000 == 999) Thread.Sleep(1); // let readers in other processes follow while it writes
         }
         Drain(queue, drain);
         Console.WriteLine($"DONE {queue.RecycledRolls} {queue.FirstSequence}");
