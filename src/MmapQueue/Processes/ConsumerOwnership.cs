@@ -68,18 +68,21 @@ internal sealed class ConsumerOwnership : IDisposable
         }
     }
 
-    private const int ProbeWaitAttempts = 50; // about 1 ms apart: an mmapq info probe holds the lock for a moment
+    // An mmapq info probe holds the lock for a moment; the bound is long enough for a probe descheduled on a loaded
+    // machine, short enough that a claim refused because the owner is starting or ending still fails promptly.
+    private static readonly TimeSpan ProbeWait = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
     /// Takes the lock; when it is held and its holder text is empty (an owner writes its text at once, so that is a
-    /// <see cref="CurrentHolder"/> probe, or an owner starting or ending), tries again for a few milliseconds.
+    /// <see cref="CurrentHolder"/> probe, or an owner starting or ending), tries again for up to half a second.
     /// </summary>
     private static bool TryLockOrWaitOutProbe(SafeFileHandle file, string path)
     {
-        for (int attempt = 0; ; attempt++)
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (true)
         {
             if (FileLocks.TryLockExclusive(file, path)) return true;
-            if (attempt == ProbeWaitAttempts || RandomAccess.GetLength(file) != 0) return false;
+            if (RandomAccess.GetLength(file) != 0 || System.Diagnostics.Stopwatch.GetElapsedTime(started) >= ProbeWait) return false;
             Thread.Sleep(1);
         }
     }

@@ -31,7 +31,10 @@ internal static class ShippedMarks
         lock (Stores)
         {
             if (!Stores.TryGetValue(queue.Path, out Shared? s))
-                Stores[queue.Path] = s = new Shared(CursorStore.Open(queue.Path, queue.QueueId, queue.Options.FilePermissions, FileName, shared: true));
+                Stores[queue.Path] = s = new Shared(CursorStore.Open(queue.Path, queue.QueueId, queue.Options.FilePermissions, FileName, shared: true,
+                    lockWait: queue.IsReadOnly ? null : Processes.FileLocks.WriterWait)); // the writer never waits without bound for a reader's lock
+            else
+                s.Store.Refresh(); // reused: what another process raised since
             s.Users++;
             return new Lease(queue, s);
         }
@@ -54,7 +57,7 @@ internal static class ShippedMarks
         public void Raise(string consumer, long sentBelow)
         {
             if (Get(consumer) >= sentBelow && shared.Store.Snapshot.Committed.ContainsKey(consumer)) return;
-            shared.Store.Commit(consumer, Math.Max(sentBelow, Get(consumer)));
+            shared.Store.CommitAtLeast(consumer, Math.Max(sentBelow, Get(consumer))); // the max against the file re-read under its lock
         }
 
         public void Dispose()

@@ -88,6 +88,18 @@ internal sealed class CursorStore : IDisposable
         return s with { Committed = d };
     });
 
+    /// <summary>
+    /// Raises the committed position of <paramref name="name"/> to <paramref name="sequence"/>, durably, never
+    /// lowering it: the maximum is taken against the state re-read under the lock (another process may have
+    /// raised it meanwhile).
+    /// </summary>
+    public void CommitAtLeast(string name, long sequence) => Update(s =>
+    {
+        if (s.Committed.TryGetValue(name, out long old) && old >= sequence) return null;
+        var d = new Dictionary<string, long>(s.Committed, StringComparer.Ordinal) { [name] = sequence };
+        return s with { Committed = d };
+    });
+
     /// <summary>Forgets a named consumer, durably. Returns false if it did not exist.</summary>
     public bool Remove(string name)
     {
