@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MmapQueues;
 
 /// <summary>
@@ -8,9 +6,11 @@ namespace MmapQueues;
 /// the claim has been open), by Dispose, and by the <c>mmapq.claim.oldest_age</c> gauge.
 /// </summary>
 /// <remarks>
-/// <para>A plain <c>Enqueue(span)</c> is not tracked: its claim lasts one copy, and a clock read per record
-/// would cost the hot path more than the copy of a small record. A waiter that finds a claim here not
-/// listed reports how long it waited instead.</para>
+/// <para>A plain <c>Enqueue(span)</c> is not tracked: its claim lasts one copy. The start time is the coarse
+/// millisecond clock (<see cref="Environment.TickCount64"/>, 4 ns a read here against 22 ns for
+/// <c>Stopwatch.GetTimestamp</c>, measured with a 50 M-read loop): an age is for a gauge and a message, and the
+/// timeout itself is measured by the flusher with its own clock. A waiter that finds a claim here not listed
+/// reports how long it waited instead.</para>
 /// <para>Lock-free: a producer takes a free slot with a compare-and-swap of its start time over 0 (slots one
 /// cache line apart, the first tried chosen by thread id, so producers do not share lines) and frees it with a
 /// <c>Volatile.Write</c> of 0, which pairs with the <c>Volatile.Read</c> of the readers below. The sequence is
@@ -21,13 +21,13 @@ namespace MmapQueues;
 internal sealed class OpenClaims
 {
     private const int Slots = 32;  // a power of two
-    private const int Stride = 8;  // longs per slot: [0] start (Stopwatch ticks, 0 = free), [1] sequence
+    private const int Stride = 8;  // longs per slot: [0] start (Environment.TickCount64 ms, 0 = free), [1] sequence
     private readonly long[] _slots = new long[Slots * Stride];
 
     /// <summary>Lists the claim of <paramref name="sequence"/>; returns the slot for <see cref="Exit"/> (-1 when untracked).</summary>
     public int Enter(long sequence)
     {
-        long now = Math.Max(1, Stopwatch.GetTimestamp());
+        long now = Math.Max(1, Environment.TickCount64);
         int first = Environment.CurrentManagedThreadId;
         for (int k = 0; k < Slots; k++)
         {
@@ -53,7 +53,7 @@ internal sealed class OpenClaims
         for (int i = 0; i < _slots.Length; i += Stride)
         {
             long since = Volatile.Read(ref _slots[i]);
-            if (since != 0 && Volatile.Read(ref _slots[i + 1]) == sequence) return Stopwatch.GetElapsedTime(since);
+            if (since != 0 && Volatile.Read(ref _slots[i + 1]) == sequence) return Since(since);
         }
         return null;
     }
@@ -67,6 +67,8 @@ internal sealed class OpenClaims
             long since = Volatile.Read(ref _slots[i]);
             if (since != 0 && since < oldest) oldest = since;
         }
-        return oldest == long.MaxValue ? null : Stopwatch.GetElapsedTime(oldest);
+        return oldest == long.MaxValue ? null : Since(oldest);
     }
+
+    private static TimeSpan Since(long startMilliseconds) => TimeSpan.FromMilliseconds(Math.Max(0, Environment.TickCount64 - startMilliseconds));
 }

@@ -81,24 +81,22 @@ internal sealed class CursorStore : IDisposable
     public CursorState Snapshot => Volatile.Read(ref _state);
 
     /// <summary>Makes <paramref name="sequence"/> the committed position of <paramref name="name"/>, durably.</summary>
-    public void Commit(string name, long sequence) => Update(s =>
-    {
-        if (s.Committed.TryGetValue(name, out long old) && old == sequence) return null;
-        var d = new Dictionary<string, long>(s.Committed, StringComparer.Ordinal) { [name] = sequence };
-        return s with { Committed = d };
-    });
+    public void Commit(string name, long sequence) => Update(s => WithCommitted(s, name, sequence, raiseOnly: false));
 
     /// <summary>
     /// Raises the committed position of <paramref name="name"/> to <paramref name="sequence"/>, durably, never
     /// lowering it: the maximum is taken against the state re-read under the lock (another process may have
     /// raised it meanwhile).
     /// </summary>
-    public void CommitAtLeast(string name, long sequence) => Update(s =>
+    public void CommitAtLeast(string name, long sequence) => Update(s => WithCommitted(s, name, sequence, raiseOnly: true));
+
+    /// <summary><paramref name="s"/> with <paramref name="name"/> at <paramref name="sequence"/>, or null when nothing changes.</summary>
+    private static CursorState? WithCommitted(CursorState s, string name, long sequence, bool raiseOnly)
     {
-        if (s.Committed.TryGetValue(name, out long old) && old >= sequence) return null;
+        if (s.Committed.TryGetValue(name, out long old) && (old == sequence || (raiseOnly && old > sequence))) return null;
         var d = new Dictionary<string, long>(s.Committed, StringComparer.Ordinal) { [name] = sequence };
         return s with { Committed = d };
-    });
+    }
 
     /// <summary>Forgets a named consumer, durably. Returns false if it did not exist.</summary>
     public bool Remove(string name)
